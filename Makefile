@@ -1,0 +1,31 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Only python3 and make are needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.liverkit-installed
+RUN ?= runs/demo
+
+.PHONY: setup demo test lint clean-venv
+
+setup: $(STAMP)
+
+# Rebuilt only when the dependency list changes; otherwise setup is a no-op.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name liverkit --display-name "Python (liverkit)"
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/liverkit run --profile quick --data phantom --out $(RUN)
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check liverkit tests notebooks benchmarks
+	$(BIN)/ruff format --check liverkit tests benchmarks
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,95 @@
+"""The ``liverkit`` command: run the notebooks, list/fetch/check data sets, print the environment."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from liverkit.config import PROFILES
+from liverkit.errors import LiverkitError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with its sub-commands (kept separate so tests can read the help)."""
+    parser = argparse.ArgumentParser(
+        prog="liverkit",
+        description="GAN-based synthetic augmentation for liver lesion classification, as notebooks you can run.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="execute the notebooks in order with papermill")
+    run.add_argument("--profile", default="quick", choices=sorted(PROFILES), help="sizes to use (default: quick)")
+    run.add_argument("--data", default="phantom", help="manifest data set name or LesionSet .npz (default: phantom)")
+    run.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
+    run.add_argument("--seed", type=int, default=0, help="the run's seed (default: 0)")
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    run.add_argument("--notebooks", nargs="+", metavar="NB", help="numbers or names to run, e.g. 01 02 (default: all)")
+    run.add_argument("--notebook-dir", help="folder of the notebooks (default: the repository's notebooks/)")
+
+    data = commands.add_parser("data", help="list, fetch or check data sets of the manifest")
+    data.add_argument("action", choices=["list", "fetch", "check"], help="what to do")
+    data.add_argument("name", nargs="?", help="data set name (fetch, check)")
+    data.add_argument("--manifest", help="manifest file (default: $LIVERKIT_MANIFEST or data_manifest.yaml)")
+
+    commands.add_parser("config", help="print versions, device and threads")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; user mistakes print one line on stderr and exit with status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "data":
+            return _data(args)
+        from liverkit.env import print_config
+
+        print_config()
+        return 0
+    except LiverkitError as exc:
+        print(f"liverkit: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from liverkit.runner import run_notebooks
+
+    results = run_notebooks(
+        out=args.out,
+        profile=args.profile,
+        data=args.data,
+        seed=args.seed,
+        device=args.device,
+        notebooks=args.notebooks,
+        notebook_dir=args.notebook_dir,
+    )
+    total = sum(r.seconds for r in results)
+    print(f"ran {len(results)} notebook(s) in {total:.1f} s; executed copies in {results[0].output.parent}")
+    return 0
+
+
+def _data(args: argparse.Namespace) -> int:
+    from liverkit.data import manifest
+
+    if args.action == "list":
+        for entry in manifest.read_manifest(args.manifest).values():
+            where = "built in" if entry.path is None else str(entry.path)
+            status = "" if entry.path is None else (" [on disk]" if entry.path.exists() else " [not on disk]")
+            print(f"{entry.name:<18} {entry.reader:<9} {where}{status}\n{'':<18} {entry.description}")
+        return 0
+    if not args.name:
+        raise LiverkitError(f"'liverkit data {args.action}' needs a data set name; see 'liverkit data list'.")
+    entry = manifest.get_entry(args.name, args.manifest)
+    if entry.path is None:
+        print(f"'{entry.name}' is built in; nothing to {args.action}.")
+        return 0
+    path = manifest.ensure_local(entry, download=args.action == "fetch")
+    checked = "checksum verified" if entry.md5 else "no checksum in the manifest"
+    print(f"{entry.name}: {path} ({checked})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,240 @@
+"""The data manifest: the data sets the kit knows by name, and ``load(name)`` to get one as a LesionSet.
+
+``data_manifest.yaml`` (at the top of the repository, or the file named by ``$LIVERKIT_MANIFEST``) lists
+entries like::
+
+    datasets:
+      phantom:                      # built in: made on the fly, no file
+        reader: phantom
+        options: {difficulty: 0.5}
+      organamnist-64:               # public: downloaded only when asked (download=True)
+        reader: medmnist
+        path: downloads/organamnist_64.npz
+        url: https://...
+        md5: 2dcccc29...
+      my-lesions:                   # local: a folder of ROIs with labels.csv
+        reader: folder
+        path: /data/my-lesions
+
+Relative paths are resolved against the data root: ``$LIVERKIT_DATA`` when set, else the ``data/`` folder
+beside the manifest. The phantom is always available, with or without a manifest file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from liverkit.data.lesionset import LesionSet
+from liverkit.errors import LiverkitError
+from liverkit.io import atomic_path
+
+READERS = ("phantom", "folder", "medmnist", "nifti", "lesionset")
+"""Reader names a manifest entry may use."""
+
+_REPO_MANIFEST = Path(__file__).resolve().parents[2] / "data_manifest.yaml"
+_BUILTIN_PHANTOM = {"reader": "phantom", "description": "The built-in CT lesion phantom (paper class counts)."}
+
+
+@dataclass(frozen=True)
+class DataEntry:
+    """One manifest entry. ``path`` is already resolved against the data root."""
+
+    name: str
+    reader: str
+    description: str = ""
+    path: Path | None = None
+    url: str | None = None
+    md5: str | None = None
+    licence: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def manifest_path() -> Path | None:
+    """The manifest in use: ``$LIVERKIT_MANIFEST`` if set, else the repository's ``data_manifest.yaml``."""
+    env = os.environ.get("LIVERKIT_MANIFEST")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise LiverkitError(f"$LIVERKIT_MANIFEST points to '{path}', which does not exist; fix or unset it.")
+        return path
+    return _REPO_MANIFEST if _REPO_MANIFEST.is_file() else None
+
+
+def read_manifest(path: str | os.PathLike | None = None) -> dict[str, DataEntry]:
+    """Parse a manifest file into entries by name (the built-in phantom is always included).
+
+    Args:
+        path: the YAML file; default :func:`manifest_path`.
+    """
+    path = Path(path) if path is not None else manifest_path()
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_yaml(path)
+    data_root = Path(os.environ.get("LIVERKIT_DATA") or (path.parent / "data" if path else Path("data")))
+    entries = {"phantom": _entry("phantom", _BUILTIN_PHANTOM, data_root, path)}
+    for name, spec in (raw.get("datasets") or {}).items():
+        entries[str(name)] = _entry(str(name), spec, data_root, path)
+    return entries
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise LiverkitError(f"manifest '{path}' does not exist.")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise LiverkitError(f"manifest '{path}' is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("datasets", {}), dict):
+        raise LiverkitError(f"manifest '{path}' must be a mapping with a 'datasets' mapping of entries.")
+    return raw
+
+
+def _entry(name: str, spec: Any, data_root: Path, source: Path | None) -> DataEntry:
+    """Check one entry's fields and resolve its path."""
+    where = f"manifest '{source}', entry '{name}'"
+    if not isinstance(spec, dict):
+        raise LiverkitError(f"{where}: an entry must be a mapping with at least 'reader'.")
+    known = {"reader", "description", "path", "url", "md5", "licence", "options", "size_mb"}
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise LiverkitError(f"{where}: unknown field(s) {unknown}; allowed: {sorted(known)}.")
+    reader = spec.get("reader")
+    if reader not in READERS:
+        raise LiverkitError(f"{where}: reader {reader!r} is not one of {list(READERS)}.")
+    if reader != "phantom" and not spec.get("path"):
+        raise LiverkitError(f"{where}: reader '{reader}' needs a 'path' (file or folder of the data).")
+    options = spec.get("options") or {}
+    if not isinstance(options, dict):
+        raise LiverkitError(f"{where}: 'options' must be a mapping of reader keyword arguments.")
+    path = Path(os.path.expanduser(str(spec["path"]))) if spec.get("path") else None
+    if path is not None and not path.is_absolute():
+        path = data_root / path
+    return DataEntry(
+        name=name,
+        reader=reader,
+        description=str(spec.get("description", "")),
+        path=path,
+        url=spec.get("url"),
+        md5=spec.get("md5"),
+        licence=spec.get("licence"),
+        options=dict(options),
+    )
+
+
+def get_entry(name: str, manifest: str | os.PathLike | None = None) -> DataEntry:
+    """The manifest entry called ``name``; an unknown name lists the known ones."""
+    entries = read_manifest(manifest)
+    if name not in entries:
+        raise LiverkitError(
+            f"no data set '{name}' in the manifest ({manifest or manifest_path()}); known: {sorted(entries)}. "
+            "Add an entry to data_manifest.yaml (see README, 'Your own data')."
+        )
+    return entries[name]
+
+
+def load(
+    name: str, manifest: str | os.PathLike | None = None, download: bool = False, seed: int = 0, **options: Any
+) -> LesionSet:
+    """Load a data set by manifest name (or a LesionSet ``.npz`` path) as a LesionSet.
+
+    Args:
+        name: a manifest entry (``"phantom"``, ``"organamnist-64"``, your own) or a path to a LesionSet ``.npz``.
+        manifest: a manifest file to use instead of the default.
+        download: fetch a public data set that is not on disk yet (needs internet); off by default.
+        seed: the phantom's seed (ignored by file readers).
+        **options: reader options that override the entry's ``options``.
+    """
+    if name.endswith(".npz") and Path(name).is_file():
+        return LesionSet.load(name)
+    entry = get_entry(name, manifest)
+    merged = {**entry.options, **options}
+    if entry.reader == "phantom":
+        from liverkit.data.phantom import make_phantom
+
+        # YAML gives lists where the phantom's config holds (low, high) tuples.
+        return make_phantom(seed=seed, **{k: tuple(v) if isinstance(v, list) else v for k, v in merged.items()})
+    path = ensure_local(entry, download=download)
+    return _read(entry.reader, path, merged)
+
+
+def _read(reader: str, path: Path, options: dict[str, Any]) -> LesionSet:
+    from liverkit.data import readers
+
+    try:
+        if reader == "folder":
+            return readers.read_folder(path, **options)
+        if reader == "medmnist":
+            return readers.read_medmnist(path, **options)
+        if reader == "nifti":
+            return readers.read_nifti(path, **options)
+        return LesionSet.load(path)
+    except TypeError as exc:
+        raise LiverkitError(f"reader '{reader}' got options it does not take ({exc}); check the entry's 'options'.") from exc
+
+
+def ensure_local(entry: DataEntry, download: bool = False) -> Path:
+    """Return the entry's local path, downloading it first when allowed; verify its checksum when one is given."""
+    assert entry.path is not None
+    if not entry.path.exists():
+        if not entry.url:
+            raise LiverkitError(
+                f"data set '{entry.name}': '{entry.path}' does not exist. Put the data there or fix 'path' in the manifest."
+            )
+        if not download:
+            raise LiverkitError(
+                f"data set '{entry.name}' is not on disk at '{entry.path}'. Fetch it with "
+                f"liverkit.data.load('{entry.name}', download=True) or `liverkit data fetch {entry.name}`, "
+                f"or download {entry.url} by hand and save it as '{entry.path}'."
+            )
+        fetch(entry.url, entry.path, entry.md5)
+    if entry.md5 and entry.path.is_file():
+        verify_md5(entry.path, entry.md5)
+    return entry.path
+
+
+def md5sum(path: Path) -> str:
+    """MD5 of a file, read in 1 MiB chunks."""
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_md5(path: Path, expected: str) -> None:
+    """Raise LiverkitError when ``path``'s MD5 is not ``expected``."""
+    actual = md5sum(path)
+    if actual != expected.lower():
+        raise LiverkitError(
+            f"checksum mismatch for '{path}': MD5 {actual}, expected {expected}. The file is corrupt or a different "
+            "version; delete it and fetch it again."
+        )
+
+
+def fetch(url: str, path: Path, md5: str | None = None, timeout: float = 60.0) -> Path:
+    """Download ``url`` to ``path`` atomically, checking the MD5 before the file appears under its name."""
+    try:
+        with atomic_path(path) as tmp:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    out.write(chunk)
+            actual = md5sum(tmp) if md5 else None
+            if md5 and actual != md5.lower():
+                raise LiverkitError(
+                    f"checksum mismatch for the download of {url}: MD5 {actual}, expected {md5}. Nothing was "
+                    f"saved; try again, or check the manifest's md5 for '{path.name}'."
+                )
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise LiverkitError(
+            f"could not download {url} ({exc}). If this machine is offline, download the file elsewhere and copy "
+            f"it to '{path}'; the kit verifies its checksum on load."
+        ) from exc
+    return path

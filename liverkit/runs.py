@@ -1,0 +1,117 @@
+"""The run folder: where notebooks hand artifacts to each other and record their key numbers.
+
+Layout of a run folder::
+
+    run.json                 the run's identity: profile, data source, seed (checked on every open)
+    notebooks/NN_name.ipynb  executed copies of the notebooks
+    metrics/NN_name.json     each notebook's key numbers (tests, reports and regression checks read them)
+    artifacts/...            LesionSets (.npz), arrays (.npy), checkpoints
+
+Every file is written atomically, so an interrupted notebook never leaves half an artifact behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from liverkit.data.lesionset import LesionSet
+from liverkit.errors import LiverkitError
+from liverkit.io import atomic_write, write_json
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _check_name(name: str) -> str:
+    """Artifact names become file names: letters, digits, '_', '.', '-' only."""
+    if not _NAME.match(name):
+        raise LiverkitError(f"artifact name '{name}' must use letters, digits, '_', '.' and '-' only.")
+    return name
+
+
+class RunFolder:
+    """One run's folder. Creating it is cheap; nothing is written until something is saved.
+
+    Args:
+        path: the folder (created when missing).
+        identity: what makes this run this run, e.g. ``{"profile": "quick", "data": "phantom", "seed": 0}``.
+            Recorded in ``run.json`` on first use; a later open with a different identity is refused, so
+            results of different configurations never mix in one folder.
+    """
+
+    def __init__(self, path: str | os.PathLike, identity: dict[str, Any] | None = None):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        if identity is not None:
+            self._check_identity(identity)
+
+    def __repr__(self) -> str:
+        return f"RunFolder('{self.path}')"
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The recorded ``run.json`` (empty when none was recorded yet)."""
+        file = self.path / "run.json"
+        return json.loads(file.read_text()) if file.is_file() else {}
+
+    def _check_identity(self, identity: dict[str, Any]) -> None:
+        identity = json.loads(json.dumps(identity))  # normalise tuples and numpy scalars as JSON would
+        recorded = self.identity
+        if not recorded:
+            write_json(self.path / "run.json", identity)
+            return
+        differ = sorted(k for k in set(recorded) | set(identity) if recorded.get(k) != identity.get(k))
+        if differ:
+            detail = "; ".join(f"{k}: recorded {recorded.get(k)!r}, asked {identity.get(k)!r}" for k in differ)
+            raise LiverkitError(
+                f"run folder '{self.path}' belongs to another configuration ({detail}). "
+                "Use a new run folder, or delete this one to start over."
+            )
+
+    # ------------------------------------------------------------------ artifacts
+    def artifact(self, name: str) -> Path:
+        """The path of an artifact file in this run (not checked for existence)."""
+        return self.path / "artifacts" / _check_name(name)
+
+    def save_lesionset(self, name: str, lesions: LesionSet) -> Path:
+        """Save a LesionSet as ``artifacts/<name>.npz``."""
+        return lesions.save(self.artifact(f"{name}.npz"))
+
+    def load_lesionset(self, name: str) -> LesionSet:
+        """Load ``artifacts/<name>.npz``; the error says which notebook normally writes it."""
+        path = self.artifact(f"{name}.npz")
+        if not path.is_file():
+            raise LiverkitError(f"'{path}' is missing: run the notebook that saves '{name}' first (see README).")
+        return LesionSet.load(path)
+
+    def save_array(self, name: str, array: np.ndarray) -> Path:
+        """Save a plain numeric array as ``artifacts/<name>.npy``."""
+        return atomic_write(self.artifact(f"{name}.npy"), lambda tmp: np.save(tmp, np.asarray(array)))
+
+    def load_array(self, name: str) -> np.ndarray:
+        """Load ``artifacts/<name>.npy`` without pickle."""
+        path = self.artifact(f"{name}.npy")
+        if not path.is_file():
+            raise LiverkitError(f"'{path}' is missing: run the notebook that saves '{name}' first (see README).")
+        return np.load(path, allow_pickle=False)
+
+    # ------------------------------------------------------------------ metrics
+    def metrics_path(self, notebook: str) -> Path:
+        return self.path / "metrics" / f"{_check_name(notebook)}.json"
+
+    def record_metrics(self, notebook: str, metrics: dict[str, Any]) -> Path:
+        """Write a notebook's key numbers to ``metrics/<notebook>.json`` (replacing an earlier record)."""
+        return write_json(self.metrics_path(notebook), metrics)
+
+    def read_metrics(self, notebook: str) -> dict[str, Any]:
+        """Read ``metrics/<notebook>.json``."""
+        path = self.metrics_path(notebook)
+        if not path.is_file():
+            raise LiverkitError(f"no metrics recorded at '{path}': run notebook '{notebook}' first.")
+        return json.loads(path.read_text())

@@ -1,0 +1,24 @@
+"""Small builders shared by the tests: LesionSets with known contents."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from liverkit.data import LesionSet
+
+
+def make_set(labels, patients=None, class_names=("a", "b", "c"), seed=0, source="test") -> LesionSet:
+    """A LesionSet with random images, the given labels and patients (default: one patient per lesion)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(labels)
+    rng = np.random.default_rng(seed)
+    patients = np.asarray(patients if patients is not None else [f"p{i}" for i in range(n)])
+    return LesionSet(
+        images=rng.random((n, 1, 64, 64), dtype=np.float32),
+        labels=labels,
+        class_names=class_names,
+        patient_ids=patients,
+        diameters_mm=np.linspace(10, 100, n, dtype=np.float32),
+        ids=[f"item-{i}" for i in range(n)],
+        sources=source,
+    )

@@ -1,0 +1,41 @@
+"""Device resolution, seeding and the configuration print."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from liverkit import LiverkitError
+from liverkit.env import config_info, print_config, resolve_device, seed_everything
+
+
+def test_auto_device_matches_hardware():
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert resolve_device("auto").type == expected
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_bad_devices_are_named():
+    with pytest.raises(LiverkitError, match="unknown device 'banana'"):
+        resolve_device("banana")
+    if not torch.cuda.is_available():
+        with pytest.raises(LiverkitError, match="CUDA is not available"):
+            resolve_device("cuda")
+
+
+def test_seed_everything_is_repeatable():
+    a = seed_everything(3).random(3), torch.rand(2)
+    b = seed_everything(3).random(3), torch.rand(2)
+    assert np.array_equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    with pytest.raises(LiverkitError, match="non-negative integer"):
+        seed_everything(-1)
+
+
+def test_print_config_reports_versions_and_threads(capsys):
+    info = print_config("cpu")
+    out = capsys.readouterr().out
+    assert info["torch"] == torch.__version__
+    assert re.search(rf"^torch_threads\s+{torch.get_num_threads()}$", out, flags=re.MULTILINE)
+    assert info["device"] == "cpu" and info["liverkit"] != "not installed"
+    assert set(config_info("cpu")) >= {"python", "torch", "numpy", "device", "torch_threads", "bf16"}

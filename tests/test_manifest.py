@@ -1,0 +1,140 @@
+"""The data manifest: entries, paths, offline fetch with checksums, clear errors."""
+
+import hashlib
+import textwrap
+
+import numpy as np
+import pytest
+from helpers import make_set
+
+from liverkit import LiverkitError
+from liverkit.data import manifest
+
+
+def _write(tmp_path, body):
+    path = tmp_path / "manifest.yaml"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def _medmnist_file(path, n=6):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split in ("train", "val", "test"):
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(n) % 2)[:, None]
+    np.savez(path, **arrays)
+    return path
+
+
+def test_repo_manifest_lists_phantom_and_public_sets():
+    entries = manifest.read_manifest()
+    assert entries["phantom"].reader == "phantom"
+    public = entries["organamnist-64"]
+    assert public.url.startswith("https://") and len(public.md5) == 32 and public.licence == "CC BY 4.0"
+    assert len(public.options["class_names"]) == 11
+
+
+def test_phantom_is_built_in_without_a_manifest(tmp_path, monkeypatch):
+    path = _write(tmp_path, "datasets: {}\n")
+    assert set(manifest.read_manifest(path)) == {"phantom"}
+
+
+def test_load_lesionset_entry_and_npz_path(tmp_path, monkeypatch):
+    s = make_set([0, 1, 2])
+    s.save(tmp_path / "data" / "mine.npz")
+    path = _write(tmp_path, "datasets:\n  mine: {reader: lesionset, path: mine.npz}\n")
+    assert manifest.load("mine", manifest=path).fingerprint() == s.fingerprint()
+    assert manifest.load(str(tmp_path / "data" / "mine.npz")).fingerprint() == s.fingerprint()
+    monkeypatch.setenv("LIVERKIT_DATA", str(tmp_path / "elsewhere"))
+    with pytest.raises(LiverkitError, match=r"elsewhere/mine.npz' does not exist"):
+        manifest.load("mine", manifest=path)
+
+
+def test_unknown_entry_lists_known_ones(tmp_path):
+    path = _write(tmp_path, "datasets:\n  mine: {reader: lesionset, path: mine.npz}\n")
+    with pytest.raises(LiverkitError, match=r"no data set 'nope'.*known: \['mine', 'phantom'\]"):
+        manifest.load("nope", manifest=path)
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ("datasets:\n  x: {reader: magic, path: a}\n", "reader 'magic' is not one of"),
+        ("datasets:\n  x: {reader: folder}\n", "entry 'x': reader 'folder' needs a 'path'"),
+        ("datasets:\n  x: {reader: folder, path: a, colour: red}\n", r"unknown field\(s\) \['colour'\]"),
+        ("datasets:\n  x: {reader: folder, path: a, options: [1, 2]}\n", "'options' must be a mapping"),
+        ("datasets: [1, 2]\n", "must be a mapping with a 'datasets' mapping"),
+        ("datasets:\n  x: {reader: folder\n", "not valid YAML"),
+    ],
+)
+def test_bad_entries_are_named(tmp_path, body, match):
+    with pytest.raises(LiverkitError, match=match):
+        manifest.read_manifest(_write(tmp_path, body))
+
+
+def test_missing_public_file_explains_how_to_get_it(tmp_path):
+    path = _write(
+        tmp_path,
+        """
+        datasets:
+          pub: {reader: medmnist, path: downloads/pub.npz, url: "file:///nowhere/pub.npz", md5: "0123"}
+        """,
+    )
+    with pytest.raises(LiverkitError, match=r"not on disk.*download=True.*liverkit data fetch pub"):
+        manifest.load("pub", manifest=path)
+
+
+def test_download_verifies_checksum_and_is_atomic(tmp_path):
+    source = _medmnist_file(tmp_path / "served.npz")
+    md5 = hashlib.md5(source.read_bytes()).hexdigest()
+    body = f"""
+        datasets:
+          good: {{reader: medmnist, path: downloads/good.npz, url: "{source.as_uri()}", md5: "{md5}"}}
+          bad: {{reader: medmnist, path: downloads/bad.npz, url: "{source.as_uri()}", md5: "{"0" * 32}"}}
+        """
+    path = _write(tmp_path, body)
+    with pytest.warns(UserWarning, match="patient"):
+        lesions = manifest.load("good", manifest=path, download=True)
+    assert len(lesions) == 18 and lesions.images.shape == (18, 1, 64, 64)
+    assert (tmp_path / "data" / "downloads" / "good.npz").is_file()
+    with pytest.raises(LiverkitError, match="checksum mismatch for the download"):
+        manifest.load("bad", manifest=path, download=True)
+    assert not (tmp_path / "data" / "downloads" / "bad.npz").exists()
+    assert sorted(p.name for p in (tmp_path / "data" / "downloads").iterdir()) == ["good.npz"]
+
+
+def test_corrupted_local_file_fails_checksum(tmp_path):
+    local = _medmnist_file(tmp_path / "data" / "x.npz")
+    path = _write(tmp_path, f'datasets:\n  x: {{reader: medmnist, path: x.npz, md5: "{"f" * 32}"}}\n')
+    with pytest.raises(LiverkitError, match=r"checksum mismatch for '.*x.npz'.*delete it and fetch it again"):
+        manifest.load("x", manifest=path)
+    assert local.is_file()
+
+
+def test_offline_download_says_what_to_do(tmp_path):
+    path = _write(tmp_path, 'datasets:\n  x: {reader: medmnist, path: x.npz, url: "http://127.0.0.1:9/x.npz"}\n')
+    with pytest.raises(LiverkitError, match=r"could not download .*offline, download the file elsewhere"):
+        manifest.load("x", manifest=path, download=True)
+
+
+def test_reader_options_that_do_not_exist(tmp_path):
+    _medmnist_file(tmp_path / "data" / "x.npz")
+    path = _write(tmp_path, "datasets:\n  x: {reader: medmnist, path: x.npz, options: {colour: red}}\n")
+    with pytest.raises(LiverkitError, match="reader 'medmnist' got options it does not take"):
+        manifest.load("x", manifest=path)
+
+
+def test_manifest_env_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIVERKIT_MANIFEST", str(tmp_path / "none.yaml"))
+    with pytest.raises(LiverkitError, match=r"\$LIVERKIT_MANIFEST points to"):
+        manifest.read_manifest()
+    monkeypatch.setenv("LIVERKIT_MANIFEST", str(_write(tmp_path, "datasets:\n  y: {reader: lesionset, path: y.npz}\n")))
+    assert set(manifest.read_manifest()) == {"phantom", "y"}
+
+
+def test_phantom_entry_passes_options(tmp_path):
+    path = _write(tmp_path, "datasets:\n  tiny: {reader: phantom, options: {n_cyst: 3, n_metastasis: 3, n_hemangioma: 4}}\n")
+    lesions = manifest.load("tiny", manifest=path, seed=1)
+    assert lesions.class_counts() == {"cyst": 3, "metastasis": 3, "hemangioma": 4}
+    assert manifest.load("tiny", manifest=path, seed=1, n_cyst=5).class_counts()["cyst"] == 5

@@ -1,0 +1,87 @@
+"""Every notebook: committed clean with the standard opening, and executed end to end with the smoke profile.
+
+The notebooks are run once per test session through the real entry point (`liverkit run`) in a subprocess,
+into a temporary run folder; the tests then read what each notebook recorded.
+"""
+
+import json
+import subprocess
+import sys
+
+import nbformat
+import numpy as np
+import pytest
+
+from liverkit import LiverkitError
+from liverkit.runner import list_notebooks, run_notebooks
+from liverkit.runs import RunFolder
+
+NOTEBOOKS = list_notebooks()
+
+
+def test_there_are_notebooks():
+    assert [p.stem for p in NOTEBOOKS][:1] == ["01_data"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name} cell {i} has outputs: clear them before committing"
+            assert cell.execution_count is None, f"{path.name} cell {i} has an execution count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_standard_opening_cells(path):
+    cells = nbformat.read(path, as_version=4).cells
+    assert cells[0].cell_type == "markdown" and cells[0].source.startswith(f"# {path.name[:2]}")
+    assert "mybinder.org" in cells[0].source and "colab.research.google.com" in cells[0].source
+    assert "find_spec(\"liverkit\") is None" in cells[1].source  # guarded install
+    assert "print_config()" in cells[2].source  # imports + environment
+    assert cells[3].metadata.get("tags") == ["parameters"]
+    for name in ("profile", "run_dir", "data", "seed", "device"):
+        assert f"{name} = " in cells[3].source
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """Run every notebook with the smoke profile through the `liverkit` command line."""
+    out = tmp_path_factory.mktemp("smoke-run")
+    cmd = [sys.executable, "-m", "liverkit.cli", "run", "--profile", "smoke", "--out", str(out), "--device", "cpu"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, f"liverkit run failed:\n{done.stdout}\n{done.stderr}"
+    return RunFolder(out)
+
+
+def test_every_notebook_executed(smoke_run):
+    executed = sorted(p.name for p in (smoke_run.path / "notebooks").iterdir())
+    assert executed == [p.name for p in NOTEBOOKS]
+    assert json.loads((smoke_run.path / "run.json").read_text()) == {"data": "phantom", "profile": "smoke", "seed": 0}
+
+
+def test_data_notebook_records(smoke_run):
+    metrics = smoke_run.read_metrics("01_data")
+    assert metrics["n_lesions"] == 182
+    assert metrics["class_counts"] == {"cyst": 53, "metastasis": 64, "hemangioma": 65}
+    assert metrics["patients_in_several_folds"] == 0
+    assert sum(metrics["fold_sizes"]) == 182 and min(metrics["fold_sizes"]) >= 50
+    lesions = smoke_run.load_lesionset("lesions")
+    assert lesions.fingerprint() == metrics["fingerprint"]
+    fold_of = smoke_run.load_array("folds")
+    assert fold_of.shape == (182,) and set(np.unique(fold_of).tolist()) == {0, 1, 2}
+
+
+def test_failure_names_notebook_and_cell(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("profile = 'x'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("raise RuntimeError('planted failure')"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "nbs").mkdir()
+    nbformat.write(nb, tmp_path / "nbs" / "01_broken.ipynb")
+    with pytest.raises(LiverkitError, match=r"'01_broken.ipynb' failed in cell 3 .*RuntimeError: planted failure"):
+        run_notebooks(tmp_path / "run", profile="smoke", notebook_dir=tmp_path / "nbs", progress=None)
+    assert (tmp_path / "run" / "notebooks" / "01_broken.ipynb").is_file()  # kept, with the traceback

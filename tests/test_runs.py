@@ -1,0 +1,44 @@
+"""The run folder: identity checks, atomic artifacts, metrics records."""
+
+import json
+
+import numpy as np
+import pytest
+from helpers import make_set
+
+from liverkit import LiverkitError
+from liverkit.runs import RunFolder
+
+
+def test_identity_recorded_then_enforced(tmp_path):
+    RunFolder(tmp_path, identity={"profile": "smoke", "data": "phantom", "seed": 0})
+    assert json.loads((tmp_path / "run.json").read_text())["profile"] == "smoke"
+    RunFolder(tmp_path, identity={"profile": "smoke", "data": "phantom", "seed": 0})  # same: fine
+    with pytest.raises(LiverkitError, match=r"another configuration \(profile: recorded 'smoke', asked 'quick'\)"):
+        RunFolder(tmp_path, identity={"profile": "quick", "data": "phantom", "seed": 0})
+
+
+def test_artifacts_round_trip(tmp_path):
+    run = RunFolder(tmp_path)
+    s = make_set([0, 1, 2])
+    run.save_lesionset("lesions", s)
+    run.save_array("folds", np.array([0, 1, 2]))
+    assert run.load_lesionset("lesions").fingerprint() == s.fingerprint()
+    assert run.load_array("folds").tolist() == [0, 1, 2]
+    assert sorted(p.name for p in (tmp_path / "artifacts").iterdir()) == ["folds.npy", "lesions.npz"]
+
+
+def test_missing_artifacts_and_bad_names(tmp_path):
+    run = RunFolder(tmp_path)
+    with pytest.raises(LiverkitError, match="lesions.npz' is missing: run the notebook"):
+        run.load_lesionset("lesions")
+    with pytest.raises(LiverkitError, match="no metrics recorded"):
+        run.read_metrics("01_data")
+    with pytest.raises(LiverkitError, match="letters, digits"):
+        run.artifact("../escape")
+
+
+def test_metrics_accept_numpy_values(tmp_path):
+    run = RunFolder(tmp_path)
+    run.record_metrics("01_data", {"n": np.int64(3), "sizes": np.array([1, 2]), "acc": np.float32(0.5)})
+    assert run.read_metrics("01_data") == {"acc": 0.5, "n": 3, "sizes": [1, 2]}

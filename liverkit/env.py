@@ -49,7 +49,7 @@ def seed_everything(seed: int) -> np.random.Generator:
     if not isinstance(seed, int) or seed < 0:
         raise LiverkitError(f"seed must be a non-negative integer, got {seed!r}.")
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - third-party code may still use the legacy global RNG
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
 

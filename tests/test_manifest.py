@@ -19,6 +19,7 @@ def _write(tmp_path, body):
 
 def _medmnist_file(path, n=6):
     rng = np.random.default_rng(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {}
     for split in ("train", "val", "test"):
         arrays[f"{split}_images"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
@@ -134,7 +135,9 @@ def test_manifest_env_variable(tmp_path, monkeypatch):
 
 
 def test_phantom_entry_passes_options(tmp_path):
-    path = _write(tmp_path, "datasets:\n  tiny: {reader: phantom, options: {n_cyst: 3, n_metastasis: 3, n_hemangioma: 4}}\n")
+    path = _write(
+        tmp_path, "datasets:\n  tiny: {reader: phantom, options: {n_cyst: 3, n_metastasis: 3, n_hemangioma: 4}}\n"
+    )
     lesions = manifest.load("tiny", manifest=path, seed=1)
     assert lesions.class_counts() == {"cyst": 3, "metastasis": 3, "hemangioma": 4}
     assert manifest.load("tiny", manifest=path, seed=1, n_cyst=5).class_counts()["cyst"] == 5

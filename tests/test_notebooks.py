@@ -37,7 +37,7 @@ def test_standard_opening_cells(path):
     cells = nbformat.read(path, as_version=4).cells
     assert cells[0].cell_type == "markdown" and cells[0].source.startswith(f"# {path.name[:2]}")
     assert "mybinder.org" in cells[0].source and "colab.research.google.com" in cells[0].source
-    assert "find_spec(\"liverkit\") is None" in cells[1].source  # guarded install
+    assert 'find_spec("liverkit") is None' in cells[1].source  # guarded install
     assert "print_config()" in cells[2].source  # imports + environment
     assert cells[3].metadata.get("tags") == ["parameters"]
     for name in ("profile", "run_dir", "data", "seed", "device"):

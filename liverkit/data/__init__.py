@@ -1,5 +1,7 @@
 """Lesion data: the LesionSet type, the phantom, the readers, the manifest and the patient-level folds."""
 
 from liverkit.data.lesionset import ROI_SIZE, LesionSet
+from liverkit.data.manifest import load
+from liverkit.data.phantom import CLASS_NAMES, PhantomConfig, make_phantom
 
-__all__ = ["ROI_SIZE", "LesionSet"]
+__all__ = ["CLASS_NAMES", "ROI_SIZE", "LesionSet", "PhantomConfig", "load", "make_phantom"]

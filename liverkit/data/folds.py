@@ -79,7 +79,7 @@ def fold_table(lesions: LesionSet, fold_of: np.ndarray) -> pd.DataFrame:
         sel = fold_of == fold
         row: dict[str, object] = {"fold": fold}
         counts = np.bincount(lesions.labels[sel], minlength=len(lesions.class_names))
-        row.update({name: int(c) for name, c in zip(lesions.class_names, counts)})
+        row.update({name: int(c) for name, c in zip(lesions.class_names, counts, strict=True)})
         row["lesions"] = int(sel.sum())
         row["patients"] = len(np.unique(lesions.patient_ids[sel]))
         rows.append(row)

@@ -72,10 +72,14 @@ class LesionSet:
                 "resize ROIs with liverkit.data.imageops.resize_roi and add the channel axis."
             )
         if images.dtype != np.float32:
-            raise LiverkitError(f"LesionSet images must be float32, got {images.dtype}; convert with .astype(np.float32).")
+            raise LiverkitError(
+                f"LesionSet images must be float32, got {images.dtype}; convert with .astype(np.float32)."
+            )
         if not np.isfinite(images).all():
             bad = np.flatnonzero(~np.isfinite(images).reshape(len(images), -1).all(axis=1))
-            raise LiverkitError(f"LesionSet images contain NaN or inf (items {bad[:5].tolist()}); clean the source images.")
+            raise LiverkitError(
+                f"LesionSet images contain NaN or inf (items {bad[:5].tolist()}); clean the source images."
+            )
         if images.size and (images.min() < 0.0 or images.max() > 1.0):
             raise LiverkitError(
                 f"LesionSet images must lie in [0, 1], got [{images.min():.4g}, {images.max():.4g}]; "
@@ -87,7 +91,9 @@ class LesionSet:
         for name in ("labels", "patient_ids", "diameters_mm", "ids", "sources"):
             arr = getattr(self, name)
             if arr.shape != (n,):
-                raise LiverkitError(f"LesionSet field '{name}' must have one entry per image ({n}), got shape {arr.shape}.")
+                raise LiverkitError(
+                    f"LesionSet field '{name}' must have one entry per image ({n}), got shape {arr.shape}."
+                )
         if not np.issubdtype(self.labels.dtype, np.integer):
             raise LiverkitError(f"LesionSet labels must be integers, got dtype {self.labels.dtype}.")
         if not self.class_names:
@@ -123,7 +129,7 @@ class LesionSet:
     def class_counts(self) -> dict[str, int]:
         """Number of items per class name, in class order (zero for an empty class)."""
         counts = np.bincount(self.labels, minlength=len(self.class_names))
-        return {name: int(c) for name, c in zip(self.class_names, counts)}
+        return {name: int(c) for name, c in zip(self.class_names, counts, strict=True)}
 
     def summary(self):
         """A pandas table per class: lesions, patients, diameter median and range, mean intensity."""
@@ -195,7 +201,9 @@ class LesionSet:
         names = sets[0].class_names
         for s in sets[1:]:
             if s.class_names != names:
-                raise LiverkitError(f"cannot concat LesionSets with different classes: {list(names)} vs {list(s.class_names)}.")
+                raise LiverkitError(
+                    f"cannot concat LesionSets with different classes: {list(names)} vs {list(s.class_names)}."
+                )
         return LesionSet(
             images=np.concatenate([s.images for s in sets]),
             labels=np.concatenate([s.labels for s in sets]),

@@ -177,7 +177,9 @@ def _read(reader: str, path: Path, options: dict[str, Any]) -> LesionSet:
             return readers.read_nifti(path, **options)
         return LesionSet.load(path)
     except TypeError as exc:
-        raise LiverkitError(f"reader '{reader}' got options it does not take ({exc}); check the entry's 'options'.") from exc
+        raise LiverkitError(
+            f"reader '{reader}' got options it does not take ({exc}); check the entry's 'options'."
+        ) from exc
 
 
 def ensure_local(entry: DataEntry, download: bool = False) -> Path:
@@ -186,7 +188,8 @@ def ensure_local(entry: DataEntry, download: bool = False) -> Path:
     if not entry.path.exists():
         if not entry.url:
             raise LiverkitError(
-                f"data set '{entry.name}': '{entry.path}' does not exist. Put the data there or fix 'path' in the manifest."
+                f"data set '{entry.name}': '{entry.path}' does not exist. "
+                "Put the data there or fix 'path' in the manifest."
             )
         if not download:
             raise LiverkitError(

@@ -1,0 +1,1 @@
+"""Training loops: the classifier CNN (and, later, the GANs). Checkpoints are written atomically."""

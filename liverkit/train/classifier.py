@@ -1,0 +1,195 @@
+"""Training and evaluating the lesion classifier CNN (notebook 02).
+
+One model per call, with its own seed, batches of 64 and optimiser state; the data stays on the device as tensors
+and each epoch is one random permutation, so no DataLoader workers and no per-sample Python in the loop.
+(The API takes one job at a time; training several models at once with ``torch.func`` can be added behind it.)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from liverkit.data.lesionset import LesionSet
+from liverkit.env import resolve_device
+from liverkit.errors import LiverkitError
+from liverkit.nets.classifier import LesionCNN
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """The CNN's shape and its training schedule (defaults: the paper's, with the kit's documented widths)."""
+
+    channels: tuple[int, int, int] = (32, 64, 128)
+    """Filters of the three convolutions (the paper does not give them; the kit's choice)."""
+    kernels: tuple[int, int, int] = (5, 5, 3)
+    """Kernel sizes of the three convolutions (the kit's choice)."""
+    hidden: int = 256
+    """Units of the first fully connected layer (the kit's choice)."""
+    dropout: float = 0.5
+    """Dropout before the output layer (the paper: 0.5)."""
+    lr: float = 1e-3
+    """SGD learning rate (the paper: 0.001)."""
+    momentum: float = 0.9
+    """SGD momentum (not given by the paper; 0.9 is the usual choice with lr 0.001)."""
+    batch_size: int = 64
+    """Mini-batch size (the paper: 64)."""
+    epochs: int = 150
+    """Passes over the training group (the paper: 150)."""
+    max_steps: int | None = None
+    """Cap on optimiser steps per model; None trains all epochs. The CPU profiles use it so that large groups
+    train for a bounded time: a group then gets min(epochs x steps per epoch, max_steps) steps."""
+    bf16: bool = False
+    """Autocast to bfloat16 (about 2x faster on CPUs with AMX and on GPUs); False keeps exact fp32."""
+
+    def steps_for(self, n_samples: int) -> int:
+        """Optimiser steps this schedule gives a training group of ``n_samples``."""
+        steps = self.epochs * math.ceil(n_samples / self.batch_size)
+        return steps if self.max_steps is None else min(steps, self.max_steps)
+
+
+@dataclass
+class TrainedClassifier:
+    """A trained model with its training history (one row per epoch) and speed."""
+
+    model: LesionCNN
+    history: pd.DataFrame
+    seconds: float
+    images_per_second: float
+    config: ClassifierConfig
+
+
+class TrainingDiverged(LiverkitError):
+    """The loss became NaN or inf. ``model`` holds the last good state (end of the previous epoch)."""
+
+    def __init__(self, message: str, model: LesionCNN):
+        super().__init__(message)
+        self.model = model
+
+
+def build_model(train: LesionSet, config: ClassifierConfig, device: torch.device) -> LesionCNN:
+    """A fresh CNN for ``train``'s classes, with ``train``'s mean image subtracted from every input."""
+    mean_image = torch.from_numpy(train.images.mean(axis=0))  # 1 x 64 x 64
+    model = LesionCNN(len(train.class_names), config.channels, config.kernels, config.hidden, config.dropout, mean_image)
+    return model.to(device)
+
+
+def train_classifier(
+    train: LesionSet,
+    config: ClassifierConfig,
+    seed: int,
+    device: str | torch.device = "cpu",
+    val: LesionSet | None = None,
+    progress: bool = False,
+) -> TrainedClassifier:
+    """Train one CNN on ``train`` with SGD; the same seed gives the same weights on CPU.
+
+    Args:
+        train: the training group (a fold's training lesions, possibly augmented).
+        config: architecture and schedule.
+        seed: seeds initialisation, batch order and dropout (global RNG state is left untouched).
+        device: where to train.
+        val: optional lesions whose accuracy is recorded after every epoch (never test lesions).
+        progress: show a tqdm bar over epochs.
+    """
+    _check_trainable(train, val)
+    device = resolve_device(device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        model = build_model(train, config, device)
+        return _fit(model, train, config, device, val, progress, seed)
+
+
+def _check_trainable(train: LesionSet, val: LesionSet | None) -> None:
+    counts = train.class_counts()
+    missing = [name for name, n in counts.items() if n == 0]
+    if missing:
+        raise LiverkitError(
+            f"classes {missing} have no training lesions in this fold; the CNN cannot learn them. "
+            "Use fewer folds or check the fold assignment."
+        )
+    if val is not None and val.class_names != train.class_names:
+        raise LiverkitError(f"validation classes {list(val.class_names)} differ from {list(train.class_names)}.")
+
+
+def _fit(model, train, config, device, val, progress, seed) -> TrainedClassifier:
+    images, labels = train.tensors(device)
+    optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    total_steps = config.steps_for(len(train))
+    epochs = math.ceil(total_steps / steps_per_epoch)
+    generator = torch.Generator().manual_seed(seed)
+    rows, step, start = [], 0, time.perf_counter()
+    good_state = copy.deepcopy(model.state_dict())
+    for epoch in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
+        order = torch.randperm(len(train), generator=generator).to(device)
+        n_steps = min(steps_per_epoch, total_steps - step)
+        loss_sum, correct = _run_epoch(model, optimiser, images, labels, order, n_steps, config, epoch, good_state)
+        step += n_steps
+        seen = min(n_steps * config.batch_size, len(train))
+        row = {"epoch": epoch + 1, "steps": step, "loss": loss_sum / n_steps, "train_accuracy": correct / seen}
+        if val is not None:
+            row["val_accuracy"] = float((predict(model, val, device) == val.labels).mean())
+        rows.append(row)
+        good_state = copy.deepcopy(model.state_dict())
+    seconds = time.perf_counter() - start
+    model.eval()
+    return TrainedClassifier(model, pd.DataFrame(rows), seconds, step * config.batch_size / seconds, config)
+
+
+def _run_epoch(model, optimiser, images, labels, order, n_steps, config, epoch, good_state):
+    """One pass of ``n_steps`` mini-batches; returns (summed loss, correct training predictions)."""
+    model.train()
+    loss_sum, correct = 0.0, 0
+    for i in range(n_steps):
+        index = order[i * config.batch_size : (i + 1) * config.batch_size]
+        x, y = images[index], labels[index]  # B x 1 x 64 x 64, B
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=config.bf16):
+            logits = model(x)  # B x n_classes
+            loss = F.cross_entropy(logits.float(), y)
+        if not torch.isfinite(loss):
+            model.load_state_dict(good_state)
+            raise TrainingDiverged(
+                f"the classifier's loss became {loss.item()} at epoch {epoch + 1}, step {i + 1}; the model was reset "
+                "to the end of the previous epoch. Lower the learning rate (ClassifierConfig.lr) or check the data.",
+                model,
+            )
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        loss_sum += loss.item()
+        correct += int((logits.argmax(1) == y).sum())
+    return loss_sum, correct
+
+
+@torch.no_grad()
+def predict_proba(model: LesionCNN, lesions: LesionSet, device: str | torch.device = "cpu", batch: int = 512):
+    """Class probabilities, N x n_classes numpy array (model in eval mode, exact fp32)."""
+    if model.head[-1].out_features != len(lesions.class_names):
+        raise LiverkitError(
+            f"the model predicts {model.head[-1].out_features} classes but the data has {len(lesions.class_names)} "
+            f"({list(lesions.class_names)}); train a model on data with the same classes."
+        )
+    model.eval()
+    device = resolve_device(device)
+    images = torch.from_numpy(lesions.images)
+    out = [torch.softmax(model(images[i : i + batch].to(device)), 1).cpu() for i in range(0, len(lesions), batch)]
+    return torch.cat(out).numpy() if out else np.zeros((0, len(lesions.class_names)), np.float32)
+
+
+def predict(model: LesionCNN, lesions: LesionSet, device: str | torch.device = "cpu") -> np.ndarray:
+    """Predicted class index per lesion."""
+    return predict_proba(model, lesions, device).argmax(axis=1)
+
+
+def config_dict(config: ClassifierConfig) -> dict:
+    """The config as a plain dict (for run-folder records)."""
+    return asdict(config)

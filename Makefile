@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.liverkit-installed
 RUN ?= runs/demo
 
-.PHONY: setup demo test lint clean-venv
+.PHONY: setup demo test bench lint clean-venv
 
 setup: $(STAMP)
 
@@ -22,6 +22,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Kit loops against plain PyTorch loops in one run; one JSON object per line.
+bench: setup
+	$(BIN)/python benchmarks/bench.py
 
 lint: setup
 	$(BIN)/ruff check liverkit tests notebooks benchmarks

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -226,3 +227,39 @@ def make_group(
 def groups_for(pool_size: int, sizes: tuple[int, ...] = PAPER_GROUPS) -> tuple[int, ...]:
     """The group sizes that fit in a pool, in increasing order (a smaller pool drops the largest groups)."""
     return tuple(s for s in sorted(sizes) if s <= pool_size)
+
+
+def example_variants(lesions: LesionSet, index: int, config: AugmentConfig, seed: int = 0) -> tuple[np.ndarray, list]:
+    """One ROI, its first rotation, that rotation's flips, two shifts and two rescalings, for a figure.
+
+    Returns:
+        images (K x 64 x 64) and a caption per image.
+    """
+    one = lesions.subset([index])
+    plan = plan_pool(one, config, np.random.default_rng(seed))
+    per_rot = 1 + config.n_flip + config.n_trans + config.n_scale
+    first = np.arange(per_rot)  # the variants of the first rotation
+    picks = [i for kind, count in ((0, 1), (1, 3), (2, 2), (3, 2)) for i in first[plan.kind[first] == kind][:count]]
+    images = render(one, plan, np.asarray(picks))[:, 0].numpy()
+    captions = [_caption(plan, i) for i in picks]
+    return np.concatenate([one.images[:, 0], images]), ["original", *captions]
+
+
+def _caption(plan: AugmentPlan, i: int) -> str:
+    text = f"rot {plan.angle_deg[i]:.0f}°"
+    if plan.flip_x[i] or plan.flip_y[i]:
+        text += " flip " + ("LR+UD" if plan.flip_x[i] and plan.flip_y[i] else "LR" if plan.flip_x[i] else "UD")
+    if plan.kind[i] == 2:
+        text += f" shift ({plan.shift_px[i, 0]:+.1f}, {plan.shift_px[i, 1]:+.1f})"
+    if plan.kind[i] == 3:
+        text += f" scale {plan.scale[i]:.2f}"
+    return text
+
+
+def group_table(train: LesionSet, config: AugmentConfig, groups: tuple[int, ...]) -> pd.DataFrame:
+    """Pool size and each group's size and share of the pool, for one training fold."""
+    pool = len(train) * config.per_roi
+    rows = [
+        {"group": g, "samples": g if g else len(train), "share_of_pool": g / pool, "fits": g <= pool} for g in groups
+    ]
+    return pd.DataFrame(rows).assign(pool=pool, rois=len(train), variants_per_roi=config.per_roi)

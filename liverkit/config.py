@@ -7,9 +7,11 @@ numbers and is meant for a GPU. Every notebook reads its sizes from one :class:`
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
+from liverkit.augment import PAPER_GROUPS, AugmentConfig
 from liverkit.errors import LiverkitError
+from liverkit.train.classifier import ClassifierConfig
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,24 @@ class Profile:
     histogram_bins: int = 40
     """Bins of the diameter and intensity histograms in the data notebook."""
 
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    """Classic augmentation counts and ranges (the paper's: 480 variants per ROI)."""
+
+    classic_groups: tuple[int, ...] = PAPER_GROUPS
+    """Classic-augmentation group sizes of the CNN-AUG sweep (0 = no augmentation)."""
+
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    """The CNN's widths and training schedule."""
+
+    repeats: int = 1
+    """Independent repetitions of the sweep (new pools, orders and initialisations) for the confidence intervals."""
+
+    inner_folds: int = 4
+    """Honest model choice validates on 1 / inner_folds of each training fold's patients."""
+
+    selection: str = "honest"
+    """How the best classic group is chosen: ``honest`` (inner validation) or ``paper`` (on the test folds)."""
+
     def to_dict(self) -> dict:
         """The profile as a plain dict (for run-folder records and reports)."""
         return asdict(self)
@@ -42,9 +62,21 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile(name="smoke", grid_per_class=4, histogram_bins=20),
-    "quick": Profile(name="quick"),
-    "paper": Profile(name="paper"),
+    "smoke": Profile(
+        name="smoke",
+        grid_per_class=4,
+        histogram_bins=20,
+        augment=AugmentConfig(n_rot=2),
+        classic_groups=(0, 100),
+        classifier=ClassifierConfig(channels=(4, 8, 8), hidden=16, epochs=3, max_steps=6),
+        inner_folds=3,
+    ),
+    "quick": Profile(
+        name="quick",
+        classic_groups=(0, 1000, 5000),
+        classifier=ClassifierConfig(channels=(8, 16, 32), hidden=64, max_steps=400),
+    ),
+    "paper": Profile(name="paper", repeats=3),
 }
 
 

@@ -113,3 +113,63 @@ def fold_bars(table: pd.DataFrame, class_names: tuple[str, ...]) -> go.Figure:
     fig.update_layout(barmode="stack", title="Lesions per class in each patient-level fold", height=350)
     fig.update_yaxes(title_text="lesions")
     return fig
+
+
+def image_row(images: np.ndarray, titles: list[str], title: str) -> go.Figure:
+    """A row of grey images (K x 64 x 64 in [0, 1]) with a caption each: e.g. augmented variants of one ROI."""
+    fig = make_subplots(rows=1, cols=len(images), subplot_titles=titles, horizontal_spacing=0.01)
+    for col, image in enumerate(images, start=1):
+        heatmap = go.Heatmap(z=image, zmin=0.0, zmax=1.0, colorscale="gray", showscale=False, hoverinfo="skip")
+        fig.add_trace(heatmap, row=1, col=col)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x")
+    fig.update_layout(title=title, height=230, width=max(120 * len(images), 500), margin=dict(l=10, r=10, t=70, b=10))
+    fig.update_annotations(font_size=10)
+    return fig
+
+
+def sweep_chart(table: pd.DataFrame, title: str = "CNN-AUG: accuracy against classic training samples") -> go.Figure:
+    """Pooled accuracy per group with its 95% CI band, and each fold's accuracy as thin lines.
+
+    Args:
+        table: from ``liverkit.experiment.sweep_table`` (group, accuracy, ci_low, ci_high, fold_*).
+    """
+    x = table["group"]
+    fig = go.Figure()
+    band_x = pd.concat([x, x[::-1]])
+    band_y = pd.concat([table["ci_high"], table["ci_low"][::-1]])
+    fig.add_scatter(x=band_x, y=band_y, fill="toself", fillcolor="rgba(31,119,180,0.2)", line_width=0,
+                    name="95% CI (bootstrap over lesions)", hoverinfo="skip")  # fmt: skip
+    for column in [c for c in table.columns if c.startswith("fold_")]:
+        fig.add_scatter(x=x, y=table[column], mode="lines+markers", line=dict(width=1, dash="dot"),
+                        name=column.replace("_", " "), opacity=0.6)  # fmt: skip
+    fig.add_scatter(x=x, y=table["accuracy"], mode="lines+markers", line=dict(width=3, color="rgb(31,119,180)"),
+                    name="pooled accuracy")  # fmt: skip
+    fig.update_layout(title=title, xaxis_title="classic augmentation: training samples", yaxis_title="accuracy",
+                      yaxis_range=[0, 1], height=420)  # fmt: skip
+    return fig
+
+
+def training_curves(history: pd.DataFrame, fold: int = 0, repeat: int = 0) -> go.Figure:
+    """Training loss per epoch of each group's model in one fold (from ``ClassicSweep.history``)."""
+    part = history[(history["fold"] == fold) & (history["repeat"] == repeat)]
+    fig = px.line(part, x="steps", y="loss", color="group", markers=False,
+                  title=f"Training loss, fold {fold} (one line per classic group)")  # fmt: skip
+    fig.update_layout(xaxis_title="optimiser steps", yaxis_title="cross-entropy", height=380)
+    return fig
+
+
+def confusion_heatmap(matrix: np.ndarray, class_names: tuple[str, ...], title: str = "Confusion matrix") -> go.Figure:
+    """Counts with rows = true class, columns = predicted class, and the row percentages on hover."""
+    matrix = np.asarray(matrix)
+    row_share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig = go.Figure(
+        go.Heatmap(
+            z=row_share, x=list(class_names), y=list(class_names), text=matrix, texttemplate="%{text}",
+            colorscale="Blues", zmin=0, zmax=1, colorbar_title="row share",
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{text} lesions (%{z:.0%})<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", height=380, width=460)
+    fig.update_yaxes(autorange="reversed")
+    return fig

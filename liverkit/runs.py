@@ -101,6 +101,19 @@ class RunFolder:
             raise LiverkitError(f"'{path}' is missing: run the notebook that saves '{name}' first (see README).")
         return np.load(path, allow_pickle=False)
 
+    def save_table(self, name: str, table) -> Path:
+        """Save a pandas table as ``artifacts/<name>.csv``."""
+        return atomic_write(self.artifact(f"{name}.csv"), lambda tmp: table.to_csv(tmp, index=False))
+
+    def load_table(self, name: str):
+        """Load ``artifacts/<name>.csv`` as a pandas table."""
+        import pandas as pd
+
+        path = self.artifact(f"{name}.csv")
+        if not path.is_file():
+            raise LiverkitError(f"'{path}' is missing: run the notebook that saves '{name}' first (see README).")
+        return pd.read_csv(path)
+
     # ------------------------------------------------------------------ metrics
     def metrics_path(self, notebook: str) -> Path:
         return self.path / "metrics" / f"{_check_name(notebook)}.json"

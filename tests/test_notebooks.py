@@ -85,3 +85,22 @@ def test_failure_names_notebook_and_cell(tmp_path):
     with pytest.raises(LiverkitError, match=r"'01_broken.ipynb' failed in cell 3 .*RuntimeError: planted failure"):
         run_notebooks(tmp_path / "run", profile="smoke", notebook_dir=tmp_path / "nbs", progress=None)
     assert (tmp_path / "run" / "notebooks" / "01_broken.ipynb").is_file()  # kept, with the traceback
+
+
+def test_classic_augmentation_notebook_records(smoke_run):
+    from liverkit.config import get_profile
+
+    metrics = smoke_run.read_metrics("02_classic_augmentation")
+    smoke = get_profile("smoke")
+    assert metrics["groups"] == list(smoke.classic_groups)
+    assert set(metrics["sweep_accuracy"]) == {str(g) for g in smoke.classic_groups}
+    for key in ("no_augmentation", "honest_choice", "paper_choice"):
+        estimate, low, high = metrics[key]
+        assert 0.0 <= low <= estimate <= high <= 1.0, key
+    assert len(metrics["honest_groups"]) == smoke.n_folds * smoke.repeats
+    assert set(metrics["honest_groups"]) <= set(smoke.classic_groups)
+    assert metrics["paper_choice"][0] == max(metrics["sweep_accuracy"].values())  # paper mode: best on test folds
+    predictions = smoke_run.load_table("classic_predictions")
+    assert len(predictions) == 182 * len(smoke.classic_groups) * smoke.repeats
+    choice = smoke_run.load_table("classic_choice")
+    assert sorted(choice.fold.tolist()) == [0, 1, 2]

@@ -78,7 +78,9 @@ class TrainingDiverged(LiverkitError):
 def build_model(train: LesionSet, config: ClassifierConfig, device: torch.device) -> LesionCNN:
     """A fresh CNN for ``train``'s classes, with ``train``'s mean image subtracted from every input."""
     mean_image = torch.from_numpy(train.images.mean(axis=0))  # 1 x 64 x 64
-    model = LesionCNN(len(train.class_names), config.channels, config.kernels, config.hidden, config.dropout, mean_image)
+    model = LesionCNN(
+        len(train.class_names), config.channels, config.kernels, config.hidden, config.dropout, mean_image
+    )
     return model.to(device)
 
 
@@ -146,28 +148,33 @@ def _fit(model, train, config, device, val, progress, seed) -> TrainedClassifier
 
 
 def _run_epoch(model, optimiser, images, labels, order, n_steps, config, epoch, good_state):
-    """One pass of ``n_steps`` mini-batches; returns (summed loss, correct training predictions)."""
+    """One pass of ``n_steps`` mini-batches; returns (summed loss, correct training predictions).
+
+    Loss and accuracy are summed on the device and read once per epoch, so a GPU never waits for the host
+    inside the loop; a non-finite loss anywhere in the epoch resets the model to ``good_state``.
+    """
     model.train()
-    loss_sum, correct = 0.0, 0
+    loss_sum = torch.zeros((), device=images.device)
+    correct = torch.zeros((), dtype=torch.long, device=images.device)
     for i in range(n_steps):
         index = order[i * config.batch_size : (i + 1) * config.batch_size]
         x, y = images[index], labels[index]  # B x 1 x 64 x 64, B
         with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=config.bf16):
             logits = model(x)  # B x n_classes
             loss = F.cross_entropy(logits.float(), y)
-        if not torch.isfinite(loss):
-            model.load_state_dict(good_state)
-            raise TrainingDiverged(
-                f"the classifier's loss became {loss.item()} at epoch {epoch + 1}, step {i + 1}; the model was reset "
-                "to the end of the previous epoch. Lower the learning rate (ClassifierConfig.lr) or check the data.",
-                model,
-            )
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        loss_sum += loss.item()
-        correct += int((logits.argmax(1) == y).sum())
-    return loss_sum, correct
+        loss_sum += loss.detach()
+        correct += (logits.detach().argmax(1) == y).sum()
+    if not torch.isfinite(loss_sum):
+        model.load_state_dict(good_state)
+        raise TrainingDiverged(
+            f"the classifier's loss became {loss_sum.item()} during epoch {epoch + 1}; the model was reset to the end "
+            "of the previous epoch. Lower the learning rate (ClassifierConfig.lr) or check the data.",
+            model,
+        )
+    return loss_sum.item(), int(correct)
 
 
 @torch.no_grad()

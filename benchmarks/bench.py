@@ -1,0 +1,157 @@
+"""Benchmarks: the kit's hot loops against minimal plain-PyTorch loops doing the same work, in one run.
+
+Prints one JSON object per line with at least ``name``, ``device``, ``kit`` and ``plain`` (images/s) and
+``ratio`` (kit / plain). Every timing is the best of ``--repeats`` runs after a warm-up, kit and plain
+alternating so that both see the same machine state. Run with ``make bench`` or
+``python benchmarks/bench.py [--device cuda] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from liverkit import augment
+from liverkit.augment import AugmentConfig
+from liverkit.data import LesionSet, make_phantom
+from liverkit.env import resolve_device
+from liverkit.nets import LesionCNN
+from liverkit.train.classifier import ClassifierConfig, build_model, train_classifier
+
+WIDTHS = {"quick": ((8, 16, 32), 64), "paper": ((32, 64, 128), 256)}
+
+
+def best_of(fn, repeats: int) -> float:
+    """Smallest wall time of ``repeats`` calls (after one warm-up call), synchronising CUDA around each."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        _sync()
+        start = time.perf_counter()
+        fn()
+        _sync()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _training_set(n: int, seed: int = 0) -> LesionSet:
+    rng = np.random.default_rng(seed)
+    return LesionSet(
+        images=rng.random((n, 1, 64, 64), dtype=np.float32), labels=np.arange(n) % 3,
+        class_names=("cyst", "metastasis", "hemangioma"), patient_ids=[f"p{i}" for i in range(n)],
+        diameters_mm=rng.uniform(10, 100, n), ids=[f"x{i}" for i in range(n)], sources="bench",
+    )  # fmt: skip
+
+
+def plain_loop(model: LesionCNN, images: torch.Tensor, labels: torch.Tensor, steps: int, batch: int, bf16: bool):
+    """The minimal loop: random batches from on-device tensors, SGD with momentum, nothing else."""
+    optimiser = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    order = torch.randperm(len(images), device=images.device)
+    model.train()
+    for i in range(steps):
+        index = order[i * batch : (i + 1) * batch]
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(images[index]).float(), labels[index])
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+
+def bench_classifier(device: torch.device, width: str, steps: int, repeats: int, bf16: bool) -> dict:
+    """The kit's ``train_classifier`` (one epoch of ``steps`` batches of 64) against ``plain_loop``.
+
+    Both build a fresh model and run the same number of steps; the kit's extras (mean image, history, divergence
+    check, a copy of the last good state) are part of what is timed.
+    """
+    channels, hidden = WIDTHS[width]
+    config = ClassifierConfig(channels=channels, hidden=hidden, epochs=1, batch_size=64, bf16=bf16)
+    data = _training_set(steps * config.batch_size)
+    images, labels = data.tensors(device)
+
+    def kit():
+        train_classifier(data, config, seed=0, device=device)
+
+    def plain():  # a fresh model each time, as the kit builds one per call
+        plain_loop(build_model(data, config, device), images, labels, steps, config.batch_size, bf16)
+
+    kit_s, plain_s = _alternate(kit, plain, repeats)
+    n = steps * config.batch_size
+    return _row(f"classifier_train_{width}", device, n / kit_s, n / plain_s, batch=64, steps=steps,
+                channels=list(channels), hidden=hidden, precision="bf16" if bf16 else "fp32")  # fmt: skip
+
+
+def bench_augment_pool(device: torch.device, n_lesions: int, repeats: int) -> dict:
+    """Building the paper's 480-variant pool for a training fold against affine_grid + grid_sample per chunk."""
+    lesions = make_phantom(seed=0).subset(np.arange(n_lesions))
+    config = AugmentConfig()
+    plan = augment.plan_pool(lesions, config, np.random.default_rng(0))
+    thetas = augment._affine_thetas(plan, np.arange(len(plan))).to(device)
+    source = torch.from_numpy(lesions.images).to(device)
+    parents = torch.from_numpy(plan.parent).to(device)
+
+    def kit():
+        augment.render(lesions, augment.plan_pool(lesions, config, np.random.default_rng(0)), device=device)
+
+    def plain():
+        for start in range(0, len(plan), 4096):
+            theta = thetas[start : start + 4096]
+            grid = F.affine_grid(theta, [len(theta), 1, 64, 64], align_corners=False)
+            F.grid_sample(source[parents[start : start + 4096]], grid, padding_mode="reflection", align_corners=False)
+
+    kit_s, plain_s = _alternate(kit, plain, repeats)
+    return _row("augment_pool_480", device, len(plan) / kit_s, len(plan) / plain_s, lesions=n_lesions,
+                variants=len(plan), kit_seconds=round(kit_s, 2))  # fmt: skip
+
+
+def _alternate(kit, plain, repeats: int) -> tuple[float, float]:
+    kit_times, plain_times = [], []
+    for _ in range(repeats):
+        kit_times.append(best_of(kit, 1))
+        plain_times.append(best_of(plain, 1))
+    return min(kit_times), min(plain_times)
+
+
+def _row(name: str, device: torch.device, kit: float, plain: float, **extra) -> dict:
+    return {"name": name, "device": _device_name(device), "kit": round(kit, 1), "plain": round(plain, 1),
+            "ratio": round(kit / plain, 3), "threads": torch.get_num_threads(), **extra}  # fmt: skip
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="fewer steps (a check that the harness runs)")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    scale = 0.2 if args.quick else 1.0
+    on_gpu = device.type == "cuda"
+    rows = [
+        bench_classifier(device, "quick", steps=math.ceil((200 if on_gpu else 40) * scale), repeats=args.repeats,
+                         bf16=False),
+        bench_classifier(device, "paper", steps=math.ceil((200 if on_gpu else 12) * scale), repeats=args.repeats,
+                         bf16=False),
+        bench_augment_pool(device, n_lesions=max(3, round(120 * scale)), repeats=args.repeats),
+    ]  # fmt: skip
+    if on_gpu and torch.cuda.is_bf16_supported():
+        rows.append(bench_classifier(device, "paper", steps=200, repeats=args.repeats, bf16=True))
+    for row in rows:
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""The fold-safe protocol: the classic-augmentation sweep (CNN-AUG) and the choice of its best group (notebook 02).
+
+For every repeat and every patient-level fold, the augmentation pool is drawn from that fold's training lesions
+only, the nested groups are cut from it, one CNN is trained per group, and it is tested on the fold's test
+lesions. The best group is then chosen in one of two ways:
+
+- ``honest`` (the default): on an inner validation split of the training lesions (by patient), per fold, so the
+  test lesions play no part in the choice;
+- ``paper``: the group with the best cross-validated test accuracy, as the paper did; this reuses the test
+  folds for model choice and is optimistic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from liverkit import augment
+from liverkit.augment import AugmentConfig
+from liverkit.data.folds import patient_folds, split
+from liverkit.data.lesionset import LesionSet
+from liverkit.data.manifest import load
+from liverkit.errors import LiverkitError
+from liverkit.metrics import accuracy, bootstrap_ci, confusion, metrics_table
+from liverkit.runs import RunFolder
+from liverkit.train.classifier import ClassifierConfig, predict, train_classifier
+
+SELECTION_MODES = ("honest", "paper")
+
+
+@dataclass
+class ClassicSweep:
+    """What a sweep produced: tidy tables, one row per test prediction / inner score / epoch."""
+
+    predictions: pd.DataFrame
+    """repeat, fold, group, index (position in the LesionSet), id, y_true, y_pred."""
+    inner: pd.DataFrame
+    """repeat, fold, group, val_accuracy: the honest mode's inner-validation scores."""
+    history: pd.DataFrame
+    """repeat, fold, group, epoch, steps, loss, train_accuracy: training curves of the outer models."""
+    timing: pd.DataFrame
+    """repeat, fold, group, stage (outer/inner), seconds, images_per_second."""
+    class_names: tuple[str, ...]
+    groups: tuple[int, ...]
+    meta: dict = field(default_factory=dict)
+
+
+def _seed(*parts: int) -> int:
+    """One 32-bit seed from several integers (repeat, fold, group...), stable across runs."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+
+
+def run_classic_sweep(
+    lesions: LesionSet,
+    fold_of: np.ndarray,
+    groups: tuple[int, ...],
+    aug: AugmentConfig,
+    clf: ClassifierConfig,
+    seed: int = 0,
+    repeats: int = 1,
+    device: str = "cpu",
+    inner_folds: int | None = 4,
+    progress: bool = True,
+) -> ClassicSweep:
+    """Train and test one CNN per (repeat, fold, group), and score every group on an inner split for ``honest``.
+
+    Args:
+        lesions: all lesions; ``fold_of`` assigns each to a patient-level fold.
+        groups: classic-augmentation group sizes (0 = no augmentation).
+        aug, clf: augmentation and classifier settings.
+        seed: the run's seed; repeats use seeds derived from it.
+        repeats: independent repetitions (new pools, orders and initialisations).
+        inner_folds: the honest mode validates on 1 / inner_folds of the training patients; None skips the
+            inner models (then only the ``paper`` choice is available).
+    """
+    folds = sorted(set(np.asarray(fold_of).tolist()))
+    jobs = [(r, f) for r in range(repeats) for f in folds]
+    tables: dict[str, list] = {"predictions": [], "inner": [], "history": [], "timing": []}
+    stages = 1 if inner_folds is None else 2
+    bar = tqdm(total=len(jobs) * len(groups) * stages, desc="CNN-AUG sweep", disable=not progress)
+    for r, f in jobs:
+        train, test = split(lesions, fold_of, f)
+        test_index = np.flatnonzero(np.asarray(fold_of) == f)
+        _outer(train, test, test_index, groups, aug, clf, (seed, r, f), device, tables, bar)
+        if inner_folds is not None:
+            inner_fold_of = patient_folds(train, k=inner_folds, seed=_seed(seed, r, f, 1))
+            inner_train, inner_val = split(train, inner_fold_of, 0)
+            _inner(inner_train, inner_val, groups, aug, clf, (seed, r, f), device, tables, bar)
+    bar.close()
+    frames = {name: pd.DataFrame([row for rows in parts for row in rows]) for name, parts in tables.items()}
+    return ClassicSweep(**frames, class_names=lesions.class_names, groups=tuple(groups), meta={"seed": seed})
+
+
+def _pool(train: LesionSet, aug: AugmentConfig, rng: np.random.Generator):
+    plan = augment.plan_pool(train, aug, rng)
+    return plan, augment.nested_order(plan, rng)
+
+
+def _train_group(train, plan, order, size, clf, seed, device, test_patients):
+    """Cut one group from the pool and train on it, checking that no test patient is in it."""
+    group = augment.make_group(train, plan, order, size, device)
+    leaked = set(group.patient_ids.tolist()) & test_patients
+    if leaked:  # cannot happen through split(); kept as a guard for future callers
+        raise LiverkitError(f"test patients {sorted(leaked)[:3]} reached a training group; this is a bug, report it.")
+    return train_classifier(group, clf, seed=seed, device=device)
+
+
+def _outer(train, test, test_index, groups, aug, clf, key, device, tables, bar) -> None:
+    """Train each group on the fold's training lesions and predict the fold's test lesions."""
+    seed, r, f = key
+    plan, order = _pool(train, aug, np.random.default_rng(_seed(seed, r, f, 2)))
+    rows, history, timing = [], [], []
+    for size in groups:
+        trained = _train_group(train, plan, order, size, clf, _seed(seed, r, f, 3, size), device, set(test.patient_ids))
+        y_pred = predict(trained.model, test, device)
+        rows += [
+            {"repeat": r, "fold": f, "group": size, "index": int(i), "id": lid, "y_true": int(t), "y_pred": int(p)}
+            for i, lid, t, p in zip(test_index, test.ids, test.labels, y_pred, strict=True)
+        ]
+        history.append(trained.history.assign(repeat=r, fold=f, group=size))
+        timing.append(_timing(r, f, size, "outer", trained))
+        bar.update()
+    tables["predictions"].append(rows)
+    tables["history"].append(pd.concat(history).to_dict("records"))
+    tables["timing"].append(timing)
+
+
+def _inner(inner_train, inner_val, groups, aug, clf, key, device, tables, bar) -> None:
+    """Score each group on an inner validation split of the training lesions (the honest mode's choice)."""
+    seed, r, f = key
+    plan, order = _pool(inner_train, aug, np.random.default_rng(_seed(seed, r, f, 4)))
+    rows, timing = [], []
+    for size in groups:
+        if size > len(plan):
+            raise LiverkitError(f"group {size} exceeds the inner pool ({len(plan)}); drop it or raise n_rot.")
+        val_patients = set(inner_val.patient_ids)
+        trained = _train_group(inner_train, plan, order, size, clf, _seed(seed, r, f, 5, size), device, val_patients)
+        val_acc = accuracy(inner_val.labels, predict(trained.model, inner_val, device))
+        rows.append({"repeat": r, "fold": f, "group": size, "val_accuracy": val_acc})
+        timing.append(_timing(r, f, size, "inner", trained))
+        bar.update()
+    tables["inner"].append(rows)
+    tables["timing"].append(timing)
+
+
+def _timing(r: int, f: int, size: int, stage: str, trained) -> dict:
+    return {"repeat": r, "fold": f, "group": size, "stage": stage, "seconds": trained.seconds,
+            "images_per_second": trained.images_per_second}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------- reading results
+def prediction_matrix(predictions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lesion index (L,), y_true (L,), y_pred (R, L)) from the rows of one group or one choice."""
+    wide = predictions.pivot_table(index="index", columns="repeat", values="y_pred", aggfunc="first").sort_index()
+    truth = predictions.groupby("index")["y_true"].first().loc[wide.index]
+    return wide.index.to_numpy(), truth.to_numpy(), wide.to_numpy().T
+
+
+def sweep_table(sweep: ClassicSweep, n_boot: int = 1000) -> pd.DataFrame:
+    """Accuracy per group: pooled over folds (mean over repeats) with a bootstrap CI, and per fold."""
+    rows = []
+    for size in sweep.groups:
+        part = sweep.predictions[sweep.predictions.group == size]
+        _, y_true, y_pred = prediction_matrix(part)
+        estimate, low, high = bootstrap_ci(y_true, y_pred, accuracy, n_boot=n_boot, seed=size)
+        row = {"group": size, "accuracy": estimate, "ci_low": low, "ci_high": high}
+        for f, fold_part in part.groupby("fold"):
+            row[f"fold_{f}"] = float((fold_part.y_true == fold_part.y_pred).mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def choose_groups(sweep: ClassicSweep, mode: str = "honest") -> pd.DataFrame:
+    """The chosen group per (repeat, fold): by inner validation (``honest``) or by test accuracy (``paper``).
+
+    Ties go to the smaller group (less augmentation, cheaper).
+    """
+    if mode not in SELECTION_MODES:
+        raise LiverkitError(f"unknown model-choice mode '{mode}'; use one of {list(SELECTION_MODES)}.")
+    if mode == "paper":
+        table = sweep_table(sweep, n_boot=1)
+        best = int(table.sort_values(["accuracy", "group"], ascending=[False, True]).group.iloc[0])
+        keys = sweep.predictions[["repeat", "fold"]].drop_duplicates()
+        return keys.assign(group=best).reset_index(drop=True)
+    if sweep.inner.empty:
+        raise LiverkitError(
+            "this sweep ran without inner validation (inner_folds=None): only mode='paper' is possible."
+        )
+    ranked = sweep.inner.sort_values(["repeat", "fold", "val_accuracy", "group"], ascending=[True, True, False, True])
+    return ranked.groupby(["repeat", "fold"], as_index=False).first()[["repeat", "fold", "group", "val_accuracy"]]
+
+
+def chosen_predictions(sweep: ClassicSweep, mode: str = "honest") -> pd.DataFrame:
+    """The test predictions of the chosen group's model in every (repeat, fold)."""
+    chosen = choose_groups(sweep, mode)[["repeat", "fold", "group"]]
+    return sweep.predictions.merge(chosen, on=["repeat", "fold", "group"])
+
+
+def results_table(sweep: ClassicSweep, n_boot: int = 1000) -> pd.DataFrame:
+    """The paper's table for classic augmentation: no augmentation and the chosen optimum (both modes).
+
+    One row per (setting, metric, class) with the estimate and its 95% bootstrap CI over lesions.
+    """
+    settings = {
+        "no augmentation": sweep.predictions[sweep.predictions.group == 0],
+        "classic optimum (honest choice)": chosen_predictions(sweep, "honest") if not sweep.inner.empty else None,
+        "classic optimum (paper's choice, optimistic)": chosen_predictions(sweep, "paper"),
+    }
+    frames = []
+    for name, part in settings.items():
+        if part is None or part.empty:
+            continue
+        _, y_true, y_pred = prediction_matrix(part)
+        table = metrics_table(y_true, y_pred, sweep.class_names, n_boot=n_boot)
+        frames.append(table.assign(setting=name))
+    columns = ["setting", "metric", "class", "estimate", "ci_low", "ci_high"]
+    return pd.concat(frames)[columns].reset_index(drop=True)
+
+
+def pooled_confusion(predictions: pd.DataFrame, n_classes: int) -> np.ndarray:
+    """Confusion counts summed over folds and repeats."""
+    return confusion(predictions.y_true.to_numpy(), predictions.y_pred.to_numpy(), n_classes)
+
+
+def load_data(run: RunFolder, data: str, seed: int, n_folds: int) -> tuple[LesionSet, np.ndarray]:
+    """The lesions and patient-level folds that notebook 01 left in ``run``; rebuilt and saved when it has not run."""
+    if run.artifact("lesions.npz").is_file() and run.artifact("folds.npy").is_file():
+        return run.load_lesionset("lesions"), run.load_array("folds")
+    lesions = load(data, seed=seed)
+    fold_of = patient_folds(lesions, k=n_folds, seed=seed)
+    run.save_lesionset("lesions", lesions)
+    run.save_array("folds", fold_of)
+    return lesions, fold_of
+
+
+def classic_key_numbers(sweep: ClassicSweep, results: pd.DataFrame, table: pd.DataFrame, choices: dict) -> dict:
+    """The numbers notebook 02 records for tests, reports and regression checks (accuracies with 95% CIs)."""
+    by_setting = results[(results.metric == "accuracy")].set_index("setting")
+
+    def accuracy_with_ci(setting: str) -> list[float]:
+        row = by_setting.loc[setting]
+        return [round(float(row.estimate), 4), round(float(row.ci_low), 4), round(float(row.ci_high), 4)]
+
+    numbers = {
+        "groups": list(sweep.groups),
+        "sweep_accuracy": {str(g): round(float(a), 4) for g, a in zip(table.group, table.accuracy, strict=True)},
+        "no_augmentation": accuracy_with_ci("no augmentation"),
+        "paper_choice": accuracy_with_ci("classic optimum (paper's choice, optimistic)"),
+        "paper_group": int(choices["paper"].group.iloc[0]),
+        "train_seconds": round(float(sweep.timing.seconds.sum()), 1),
+    }
+    if "honest" in choices:
+        numbers["honest_choice"] = accuracy_with_ci("classic optimum (honest choice)")
+        numbers["honest_groups"] = [int(g) for g in choices["honest"].group]
+    return numbers
+
+
+def results_wide(results: pd.DataFrame) -> pd.DataFrame:
+    """``results_table`` as one row per setting and one column per metric, cells like ``0.786 [0.72, 0.84]``."""
+    cells = results.assign(
+        cell=results.estimate.map("{:.3f}".format)
+        + " ["
+        + results.ci_low.map("{:.2f}".format)
+        + ", "
+        + results.ci_high.map("{:.2f}".format)
+        + "]",
+        column=results.metric + " " + results["class"].where(results["class"] != "all", ""),
+    )
+    order = list(dict.fromkeys(cells.column.str.strip()))
+    wide = cells.assign(column=cells.column.str.strip()).pivot(index="setting", columns="column", values="cell")
+    return wide[order].loc[list(dict.fromkeys(results.setting))]

@@ -1,0 +1,20 @@
+"""The benchmark harness runs and reports what `make bench` promises (not the speeds themselves)."""
+
+import importlib.util
+from pathlib import Path
+
+import torch
+
+spec = importlib.util.spec_from_file_location("bench", Path(__file__).parents[1] / "benchmarks" / "bench.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+
+def test_rows_have_the_promised_fields():
+    cpu = torch.device("cpu")
+    rows = [bench.bench_classifier(cpu, "quick", steps=2, repeats=1, bf16=False), bench.bench_augment_pool(cpu, 3, 1)]
+    for row in rows:
+        assert {"name", "device", "kit", "plain", "ratio"} <= set(row)
+        assert row["kit"] > 0 and row["plain"] > 0
+        assert abs(row["ratio"] - row["kit"] / row["plain"]) < 0.01
+    assert rows[1]["variants"] == 3 * 480

@@ -1,0 +1,93 @@
+"""The classifier CNN and its training loop: shapes, determinism, learning, divergence, class mismatches."""
+
+import numpy as np
+import pytest
+import torch
+
+from liverkit import LiverkitError
+from liverkit.data import LesionSet
+from liverkit.nets import LesionCNN
+from liverkit.train.classifier import ClassifierConfig, TrainingDiverged, predict, predict_proba, train_classifier
+
+TINY = ClassifierConfig(channels=(4, 8, 8), hidden=16, epochs=4, max_steps=None, batch_size=16)
+
+
+def _two_blobs(n=48, seed=0, class_names=("dark", "bright")):
+    """Class 0: dark square, class 1: bright square, on a noisy background (easy to learn)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    images = 0.5 + 0.05 * rng.standard_normal((n, 1, 64, 64))
+    images[:, 0, 24:40, 24:40] += np.where(labels == 1, 0.3, -0.3)[:, None, None]
+    return LesionSet(
+        images=np.clip(images, 0, 1).astype(np.float32), labels=labels, class_names=class_names,
+        patient_ids=[f"p{i}" for i in range(n)], diameters_mm=np.full(n, 20.0), ids=[f"b{i}" for i in range(n)],
+        sources="test",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 11])
+def test_cnn_shapes(n_classes):
+    model = LesionCNN(n_classes=n_classes)
+    x = torch.rand(5, 1, 64, 64)
+    assert model(x).shape == (5, n_classes)
+    assert model.embed(x).shape == (5, 256)
+
+
+def test_cnn_parameter_count_of_the_default_widths():
+    model = LesionCNN(n_classes=3)
+    convs = (1 * 32 * 25 + 32) + (32 * 64 * 25 + 64) + (64 * 128 * 9 + 128)
+    fcs = (128 * 64 * 256 + 256) + (256 * 3 + 3)
+    assert sum(p.numel() for p in model.parameters()) == convs + fcs == 2_224_131
+
+
+def test_steps_follow_epochs_with_an_optional_cap():
+    assert ClassifierConfig(epochs=150).steps_for(121) == 300
+    assert ClassifierConfig(epochs=150, max_steps=400).steps_for(5000) == 400
+
+
+def test_learns_an_easy_problem_and_keeps_a_history():
+    config = ClassifierConfig(channels=(4, 8, 8), hidden=16, epochs=20, batch_size=16)
+    trained = train_classifier(_two_blobs(), config, seed=0, val=_two_blobs(seed=1))
+    assert len(trained.history) == 20 and trained.history.steps.iloc[-1] == 60
+    assert trained.history.loss.iloc[-1] < trained.history.loss.iloc[0]
+    assert (predict(trained.model, _two_blobs(seed=2)) == _two_blobs(seed=2).labels).mean() >= 0.9
+    probabilities = predict_proba(trained.model, _two_blobs(seed=2))
+    assert probabilities.shape == (48, 2) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
+
+
+def test_same_seed_same_weights_on_cpu():
+    a = train_classifier(_two_blobs(), TINY, seed=3).model.state_dict()
+    b = train_classifier(_two_blobs(), TINY, seed=3).model.state_dict()
+    c = train_classifier(_two_blobs(), TINY, seed=4).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_training_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train_classifier(_two_blobs(), TINY, seed=0)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_divergence_stops_with_last_good_state():
+    config = ClassifierConfig(channels=(4, 8, 8), hidden=16, epochs=50, batch_size=16, lr=1e6)
+    with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf) during epoch \d+") as caught:
+        train_classifier(_two_blobs(), config, seed=0)
+    assert isinstance(caught.value, LiverkitError)
+    assert all(torch.isfinite(p).all() for p in caught.value.model.parameters())
+
+
+def test_missing_class_in_training_fold():
+    data = _two_blobs()
+    only_dark = data.subset(data.labels == 0)
+    with pytest.raises(LiverkitError, match=r"classes \['bright'\] have no training lesions"):
+        train_classifier(only_dark, TINY, seed=0)
+
+
+def test_model_and_data_class_counts_must_match():
+    trained = train_classifier(_two_blobs(), TINY, seed=0)
+    three = LesionSet(**{**_two_blobs().__dict__, "class_names": ("a", "b", "c")})
+    with pytest.raises(LiverkitError, match=r"the model predicts 2 classes but the data has 3"):
+        predict(trained.model, three)

@@ -1,0 +1,115 @@
+"""The CNN-AUG protocol: fold safety, determinism, honest vs paper model choice."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from liverkit import LiverkitError, experiment
+from liverkit.augment import AugmentConfig
+from liverkit.data import make_phantom
+from liverkit.data.folds import patient_folds
+from liverkit.experiment import ClassicSweep, choose_groups, chosen_predictions, run_classic_sweep, sweep_table
+from liverkit.train.classifier import ClassifierConfig
+
+AUG = AugmentConfig(n_rot=1)
+CLF = ClassifierConfig(channels=(2, 4, 4), hidden=8, epochs=1, max_steps=2)
+
+
+@pytest.fixture(scope="module")
+def small():
+    lesions = make_phantom(seed=0, n_cyst=12, n_metastasis=12, n_hemangioma=12)
+    return lesions, patient_folds(lesions, k=3, seed=0)
+
+
+def test_no_test_patient_reaches_augmentation_or_training(small, monkeypatch):
+    lesions, fold_of = small
+    seen = []
+    original = experiment.train_classifier
+
+    def spy(train, *args, **kwargs):
+        seen.append(set(train.patient_ids.tolist()))
+        return original(train, *args, **kwargs)
+
+    monkeypatch.setattr(experiment, "train_classifier", spy)
+    sweep = run_classic_sweep(lesions, fold_of, (0, 50), AUG, CLF, seed=0, progress=False)
+    assert len(seen) == 3 * 2 * 2  # folds x groups x (outer, inner)
+    for f in range(3):
+        test_patients = set(lesions.patient_ids[fold_of == f].tolist())
+        assert all(not (patients & test_patients) for patients in seen[f * 4 : f * 4 + 4])
+    predicted = sweep.predictions.groupby("group")["index"].apply(lambda s: sorted(s.tolist()))
+    assert all(indices == list(range(len(lesions))) for indices in predicted)  # every lesion tested once per group
+
+
+def test_inner_validation_patients_stay_out_of_inner_training(small, monkeypatch):
+    lesions, fold_of = small
+    calls = []
+    original_predict = experiment.predict
+
+    def spy_predict(model, data, device):
+        calls.append(set(data.patient_ids.tolist()))
+        return original_predict(model, data, device)
+
+    trained_on = []
+    original_train = experiment.train_classifier
+
+    def spy_train(train, *args, **kwargs):
+        trained_on.append(set(train.patient_ids.tolist()))
+        return original_train(train, *args, **kwargs)
+
+    monkeypatch.setattr(experiment, "predict", spy_predict)
+    monkeypatch.setattr(experiment, "train_classifier", spy_train)
+    run_classic_sweep(lesions, fold_of, (0,), AUG, CLF, seed=0, progress=False)
+    for trained, scored in zip(trained_on, calls, strict=True):  # one prediction per trained model
+        assert not trained & scored
+
+
+def test_smoke_sweep_is_deterministic(small):
+    lesions, fold_of = small
+    a = run_classic_sweep(lesions, fold_of, (0, 30), AUG, CLF, seed=4, progress=False)
+    b = run_classic_sweep(lesions, fold_of, (0, 30), AUG, CLF, seed=4, progress=False)
+    pd.testing.assert_frame_equal(a.predictions, b.predictions)
+    pd.testing.assert_frame_equal(a.inner, b.inner)
+    table = sweep_table(a, n_boot=50)
+    assert table.group.tolist() == [0, 30]
+    assert {"accuracy", "ci_low", "ci_high", "fold_0", "fold_1", "fold_2"} <= set(table.columns)
+
+
+def _hand_sweep():
+    """Two folds, two groups: group 500 wins on the test folds, group 0 on inner validation in fold 0."""
+    rows = []
+    for fold, index in ((0, [0, 1, 2, 3]), (1, [4, 5, 6, 7])):
+        for group, correct in ((0, [1, 1, 0, 0]), (500, [1, 1, 1, 0])):
+            for i, ok in zip(index, correct, strict=True):
+                rows.append({"repeat": 0, "fold": fold, "group": group, "index": i, "id": f"l{i}",
+                             "y_true": 1, "y_pred": 1 if ok else 0})  # fmt: skip
+    inner = pd.DataFrame(
+        [
+            {"repeat": 0, "fold": 0, "group": 0, "val_accuracy": 0.8},
+            {"repeat": 0, "fold": 0, "group": 500, "val_accuracy": 0.6},
+            {"repeat": 0, "fold": 1, "group": 0, "val_accuracy": 0.7},
+            {"repeat": 0, "fold": 1, "group": 500, "val_accuracy": 0.7},
+        ]
+    )
+    empty = pd.DataFrame()
+    return ClassicSweep(pd.DataFrame(rows), inner, empty, empty, ("a", "b"), (0, 500))
+
+
+def test_paper_mode_picks_on_test_folds_and_honest_on_inner_validation():
+    sweep = _hand_sweep()
+    assert sweep_table(sweep, n_boot=10).accuracy.tolist() == [0.5, 0.75]
+    assert choose_groups(sweep, "paper").group.tolist() == [500, 500]
+    honest = choose_groups(sweep, "honest")
+    assert honest.group.tolist() == [0, 0]  # fold 0: 0.8 > 0.6; fold 1: tie -> the smaller group
+    assert (chosen_predictions(sweep, "paper").y_pred == 1).mean() == 0.75
+    assert (chosen_predictions(sweep, "honest").y_pred == 1).mean() == 0.5
+    with pytest.raises(LiverkitError, match="unknown model-choice mode 'best'"):
+        choose_groups(sweep, "best")
+
+
+def test_sweep_without_inner_allows_only_paper_mode(small):
+    lesions, fold_of = small
+    sweep = run_classic_sweep(lesions, fold_of, (0,), AUG, CLF, seed=0, inner_folds=None, progress=False)
+    assert sweep.inner.empty and len(sweep.predictions) == len(lesions)
+    with pytest.raises(LiverkitError, match="only mode='paper'"):
+        choose_groups(sweep, "honest")
+    assert np.isfinite(sweep_table(sweep, n_boot=10).accuracy).all()

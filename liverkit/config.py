@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from liverkit.augment import PAPER_GROUPS, AugmentConfig
 from liverkit.errors import LiverkitError
 from liverkit.train.classifier import ClassifierConfig
+from liverkit.train.gan import GANConfig
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,15 @@ class Profile:
     selection: str = "honest"
     """How the best classic group is chosen: ``honest`` (inner validation) or ``paper`` (on the test folds)."""
 
+    dcgan: GANConfig = field(default_factory=GANConfig.paper_dcgan)
+    """The per-class DCGANs of notebook 03 (the paper's: G width 1024, D width 64, lr 0.0002, 70 epochs)."""
+
+    acgan: GANConfig = field(default_factory=GANConfig.paper_acgan)
+    """The ACGAN of notebook 04 (the paper's: G width 1024, D 16-512 filters, lr 0.0001, 50 epochs)."""
+
+    gan_samples_per_class: int = 1000
+    """Synthetic lesions per class and fold that notebooks 03 and 04 save for the notebooks after them."""
+
     def to_dict(self) -> dict:
         """The profile as a plain dict (for run-folder records and reports)."""
         return asdict(self)
@@ -70,6 +80,13 @@ PROFILES: dict[str, Profile] = {
         classic_groups=(0, 100),
         classifier=ClassifierConfig(channels=(4, 8, 8), hidden=16, epochs=3, max_steps=6),
         inner_folds=3,
+        dcgan=GANConfig.paper_dcgan(
+            g_width=32, d_width=8, batch_size=16, epochs=2, max_steps=4, sample_grid=4, collapse_samples=16
+        ),
+        acgan=GANConfig.paper_acgan(
+            g_width=32, d_width=4, batch_size=16, epochs=2, max_steps=4, sample_grid=4, collapse_samples=16
+        ),
+        gan_samples_per_class=16,
     ),
     "quick": Profile(
         name="quick",

@@ -99,6 +99,14 @@ def _pool(train: LesionSet, aug: AugmentConfig, rng: np.random.Generator):
     return plan, augment.nested_order(plan, rng)
 
 
+def outer_pool(train: LesionSet, aug: AugmentConfig, seed: int, repeat: int, fold: int):
+    """The augmentation pool and nested order that the sweep's outer models of (repeat, fold) were cut from.
+
+    The GAN notebooks use it to rebuild exactly the classic group the chosen CNN was trained on.
+    """
+    return _pool(train, aug, np.random.default_rng(_seed(seed, repeat, fold, 2)))
+
+
 def _train_group(train, plan, order, size, clf, seed, device, test_patients):
     """Cut one group from the pool and train on it, checking that no test patient is in it."""
     group = augment.make_group(train, plan, order, size, device)
@@ -111,7 +119,7 @@ def _train_group(train, plan, order, size, clf, seed, device, test_patients):
 def _outer(train, test, test_index, groups, aug, clf, key, device, tables, bar) -> None:
     """Train each group on the fold's training lesions and predict the fold's test lesions."""
     seed, r, f = key
-    plan, order = _pool(train, aug, np.random.default_rng(_seed(seed, r, f, 2)))
+    plan, order = outer_pool(train, aug, seed, r, f)
     rows, history, timing = [], [], []
     for size in groups:
         trained = _train_group(train, plan, order, size, clf, _seed(seed, r, f, 3, size), device, set(test.patient_ids))

@@ -173,3 +173,98 @@ def confusion_heatmap(matrix: np.ndarray, class_names: tuple[str, ...], title: s
     fig.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", height=380, width=460)
     fig.update_yaxes(autorange="reversed")
     return fig
+
+
+# ---------------------------------------------------------------------------------------------- GANs (03, 04)
+def mosaic(images: np.ndarray, cols: int, gap: int = 2) -> np.ndarray:
+    """Tile K x H x W images into one array, ``cols`` per row, separated by ``gap`` white pixels (one trace
+    instead of K, so large grids stay light in the notebook)."""
+    k, h, w = images.shape
+    rows = max(-(-k // cols), 1)
+    canvas = np.ones((rows * (h + gap) - gap, cols * (w + gap) - gap), dtype=np.float32)
+    for i, image in enumerate(images):
+        r, c = divmod(i, cols)
+        canvas[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = image
+    return canvas
+
+
+def image_mosaic(images: np.ndarray, cols: int, title: str, row_labels: list[str] | None = None) -> go.Figure:
+    """Images K x 64 x 64 in [0, 1] shown as one grey mosaic, ``cols`` per row, with optional row labels."""
+    fig = px.imshow(mosaic(images, cols), color_continuous_scale="gray", zmin=0, zmax=1, title=title)
+    height = images.shape[1] + 2
+    rows = max(-(-len(images) // cols), 1)
+    fig.update_layout(coloraxis_showscale=False, height=min(60 * rows + 120, 900), margin=dict(l=110, r=10, t=50, b=10))
+    fig.update_xaxes(showticklabels=False)
+    if row_labels:
+        fig.update_yaxes(tickvals=[height * r + height / 2 for r in range(len(row_labels))], ticktext=row_labels)
+    else:
+        fig.update_yaxes(showticklabels=False)
+    return fig
+
+
+def gan_curves(history: pd.DataFrame, title: str) -> go.Figure:
+    """A GAN's per-step losses (top) and mean D(x), D(G(z)) (bottom), from ``TrainedGAN.history``.
+
+    Args:
+        history: step, loss_d, loss_g, d_real, d_fake (and acc_real, acc_fake for an ACGAN: a third panel), and
+            optionally a ``model`` column (one set of lines per model).
+    """
+    history = history if "model" in history.columns else history.assign(model="")
+    panels = [[("loss_d", "loss_g"), "losses"], [("d_real", "d_fake"), "mean D(x), D(G(z)) (0.5 = cannot tell)"]]
+    if "acc_real" in history.columns:
+        panels.append([("acc_real", "acc_fake"), "class head accuracy on real and generated images"])
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=[t for _, t in panels])  # fmt: skip
+    dashes = ["solid", "dot", "dash", "dashdot"]
+    for i, (model, part) in enumerate(history.groupby("model", sort=False)):
+        dash = dashes[i % len(dashes)]
+        for row, (columns, _) in enumerate(panels, start=1):
+            for column in columns:
+                name = f"{model} {column}".strip()
+                fig.add_scatter(x=part["step"], y=part[column], name=name, line_dash=dash, row=row, col=1)
+    fig.update_xaxes(title_text="optimiser step", row=len(panels), col=1)
+    fig.update_layout(title=title, height=280 * len(panels))
+    return fig
+
+
+def epoch_progress(epoch_samples: np.ndarray, class_index: int, per_class: int, title: str, n_rows: int = 6):
+    """The fixed-noise samples of one class at up to ``n_rows`` evenly spaced epochs, one row per epoch.
+
+    Args:
+        epoch_samples: ``TrainedGAN.epoch_samples``, epochs x (classes x per_class) x 64 x 64, class-major.
+        class_index: the class's position in the generator's classes (0 for a DCGAN).
+        per_class: samples per class in the grid (``GANConfig.sample_grid``).
+    """
+    n_epochs = len(epoch_samples)
+    epochs = sorted(set(np.linspace(1, n_epochs, min(n_rows, n_epochs)).round().astype(int).tolist()))
+    start = class_index * per_class
+    images = np.concatenate([epoch_samples[e - 1, start : start + per_class] for e in epochs])
+    return image_mosaic(images, per_class, title, [f"epoch {e}" for e in epochs])
+
+
+def real_vs_synthetic(real: LesionSet, synthetic: LesionSet, per_class: int = 6, seed: int = 0) -> go.Figure:
+    """Each class in a row: ``per_class`` real ROIs on the left, as many synthetic ones on the right."""
+    rng = np.random.default_rng(seed)
+    blank = np.ones((1, 64, 64), np.float32)
+    rows, labels = [], []
+    for k, name in enumerate(real.class_names):
+        halves = []
+        for part in (real, synthetic):
+            members = np.flatnonzero(part.labels == k)
+            chosen = np.sort(rng.choice(members, size=min(per_class, len(members)), replace=False))
+            picked = part.images[chosen, 0]
+            halves.append(np.concatenate([picked, np.repeat(blank, per_class - len(picked), axis=0)]))
+        rows.append(np.concatenate([halves[0], blank, halves[1]]))
+        labels.append(name)
+    title = f"Real (left) and synthetic {', '.join(sorted(set(synthetic.sources.tolist())))} (right)"
+    return image_mosaic(np.concatenate(rows), 2 * per_class + 1, title, labels)
+
+
+def collapse_chart(collapse: pd.DataFrame) -> go.Figure:
+    """Collapse ratio per epoch (mean pairwise distance of samples / of real images; near 1 is healthy, near 0
+    means the generator repeats itself). ``collapse``: columns fold, class, epoch, ratio."""
+    fig = px.line(collapse, x="epoch", y="ratio", color="class", line_dash="fold", markers=True,
+                  title="Mode-collapse indicator (1 = as diverse as the real images)")  # fmt: skip
+    fig.add_hline(y=1.0, line_dash="dot", line_color="grey")
+    fig.update_layout(yaxis_title="sample spread / real spread", height=380)
+    return fig

@@ -115,6 +115,6 @@ def _execute(notebook: Path, output: Path, parameters: dict) -> NotebookResult:
     except PapermillExecutionError as exc:
         raise LiverkitError(
             f"notebook '{notebook.name}' failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
-            f"{exc.ename}: {exc.evalue}. The executed copy with the traceback is '{output}'."
+            f"{exc.ename}: {exc.evalue.rstrip('.')}. The executed copy with the traceback is '{output}'."
         ) from exc
     return NotebookResult(notebook=notebook.stem, output=output, seconds=time.perf_counter() - start)

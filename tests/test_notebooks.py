@@ -104,3 +104,27 @@ def test_classic_augmentation_notebook_records(smoke_run):
     assert len(predictions) == 182 * len(smoke.classic_groups) * smoke.repeats
     choice = smoke_run.load_table("classic_choice")
     assert sorted(choice.fold.tolist()) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "acgan"])
+def test_gan_notebooks_record_and_save(smoke_run, kind):
+    from liverkit.config import get_profile
+    from liverkit.train.gan import load_generator
+
+    smoke = get_profile("smoke")
+    name = {"dcgan": "03_dcgan", "acgan": "04_acgan"}[kind]
+    metrics = smoke_run.read_metrics(name)
+    assert metrics["models"] == smoke.n_folds * (3 if kind == "dcgan" else 1)
+    assert metrics["training_seconds"] > 0
+    assert 0.0 < metrics["d_real_last_epoch"] < 1.0 and 0.0 < metrics["d_fake_last_epoch"] < 1.0
+    assert set(metrics["collapse_ratio_by_class"]) == {"cyst", "metastasis", "hemangioma"}
+    folds = smoke_run.load_array("folds")
+    lesions = smoke_run.load_lesionset("lesions")
+    for fold in range(smoke.n_folds):
+        synthetic = smoke_run.load_lesionset(f"synthetic_{kind}_fold{fold}")
+        assert len(synthetic) == 3 * smoke.gan_samples_per_class
+        assert 0.0 <= synthetic.images.min() and synthetic.images.max() <= 1.0
+        gan_dir = smoke_run.artifact("gans") / kind / f"fold{fold}"
+        test_patients = set(lesions.patient_ids[folds == fold].tolist())
+        for path in gan_dir.rglob("generator.pt"):
+            assert not set(load_generator(path).data["patient_ids"]) & test_patients

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import tempfile
 import time
 
 import numpy as np
@@ -23,8 +24,10 @@ from liverkit.data import LesionSet, make_phantom
 from liverkit.env import resolve_device
 from liverkit.nets import LesionCNN
 from liverkit.train.classifier import ClassifierConfig, build_model, train_classifier
+from liverkit.train.gan import GANConfig, build_gan, train_dcgan
 
 WIDTHS = {"quick": ((8, 16, 32), 64), "paper": ((32, 64, 128), 256)}
+GAN_WIDTHS = {"quick": (64, 16), "paper": (1024, 64)}  # DCGAN (generator, discriminator) widths per profile
 
 
 def best_of(fn, repeats: int) -> float:
@@ -45,10 +48,10 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def _training_set(n: int, seed: int = 0) -> LesionSet:
+def _training_set(n: int, seed: int = 0, n_classes: int = 3) -> LesionSet:
     rng = np.random.default_rng(seed)
     return LesionSet(
-        images=rng.random((n, 1, 64, 64), dtype=np.float32), labels=np.arange(n) % 3,
+        images=rng.random((n, 1, 64, 64), dtype=np.float32), labels=np.arange(n) % n_classes,
         class_names=("cyst", "metastasis", "hemangioma"), patient_ids=[f"p{i}" for i in range(n)],
         diameters_mm=rng.uniform(10, 100, n), ids=[f"x{i}" for i in range(n)], sources="bench",
     )  # fmt: skip
@@ -114,6 +117,58 @@ def bench_augment_pool(device: torch.device, n_lesions: int, repeats: int) -> di
                 variants=len(plan), kit_seconds=round(kit_s, 2))  # fmt: skip
 
 
+def plain_dcgan_loop(generator, discriminator, images: torch.Tensor, steps: int, batch: int, config: GANConfig):
+    """The minimal DCGAN loop: on-device batches, uniform noise, one D and one G Adam update per step."""
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=config.betas)
+    bce = F.binary_cross_entropy_with_logits
+    ones, zeros = torch.ones(batch, device=images.device), torch.zeros(batch, device=images.device)
+    for i in range(steps):
+        real = images[i * batch : (i + 1) * batch]
+        z = torch.rand(batch, config.z_dim, device=images.device) * 2 - 1
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=config.bf16):
+            fake = generator(z)
+            loss_d = bce(discriminator(real).float(), ones) + bce(discriminator(fake.detach()).float(), zeros)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=config.bf16):
+            loss_g = bce(discriminator(fake).float(), ones)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+
+
+def bench_dcgan(device: torch.device, width: str, batch: int, steps: int, repeats: int, fast: bool, tmp: str) -> dict:
+    """The kit's ``train_dcgan`` (one epoch of ``steps`` batches, checkpoint and diagnostics included) against
+    ``plain_dcgan_loop`` on fresh nets of the same widths, batch, precision and memory layout.
+
+    Args:
+        fast: bf16 autocast and channels_last (the GPU settings); False is exact fp32.
+    """
+    g_width, d_width = GAN_WIDTHS[width]
+    config = GANConfig.paper_dcgan(g_width=g_width, d_width=d_width, batch_size=batch, epochs=1, bf16=fast,
+                                   channels_last=fast, collapse_samples=64)  # fmt: skip
+    data = _training_set(steps * batch, n_classes=1)  # all "cyst": one DCGAN's class
+    images = torch.from_numpy(data.images).to(device) * 2 - 1
+    if fast:
+        images = images.contiguous(memory_format=torch.channels_last)
+
+    def kit():
+        train_dcgan(data, "cyst", config, out_dir=tmp, seed=0, device=device, progress=False)
+
+    def plain():
+        generator, discriminator = (m.to(device) for m in build_gan(config))
+        if fast:
+            generator, discriminator = (m.to(memory_format=torch.channels_last) for m in (generator, discriminator))
+        plain_dcgan_loop(generator, discriminator, images, steps, batch, config)
+
+    kit_s, plain_s = _alternate(kit, plain, repeats)
+    n = steps * batch
+    return _row(f"dcgan_train_{width}", device, n / kit_s, n / plain_s, batch=batch, steps=steps, g_width=g_width,
+                d_width=d_width, precision="bf16" if fast else "fp32", channels_last=fast)  # fmt: skip
+
+
 def _alternate(kit, plain, repeats: int) -> tuple[float, float]:
     kit_times, plain_times = [], []
     for _ in range(repeats):
@@ -140,17 +195,23 @@ def main() -> None:
     device = resolve_device(args.device)
     scale = 0.2 if args.quick else 1.0
     on_gpu = device.type == "cuda"
-    rows = [
-        bench_classifier(device, "quick", steps=math.ceil((200 if on_gpu else 40) * scale), repeats=args.repeats,
-                         bf16=False),
-        bench_classifier(device, "paper", steps=math.ceil((200 if on_gpu else 12) * scale), repeats=args.repeats,
-                         bf16=False),
-        bench_augment_pool(device, n_lesions=max(3, round(120 * scale)), repeats=args.repeats),
-    ]  # fmt: skip
+    r = args.repeats
+    jobs = [
+        lambda tmp: bench_classifier(device, "quick", math.ceil((200 if on_gpu else 40) * scale), r, bf16=False),
+        lambda tmp: bench_classifier(device, "paper", math.ceil((200 if on_gpu else 36) * scale), r, bf16=False),
+        lambda tmp: bench_augment_pool(device, n_lesions=max(3, round(120 * scale)), repeats=r),
+        lambda tmp: bench_dcgan(device, "quick", 64, math.ceil(30 * scale), r, fast=False, tmp=tmp),
+    ]
     if on_gpu and torch.cuda.is_bf16_supported():
-        rows.append(bench_classifier(device, "paper", steps=200, repeats=args.repeats, bf16=True))
-    for row in rows:
-        print(json.dumps(row), flush=True)
+        jobs += [
+            lambda tmp: bench_classifier(device, "paper", 200, r, bf16=True),
+            lambda tmp: bench_dcgan(device, "paper", 64, 200, r, fast=True, tmp=tmp),
+            lambda tmp: bench_dcgan(device, "paper", 512, 60, r, fast=True, tmp=tmp),
+            lambda tmp: bench_dcgan(device, "paper", 64, 100, r, fast=False, tmp=tmp),
+        ]
+    for job in jobs:  # each row is printed as soon as it is measured
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps(job(tmp)), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Profiles: the named sets of sizes that make the same notebooks a test, a demo or the full reproduction.
 
 ``smoke`` runs every notebook in seconds for the tests, ``quick`` tells the whole story on the built-in
-phantom in about ten minutes on two CPU cores (``make demo``), and ``paper`` uses the paper's exact
-numbers and is meant for a GPU. Every notebook reads its sizes from one :class:`Profile`.
+phantom in about a quarter of an hour on two CPU cores (``make demo``; the GANs take half of it), and
+``paper`` uses the paper's exact numbers and is meant for a GPU. Every notebook reads its sizes from one
+:class:`Profile`.
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ PROFILES: dict[str, Profile] = {
         name="quick",
         classic_groups=(0, 1000, 5000),
         classifier=ClassifierConfig(channels=(8, 16, 32), hidden=64, max_steps=400),
+        dcgan=GANConfig.paper_dcgan(g_width=64, d_width=16, batch_size=32, max_steps=200, checkpoint_every=2),
+        acgan=GANConfig.paper_acgan(g_width=64, d_width=4, batch_size=16, max_steps=800, checkpoint_every=2),
+        gan_samples_per_class=200,
     ),
     "paper": Profile(name="paper", repeats=3),
 }

@@ -5,7 +5,7 @@ For each difficulty, the 3-fold patient-level CNN-AUG protocol is run with the g
 Nothing about GANs enters this choice. The target regime is the paper's: about 57% without augmentation and
 about 78.6% with classic augmentation.
 
-Usage: python scripts/calibrate_phantom.py --difficulties 0.4 0.5 0.6 --max-steps 1500 --seeds 0
+Usage: python scripts/calibrate_phantom.py --difficulties 0.5 0.6 0.7 0.8 --max-steps 4500 --seeds 0
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from liverkit.train.classifier import ClassifierConfig
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--difficulties", type=float, nargs="+", default=[0.4, 0.5, 0.6, 0.7, 0.8])
+    parser.add_argument("--difficulties", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="phantom and protocol seeds")
     parser.add_argument("--channels", type=int, nargs=3, default=[8, 16, 32])
     parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--max-steps", type=int, default=1500)
+    parser.add_argument("--max-steps", type=int, default=4500)
     parser.add_argument("--groups", type=int, nargs="+", default=[0, 5000])
     args = parser.parse_args()
     clf = ClassifierConfig(channels=tuple(args.channels), hidden=args.hidden, max_steps=args.max_steps)

@@ -18,3 +18,10 @@ def test_rows_have_the_promised_fields():
         assert row["kit"] > 0 and row["plain"] > 0
         assert abs(row["ratio"] - row["kit"] / row["plain"]) < 0.01
     assert rows[1]["variants"] == 3 * 480
+
+
+def test_dcgan_row(tmp_path):
+    row = bench.bench_dcgan(torch.device("cpu"), "quick", batch=8, steps=2, repeats=1, fast=False, tmp=str(tmp_path))
+    assert row["name"] == "dcgan_train_quick" and row["precision"] == "fp32"
+    assert row["kit"] > 0 and row["plain"] > 0 and abs(row["ratio"] - row["kit"] / row["plain"]) < 0.01
+    assert (tmp_path / "generator.pt").is_file()  # the kit really trained and saved

@@ -52,9 +52,13 @@ def fold_training_group(
 
 def gan_folder(run: RunFolder, kind: str, fold: int) -> Path:
     """Where fold ``fold``'s GAN(s) of ``kind`` keep their checkpoints, samples and generators."""
+    _check_kind(kind)
+    return run.artifact("gans") / kind / f"fold{fold}"
+
+
+def _check_kind(kind: str) -> None:
     if kind not in GAN_KINDS:
         raise LiverkitError(f"unknown GAN kind '{kind}'; use one of {list(GAN_KINDS)}.")
-    return run.artifact("gans") / kind / f"fold{fold}"
 
 
 def train_fold_gans(
@@ -79,6 +83,7 @@ def train_fold_gans(
     Returns:
         ``{fold: {class name: TrainedGAN}}``; for an ACGAN every class maps to the same model.
     """
+    _check_kind(kind)  # before any group is rendered
     trained = {}
     for fold, size in _chosen_sizes(choice, fold_of).items():
         group = fold_training_group(lesions, fold_of, fold, size, aug, seed, device=device)
@@ -96,10 +101,7 @@ def _train_one_fold(kind, group, config, out_dir, seed, fold, device, progress) 
     common = {"out_dir": out_dir, "seed": gan_seed, "device": device, "resume": True, "progress": progress}
     if kind == "dcgan":
         return train_dcgans(group, config, **common)
-    if kind == "acgan":
-        gan = train_acgan(group, config, **common)
-        return dict.fromkeys(group.class_names, gan)
-    raise LiverkitError(f"unknown GAN kind '{kind}'; use one of {list(GAN_KINDS)}.")
+    return dict.fromkeys(group.class_names, train_acgan(group, config, **common))
 
 
 def _chosen_sizes(choice: pd.DataFrame, fold_of: np.ndarray) -> dict[int, int]:

@@ -1,10 +1,11 @@
 """Benchmarks: the kit's hot loops against minimal plain-PyTorch loops doing the same work, in one run.
 
 Prints one JSON object per line with at least ``name``, ``device``, ``kit`` and ``plain`` (images/s) and
-``ratio`` (kit / plain). Every timing is the best of ``--repeats`` runs after a warm-up, kit and plain
-alternating so that both see the same machine state. On a shared 2-core CPU single rows vary by about +-10%
-(the quick classifier row read 0.905, 0.94, 0.953 and 1.154 in four runs), so runs are long and repeated 5
-times. Run with ``make bench`` or ``python benchmarks/bench.py [--device cuda] [--quick]``.
+``ratio`` (kit / plain). After a warm-up, kit and plain run ``--repeats`` times in back-to-back pairs;
+``kit`` and ``plain`` are the best throughputs and ``ratio`` is the median of the per-pair ratios. On a shared
+2-core CPU a single ratio of two minima varied by about +-10% (the quick classifier row read 0.905, 0.94, 0.953
+and 1.154 in four runs); pairing and the median make it steadier.
+Run with ``make bench`` or ``python benchmarks/bench.py [--device cuda] [--quick]``.
 """
 
 from __future__ import annotations
@@ -29,19 +30,6 @@ from liverkit.train.gan import GANConfig, build_gan, train_dcgan
 
 WIDTHS = {"quick": ((8, 16, 32), 64), "paper": ((32, 64, 128), 256)}
 GAN_WIDTHS = {"quick": (64, 16), "paper": (1024, 64)}  # DCGAN (generator, discriminator) widths per profile
-
-
-def best_of(fn, repeats: int) -> float:
-    """Smallest wall time of ``repeats`` calls (after one warm-up call), synchronising CUDA around each."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        _sync()
-        start = time.perf_counter()
-        fn()
-        _sync()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def _sync() -> None:
@@ -86,13 +74,19 @@ def bench_classifier(device: torch.device, width: str, steps: int, repeats: int,
     def kit():
         train_classifier(data, config, seed=0, device=device)
 
-    def plain():  # a fresh model each time, as the kit builds one per call
-        plain_loop(build_model(data, config, device), images, labels, steps, config.batch_size, bf16)
+    if config.channels_last:  # the plain loop gets the kit's memory layout: same model, same settings
+        images = images.contiguous(memory_format=torch.channels_last)
 
-    kit_s, plain_s = _alternate(kit, plain, repeats)
+    def plain():  # a fresh model each time, as the kit builds one per call
+        model = build_model(data, config, device)
+        if config.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        plain_loop(model, images, labels, steps, config.batch_size, bf16)
+
+    timing = _alternate(kit, plain, repeats)
     n = steps * config.batch_size
-    return _row(f"classifier_train_{width}", device, n / kit_s, n / plain_s, batch=64, steps=steps,
-                channels=list(channels), hidden=hidden, precision="bf16" if bf16 else "fp32")  # fmt: skip
+    return _row(f"classifier_train_{width}", device, n, timing, batch=64, steps=steps, channels=list(channels),
+                hidden=hidden, precision="bf16" if bf16 else "fp32", channels_last=config.channels_last)  # fmt: skip
 
 
 def bench_augment_pool(device: torch.device, n_lesions: int, repeats: int) -> dict:
@@ -113,9 +107,9 @@ def bench_augment_pool(device: torch.device, n_lesions: int, repeats: int) -> di
             grid = F.affine_grid(theta, [len(theta), 1, 64, 64], align_corners=False)
             F.grid_sample(source[parents[start : start + 4096]], grid, padding_mode="reflection", align_corners=False)
 
-    kit_s, plain_s = _alternate(kit, plain, repeats)
-    return _row("augment_pool_480", device, len(plan) / kit_s, len(plan) / plain_s, lesions=n_lesions,
-                variants=len(plan), kit_seconds=round(kit_s, 2))  # fmt: skip
+    timing = _alternate(kit, plain, repeats)
+    return _row("augment_pool_480", device, len(plan), timing, lesions=n_lesions, variants=len(plan),
+                kit_seconds=round(min(timing[0]), 2))  # fmt: skip
 
 
 def plain_dcgan_loop(generator, discriminator, images: torch.Tensor, steps: int, batch: int, config: GANConfig):
@@ -140,19 +134,20 @@ def plain_dcgan_loop(generator, discriminator, images: torch.Tensor, steps: int,
         opt_g.step()
 
 
-def bench_dcgan(device: torch.device, width: str, batch: int, steps: int, repeats: int, fast: bool, tmp: str) -> dict:
+def bench_dcgan(device: torch.device, width: str, batch: int, steps: int, repeats: int, bf16: bool, tmp: str) -> dict:
     """The kit's ``train_dcgan`` (one epoch of ``steps`` batches, checkpoint and diagnostics included) against
-    ``plain_dcgan_loop`` on fresh nets of the same widths, batch, precision and memory layout.
+    ``plain_dcgan_loop`` on fresh nets of the same widths, batch, precision and memory layout (the kit's default
+    channels_last).
 
     Args:
-        fast: bf16 autocast and channels_last (the GPU settings); False is exact fp32.
+        bf16: bf16 autocast (the GPU setting); False is exact fp32.
     """
     g_width, d_width = GAN_WIDTHS[width]
-    config = GANConfig.paper_dcgan(g_width=g_width, d_width=d_width, batch_size=batch, epochs=1, bf16=fast,
-                                   channels_last=fast, collapse_samples=64)  # fmt: skip
+    config = GANConfig.paper_dcgan(g_width=g_width, d_width=d_width, batch_size=batch, epochs=1, bf16=bf16,
+                                   collapse_samples=64)  # fmt: skip
     data = _training_set(steps * batch, n_classes=1)  # all "cyst": one DCGAN's class
     images = torch.from_numpy(data.images).to(device) * 2 - 1
-    if fast:
+    if config.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
 
     def kit():
@@ -160,27 +155,45 @@ def bench_dcgan(device: torch.device, width: str, batch: int, steps: int, repeat
 
     def plain():
         generator, discriminator = (m.to(device) for m in build_gan(config))
-        if fast:
+        if config.channels_last:
             generator, discriminator = (m.to(memory_format=torch.channels_last) for m in (generator, discriminator))
         plain_dcgan_loop(generator, discriminator, images, steps, batch, config)
 
-    kit_s, plain_s = _alternate(kit, plain, repeats)
-    n = steps * batch
-    return _row(f"dcgan_train_{width}", device, n / kit_s, n / plain_s, batch=batch, steps=steps, g_width=g_width,
-                d_width=d_width, precision="bf16" if fast else "fp32", channels_last=fast)  # fmt: skip
+    timing = _alternate(kit, plain, repeats)
+    return _row(f"dcgan_train_{width}", device, steps * batch, timing, batch=batch, steps=steps, g_width=g_width,
+                d_width=d_width, precision="bf16" if bf16 else "fp32", channels_last=config.channels_last)  # fmt: skip
 
 
-def _alternate(kit, plain, repeats: int) -> tuple[float, float]:
+def _alternate(kit, plain, repeats: int) -> tuple[list[float], list[float]]:
+    """Wall times of ``repeats`` back-to-back (kit, plain) pairs after one warm-up of each.
+
+    The order within a pair alternates (kit first, then plain first) so that neither side always runs on the
+    machine state the other left behind.
+    """
+    kit(), plain()
     kit_times, plain_times = [], []
-    for _ in range(repeats):
-        kit_times.append(best_of(kit, 1))
-        plain_times.append(best_of(plain, 1))
-    return min(kit_times), min(plain_times)
+    for i in range(repeats):
+        for fn, times in ((kit, kit_times), (plain, plain_times))[:: 1 if i % 2 == 0 else -1]:
+            _sync()
+            start = time.perf_counter()
+            fn()
+            _sync()
+            times.append(time.perf_counter() - start)
+    return kit_times, plain_times
 
 
-def _row(name: str, device: torch.device, kit: float, plain: float, **extra) -> dict:
-    return {"name": name, "device": _device_name(device), "kit": round(kit, 1), "plain": round(plain, 1),
-            "ratio": round(kit / plain, 3), "threads": torch.get_num_threads(), **extra}  # fmt: skip
+def _row(name: str, device: torch.device, n_images: int, timing: tuple[list[float], list[float]], **extra) -> dict:
+    """One JSON row: best-of throughputs, and ``ratio`` as the median of the per-pair ratios.
+
+    A pair's two runs see nearly the same machine state, so the median paired ratio is steadier on a shared CPU
+    than the ratio of two minima taken at different moments; ``ratio_best`` (best kit / best plain) is kept too.
+    """
+    kit_times, plain_times = timing
+    paired = sorted(p / k for k, p in zip(kit_times, plain_times, strict=True))
+    best_kit, best_plain = n_images / min(kit_times), n_images / min(plain_times)
+    return {"name": name, "device": _device_name(device), "kit": round(best_kit, 1), "plain": round(best_plain, 1),
+            "ratio": round(float(np.median(paired)), 3), "ratio_best": round(best_kit / best_plain, 3),
+            "ratio_pairs": [round(r, 3) for r in paired], "threads": torch.get_num_threads(), **extra}  # fmt: skip
 
 
 def _device_name(device: torch.device) -> str:
@@ -201,14 +214,14 @@ def main() -> None:
         lambda tmp: bench_classifier(device, "quick", math.ceil((200 if on_gpu else 120) * scale), r, bf16=False),
         lambda tmp: bench_classifier(device, "paper", math.ceil((200 if on_gpu else 36) * scale), r, bf16=False),
         lambda tmp: bench_augment_pool(device, n_lesions=max(3, round(120 * scale)), repeats=r),
-        lambda tmp: bench_dcgan(device, "quick", 64, math.ceil(30 * scale), r, fast=False, tmp=tmp),
+        lambda tmp: bench_dcgan(device, "quick", 64, math.ceil(30 * scale), r, bf16=False, tmp=tmp),
     ]
     if on_gpu and torch.cuda.is_bf16_supported():
         jobs += [
             lambda tmp: bench_classifier(device, "paper", 200, r, bf16=True),
-            lambda tmp: bench_dcgan(device, "paper", 64, 200, r, fast=True, tmp=tmp),
-            lambda tmp: bench_dcgan(device, "paper", 512, 60, r, fast=True, tmp=tmp),
-            lambda tmp: bench_dcgan(device, "paper", 64, 100, r, fast=False, tmp=tmp),
+            lambda tmp: bench_dcgan(device, "paper", 64, 200, r, bf16=True, tmp=tmp),
+            lambda tmp: bench_dcgan(device, "paper", 512, 60, r, bf16=True, tmp=tmp),
+            lambda tmp: bench_dcgan(device, "paper", 64, 100, r, bf16=False, tmp=tmp),
         ]
     for job in jobs:  # each row is printed as soon as it is measured
         with tempfile.TemporaryDirectory() as tmp:

@@ -1,5 +1,7 @@
 """The classifier CNN and its training loop: shapes, determinism, learning, divergence, class mismatches."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -61,6 +63,15 @@ def test_same_seed_same_weights_on_cpu():
     c = train_classifier(_two_blobs(), TINY, seed=4).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_channels_last_changes_only_float_rounding():
+    fast = train_classifier(_two_blobs(), TINY, seed=3)
+    nchw = train_classifier(_two_blobs(), dataclasses.replace(TINY, channels_last=False), seed=3)
+    assert fast.model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(fast.history["loss"], nchw.history["loss"], rtol=1e-4)
+    for name, value in nchw.model.state_dict().items():
+        torch.testing.assert_close(fast.model.state_dict()[name], value, rtol=1e-4, atol=1e-5)
 
 
 def test_training_leaves_the_global_rng_alone():

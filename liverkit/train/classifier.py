@@ -49,6 +49,10 @@ class ClassifierConfig:
     train for a bounded time: a group then gets min(epochs x steps per epoch, max_steps) steps."""
     bf16: bool = False
     """Autocast to bfloat16 (about 2x faster on CPUs with AMX and on GPUs); False keeps exact fp32."""
+    channels_last: bool = True
+    """Train in the channels-last memory layout: still exact fp32, but about 1.4x faster for the quick-width CNN
+    on a 2-core AVX2 CPU (max-pooling is much cheaper in that layout) and neutral at the paper width; results
+    differ from the NCHW layout only by float rounding."""
 
     def steps_for(self, n_samples: int) -> int:
         """Optimiser steps this schedule gives a training group of ``n_samples``."""
@@ -124,6 +128,9 @@ def _check_trainable(train: LesionSet, val: LesionSet | None) -> None:
 
 def _fit(model, train, config, device, val, progress, seed) -> TrainedClassifier:
     images, labels = train.tensors(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
     optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     total_steps = config.steps_for(len(train))

@@ -9,7 +9,14 @@ import torch
 from liverkit import LiverkitError
 from liverkit.data import LesionSet
 from liverkit.nets import LesionCNN
-from liverkit.train.classifier import ClassifierConfig, TrainingDiverged, predict, predict_proba, train_classifier
+from liverkit.train.classifier import (
+    ClassifierConfig,
+    TrainingDiverged,
+    embed_lesions,
+    predict,
+    predict_proba,
+    train_classifier,
+)
 
 TINY = ClassifierConfig(channels=(4, 8, 8), hidden=16, epochs=4, max_steps=None, batch_size=16)
 
@@ -102,3 +109,14 @@ def test_model_and_data_class_counts_must_match():
     three = LesionSet(**{**_two_blobs().__dict__, "class_names": ("a", "b", "c")})
     with pytest.raises(LiverkitError, match=r"the model predicts 2 classes but the data has 3"):
         predict(trained.model, three)
+
+
+def test_embeddings_are_the_last_hidden_layer():
+    trained = train_classifier(_two_blobs(), TINY, seed=0)
+    lesions = _two_blobs()
+    features = embed_lesions(trained.model, lesions)
+    assert features.shape == (len(lesions), 16) and features.dtype == np.float32
+    assert (features >= 0).all()  # after the ReLU
+    expected = trained.model.embed(torch.from_numpy(lesions.images[:3])).detach().numpy()
+    np.testing.assert_allclose(features[:3], expected, rtol=1e-5, atol=1e-6)
+    assert embed_lesions(trained.model, lesions.subset(np.arange(0))).shape == (0, 16)

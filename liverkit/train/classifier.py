@@ -199,6 +199,19 @@ def predict_proba(model: LesionCNN, lesions: LesionSet, device: str | torch.devi
     return torch.cat(out).numpy() if out else np.zeros((0, len(lesions.class_names)), np.float32)
 
 
+@torch.no_grad()
+def embed_lesions(model: LesionCNN, lesions: LesionSet, device: str | torch.device = "cpu", batch: int = 512):
+    """The CNN's last hidden layer for every lesion, N x hidden float32 numpy (eval mode, exact fp32).
+
+    The feature space of the t-SNE/UMAP maps (notebook 06) and the quality metrics (notebook 07).
+    """
+    model.eval()
+    device = resolve_device(device)
+    images = torch.from_numpy(lesions.images)
+    out = [model.embed(images[i : i + batch].to(device)).float().cpu() for i in range(0, len(lesions), batch)]
+    return torch.cat(out).numpy() if out else np.zeros((0, model.hidden[0].out_features), np.float32)
+
+
 def predict(model: LesionCNN, lesions: LesionSet, device: str | torch.device = "cpu") -> np.ndarray:
     """Predicted class index per lesion."""
     return predict_proba(model, lesions, device).argmax(axis=1)

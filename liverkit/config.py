@@ -59,6 +59,9 @@ class Profile:
     gan_samples_per_class: int = 1000
     """Synthetic lesions per class and fold that notebooks 03 and 04 save for the notebooks after them."""
 
+    synthetic_sizes: tuple[int, ...] = (100, 500, 1000, 2000, 3000, 4000)
+    """Synthetic lesions per class added on top of the chosen classic group in notebook 05 (the paper's sizes)."""
+
     def to_dict(self) -> dict:
         """The profile as a plain dict (for run-folder records and reports)."""
         return asdict(self)
@@ -88,6 +91,7 @@ PROFILES: dict[str, Profile] = {
             g_width=32, d_width=4, batch_size=16, epochs=2, max_steps=4, sample_grid=4, collapse_samples=16
         ),
         gan_samples_per_class=16,
+        synthetic_sizes=(4, 8),
     ),
     "quick": Profile(
         name="quick",
@@ -96,6 +100,7 @@ PROFILES: dict[str, Profile] = {
         dcgan=GANConfig.paper_dcgan(g_width=64, d_width=16, batch_size=32, max_steps=200, checkpoint_every=2),
         acgan=GANConfig.paper_acgan(g_width=64, d_width=4, batch_size=16, max_steps=800, checkpoint_every=2),
         gan_samples_per_class=200,
+        synthetic_sizes=(100, 1000),
     ),
     "paper": Profile(name="paper", repeats=3),
 }

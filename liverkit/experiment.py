@@ -280,3 +280,10 @@ def results_wide(results: pd.DataFrame) -> pd.DataFrame:
     order = list(dict.fromkeys(cells.column.str.strip()))
     wide = cells.assign(column=cells.column.str.strip()).pivot(index="setting", columns="column", values="cell")
     return wide[order].loc[list(dict.fromkeys(results.setting))]
+
+
+def load_sweep(run: RunFolder, class_names: tuple[str, ...]) -> ClassicSweep:
+    """Notebook 02's sweep, read back from the run folder's ``classic_*`` tables."""
+    tables = {name: run.load_table(f"classic_{name}") for name in ("predictions", "inner", "history", "timing")}
+    groups = tuple(int(g) for g in sorted(tables["predictions"].group.unique()))
+    return ClassicSweep(**tables, class_names=tuple(class_names), groups=groups)

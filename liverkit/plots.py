@@ -268,3 +268,47 @@ def collapse_chart(collapse: pd.DataFrame) -> go.Figure:
     fig.add_hline(y=1.0, line_dash="dot", line_color="grey")
     fig.update_layout(yaxis_title="sample spread / real spread", height=380)
     return fig
+
+
+# ---------------------------------------------------------------------------------------------- experiment (05)
+ARM_COLOURS = {"classic": "rgb(31,119,180)", "dcgan": "rgb(214,39,40)", "acgan": "rgb(44,160,44)"}
+
+
+def gan_sweep_chart(classic: pd.DataFrame, curve: pd.DataFrame) -> go.Figure:
+    """The paper's figure: accuracy against training-set size for classic augmentation (CNN-AUG) and for the
+    chosen classic group plus synthetic lesions (CNN-AUG-GAN, one line per GAN), each with its 95% CI band.
+
+    Args:
+        classic: ``liverkit.experiment.sweep_table`` (group, accuracy, ci_low, ci_high).
+        curve: ``liverkit.gan_experiment.curve_table`` (arm, synthetic, training_samples, accuracy, ci_*).
+    """
+    fig = go.Figure()
+    lines = {"classic": (classic["group"], classic, "CNN-AUG (classic only)")}
+    for arm in [a for a in ("dcgan", "acgan") if a in set(curve.arm)]:
+        part = pd.concat([curve[curve.arm == "classic"], curve[curve.arm == arm]]).sort_values("training_samples")
+        lines[arm] = (part["training_samples"], part, f"CNN-AUG-GAN ({arm.upper()})")
+    for arm, (x, part, name) in lines.items():
+        colour = ARM_COLOURS[arm]
+        fig.add_scatter(x=pd.concat([x, x[::-1]]), y=pd.concat([part["ci_high"], part["ci_low"][::-1]]),
+                        fill="toself", fillcolor=colour.replace("rgb", "rgba").replace(")", ",0.15)"), line_width=0,
+                        showlegend=False, hoverinfo="skip")  # fmt: skip
+        fig.add_scatter(x=x, y=part["accuracy"], mode="lines+markers", name=name, line=dict(color=colour, width=3))
+    fig.update_layout(title="Accuracy against training samples (bands: 95% CI, bootstrap over lesions)",
+                      xaxis_title="training samples (classic + synthetic)", yaxis_title="accuracy",
+                      yaxis_range=[0, 1], height=440)  # fmt: skip
+    return fig
+
+
+def confusion_row(matrices: dict[str, np.ndarray], class_names: tuple[str, ...]) -> go.Figure:
+    """Several confusion matrices side by side (rows true, columns predicted; colour = row share)."""
+    fig = make_subplots(rows=1, cols=len(matrices), subplot_titles=list(matrices), horizontal_spacing=0.06)
+    for i, matrix in enumerate(matrices.values(), start=1):
+        matrix = np.asarray(matrix)
+        share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+        heatmap = go.Heatmap(z=share, x=list(class_names), y=list(class_names), text=matrix, texttemplate="%{text}",
+                             colorscale="Blues", zmin=0, zmax=1, showscale=i == 1,
+                             hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>")  # fmt: skip
+        fig.add_trace(heatmap, 1, i)
+        fig.update_yaxes(autorange="reversed", row=1, col=i)
+    fig.update_layout(height=360, width=330 * len(matrices) + 80, title="Confusion matrices, pooled over folds")
+    return fig

@@ -13,8 +13,10 @@ from liverkit.train.classifier import (
     ClassifierConfig,
     TrainingDiverged,
     embed_lesions,
+    load_classifier,
     predict,
     predict_proba,
+    save_classifier,
     train_classifier,
 )
 
@@ -120,3 +122,17 @@ def test_embeddings_are_the_last_hidden_layer():
     expected = trained.model.embed(torch.from_numpy(lesions.images[:3])).detach().numpy()
     np.testing.assert_allclose(features[:3], expected, rtol=1e-5, atol=1e-6)
     assert embed_lesions(trained.model, lesions.subset(np.arange(0))).shape == (0, 16)
+
+
+def test_saved_classifier_reads_back_identical(tmp_path):
+    trained = train_classifier(_two_blobs(), TINY, seed=0)
+    path = save_classifier(trained.model, TINY, ("dark", "bright"), tmp_path / "cnn.pt")
+    model, config, class_names = load_classifier(path)
+    assert config == TINY and class_names == ("dark", "bright")
+    lesions = _two_blobs()
+    np.testing.assert_array_equal(predict_proba(model, lesions), predict_proba(trained.model, lesions))
+    with pytest.raises(LiverkitError, match="does not exist"):
+        load_classifier(tmp_path / "missing.pt")
+    torch.save({"something": 1}, tmp_path / "other.pt")
+    with pytest.raises(LiverkitError, match="not a liverkit classifier"):
+        load_classifier(tmp_path / "other.pt")

@@ -31,7 +31,7 @@ from liverkit.augment import AugmentConfig
 from liverkit.data.folds import patient_folds, split
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
-from liverkit.experiment import _pool, _seed, outer_pool, prediction_matrix
+from liverkit.experiment import _pool, _seed, outer_pool, pooled_confusion, prediction_matrix
 from liverkit.io import write_json
 from liverkit.metrics import accuracy, bootstrap_ci, metrics_table
 from liverkit.runs import RunFolder
@@ -78,7 +78,8 @@ class SweepSettings:
 
 
 def load_fold_gans(run: RunFolder, kind: str, fold: int, device: str | torch.device = "cpu"):
-    """Fold ``fold``'s generator(s) of ``kind`` from the run folder (notebook 03 or 04 writes them)."""
+    """Fold ``fold``'s generator(s) of ``kind`` from the run folder (notebook 03 or 04 writes them), as
+    ``{class name: generator}`` (an ACGAN under every class name)."""
     folder = gan_folder(run, kind, fold)
     if not folder.is_dir():
         raise LiverkitError(
@@ -87,7 +88,14 @@ def load_fold_gans(run: RunFolder, kind: str, fold: int, device: str | torch.dev
         )
     if kind == "dcgan":
         return load_dcgans(folder, device)
-    return load_generator(folder / "generator.pt", device)
+    acgan = load_generator(folder / "generator.pt", device)
+    return dict.fromkeys(acgan.class_names, acgan)  # one model for every class, as train_fold_gans returns it
+
+
+def load_all_gans(run: RunFolder, fold_of: np.ndarray, device: str | torch.device = "cpu") -> dict[str, dict[int, Any]]:
+    """``{kind: {fold: generators}}`` for both GAN kinds and every fold, as :func:`run_gan_sweep` takes them."""
+    folds = sorted(set(np.asarray(fold_of).tolist()))
+    return {kind: {f: load_fold_gans(run, kind, f, device) for f in folds} for kind in GAN_KINDS}
 
 
 def check_sizes(sizes: tuple[int, ...]) -> tuple[int, ...]:
@@ -369,6 +377,16 @@ def results_table(sweep: GanSweep, no_augmentation: pd.DataFrame, n_boot: int = 
         _, y_true, y_pred = prediction_matrix(part)
         frames.append(metrics_table(y_true, y_pred, sweep.class_names, n_boot=n_boot).assign(setting=name))
     return pd.concat(frames)[["setting", "metric", "class", "estimate", "ci_low", "ci_high"]].reset_index(drop=True)
+
+
+def confusion_matrices(sweep: GanSweep, no_augmentation: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Pooled confusion counts of no augmentation, classic alone and classic + each GAN (honest choice)."""
+    n = len(sweep.class_names)
+    arms = [a for a in ARMS if a in set(sweep.predictions.arm)]
+    return {"no augmentation": pooled_confusion(no_augmentation, n)} | {
+        arm if arm == "classic" else f"classic + {arm.upper()}": pooled_confusion(arm_predictions(sweep, arm), n)
+        for arm in arms
+    }
 
 
 def paired_comparison(sweep: GanSweep, arm: str, mode: str = "honest", n_boot: int = 2000) -> dict[str, Any]:

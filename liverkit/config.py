@@ -62,6 +62,9 @@ class Profile:
     synthetic_sizes: tuple[int, ...] = (100, 500, 1000, 2000, 3000, 4000)
     """Synthetic lesions per class added on top of the chosen classic group in notebook 05 (the paper's sizes)."""
 
+    map_synthetic_per_class: int = 300
+    """Synthetic lesions per class and GAN shown with the real test lesions in notebook 06's feature maps."""
+
     def to_dict(self) -> dict:
         """The profile as a plain dict (for run-folder records and reports)."""
         return asdict(self)
@@ -92,6 +95,7 @@ PROFILES: dict[str, Profile] = {
         ),
         gan_samples_per_class=16,
         synthetic_sizes=(4, 8),
+        map_synthetic_per_class=8,
     ),
     "quick": Profile(
         name="quick",
@@ -101,6 +105,7 @@ PROFILES: dict[str, Profile] = {
         acgan=GANConfig.paper_acgan(g_width=64, d_width=4, batch_size=16, max_steps=800, checkpoint_every=2),
         gan_samples_per_class=200,
         synthetic_sizes=(100, 1000),
+        map_synthetic_per_class=100,
     ),
     "paper": Profile(name="paper", repeats=3),
 }

@@ -128,3 +128,64 @@ def test_gan_notebooks_record_and_save(smoke_run, kind):
         test_patients = set(lesions.patient_ids[folds == fold].tolist())
         for path in gan_dir.rglob("generator.pt"):
             assert not set(load_generator(path).data["patient_ids"]) & test_patients
+
+
+def test_gan_augmentation_notebook_records(smoke_run):
+    from liverkit.config import get_profile
+
+    smoke = get_profile("smoke")
+    metrics = smoke_run.read_metrics("05_gan_augmentation")
+    classic = smoke_run.read_metrics("02_classic_augmentation")
+    assert metrics["sizes"] == list(smoke.synthetic_sizes)
+    assert metrics["models"] == smoke.n_folds * smoke.repeats * (1 + 2 * 2 * len(smoke.synthetic_sizes))
+    for setting, (estimate, low, high) in metrics["accuracy"].items():
+        assert 0.0 <= low <= estimate <= high <= 1.0, setting
+    # the classic arm is notebook 02's honestly chosen model, retrained with the same seed: same numbers
+    assert metrics["accuracy"]["classic optimum"] == classic["honest_choice"]
+    assert metrics["accuracy"]["no augmentation"] == classic["no_augmentation"]
+    for key in ("dcgan_honest", "dcgan_paper", "acgan_honest", "acgan_paper"):
+        comparison = metrics["comparisons"][key]
+        assert 0.0 <= comparison["p_value"] <= 1.0
+        assert comparison["ci_low"] <= comparison["accuracy_difference"] <= comparison["ci_high"]
+    for arm in ("classic", "dcgan", "acgan"):
+        for fold in range(smoke.n_folds):
+            assert smoke_run.artifact(f"cnn_{arm}_fold{fold}.pt").is_file()
+
+
+def test_feature_maps_notebook_records(smoke_run):
+    from liverkit.config import get_profile
+
+    smoke = get_profile("smoke")
+    metrics = smoke_run.read_metrics("06_feature_maps")
+    lesions, folds = smoke_run.load_lesionset("lesions"), smoke_run.load_array("folds")
+    n_test = int((folds == metrics["fold"]).sum())
+    assert metrics["points"] == {"real test": n_test, "dcgan": 3 * smoke.map_synthetic_per_class,
+                                 "acgan": 3 * smoke.map_synthetic_per_class}  # fmt: skip
+    for model in ("cnn_aug", "cnn_aug_gan"):
+        groups = metrics[model]
+        assert set(groups) == {"real", "dcgan", "acgan"}
+        assert groups["real"]["n"] == n_test and groups["dcgan"]["n"] == 3 * smoke.map_synthetic_per_class
+        for group, numbers in groups.items():
+            assert 0.0 <= numbers["class_agreement"] <= 1.0, (model, group)
+            assert -1.0 <= numbers["pool_silhouette"] <= 1.0, (model, group)
+        assert 0.0 <= groups["dcgan"]["real_neighbours"] <= 1.0
+    assert len(lesions) == 182
+
+
+def test_quality_notebook_records(smoke_run):
+    from liverkit.config import get_profile
+
+    smoke = get_profile("smoke")
+    metrics = smoke_run.read_metrics("07_synthetic_quality")
+    overall = metrics["overall"]
+    assert set(overall) == {"real test vs real train", "dcgan vs real train", "acgan vs real train"}
+    for comparison, numbers in overall.items():
+        assert numbers["fid"] >= -1e-6 and numbers["kid_std"] >= 0, comparison
+        for name in ("precision", "recall", "coverage"):
+            assert 0.0 <= numbers[name] <= 1.0, (comparison, name)
+    baseline = overall["real test vs real train"]
+    assert baseline["precision"] > 0.5 and baseline["recall"] > 0.5  # real test lesions look like real training ones
+    for kind in ("dcgan", "acgan"):
+        audit = metrics["memorization"][kind]
+        assert audit["n_candidates"] == 3 * smoke.gan_samples_per_class
+        assert 0 <= audit["n_flagged"] <= audit["n_candidates"] and audit["pixel_threshold"] > 0

@@ -1,0 +1,236 @@
+"""Synthetic-image quality: FID/KID wiring against a direct computation, PRDC by hand, the quality table, and the
+memorization audit on planted copies. A tiny random CNN (fixed seed) is the feature extractor throughout."""
+
+import dataclasses
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+from helpers import make_set
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from liverkit import LiverkitError, quality
+from liverkit.data import LesionSet
+from liverkit.nets import LesionCNN
+from liverkit.train.classifier import embed_lesions
+
+
+@pytest.fixture(scope="module")
+def model() -> LesionCNN:
+    torch.manual_seed(0)
+    return LesionCNN(n_classes=3, channels=(4, 8, 8), hidden=16)
+
+
+def _scaled(lesions: LesionSet, factor: float) -> LesionSet:
+    """The same lesions with intensities multiplied by ``factor`` (a shifted distribution)."""
+    return dataclasses.replace(lesions, images=(lesions.images * factor).astype(np.float32))
+
+
+def _frechet_numpy(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance of two Gaussians fitted to a and b, via symmetric square roots (not torchmetrics' route)."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    w, v = np.linalg.eigh(cov_a)
+    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(root_a @ cov_b @ root_a), 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * cross)
+
+
+# ---------------------------------------------------------------------------------------------- FID and KID
+def test_torchmetrics_with_cnn_features_matches_a_direct_frechet_distance(model):
+    real = make_set(np.arange(60) % 3, seed=1)
+    fake = _scaled(make_set(np.arange(50) % 3, seed=2), 0.8)
+    metric = FrechetInceptionDistance(feature=quality.CNNFeatures(model))  # the extractor wired straight in
+    metric.update(torch.from_numpy(real.images), real=True)
+    metric.update(torch.from_numpy(fake.images), real=False)
+    direct = metric.compute()
+    assert direct.dtype == torch.float64
+    expected = _frechet_numpy(
+        embed_lesions(model, real).astype(np.float64), embed_lesions(model, fake).astype(np.float64)
+    )
+    assert expected > 0.1  # a real difference, so the comparison below means something
+    assert float(direct) == pytest.approx(expected, rel=1e-6)
+    assert quality.fid_kid(model, real, fake)["fid"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_cnn_features_leave_the_model_as_it_was(model):
+    model.train()
+    features = quality.CNNFeatures(model)(torch.rand(5, 1, 64, 64))
+    assert features.shape == (5, 16) and features.dtype == torch.float64
+    assert model.training and model.mean_image.dtype == torch.float32
+    model.eval()
+
+
+def test_identical_sets_score_zero_and_shifted_sets_score_far(model):
+    real = make_set(np.arange(60) % 3, seed=1)
+    same_distribution = make_set(np.arange(60) % 3, seed=2)
+    shifted = _scaled(same_distribution, 0.3)
+    identical = quality.fid_kid(model, real, real)
+    baseline = quality.fid_kid(model, real, same_distribution)
+    far = quality.fid_kid(model, real, shifted)
+    trace = float(np.trace(np.cov(embed_lesions(model, real), rowvar=False)))
+    assert abs(identical["fid"]) < 1e-9 * (1 + trace)
+    assert far["fid"] > 100 * baseline["fid"] > 0
+    assert abs(identical["kid_mean"]) < 0.01 * far["kid_mean"]  # the unbiased MMD of a set with itself is ~0
+    features = embed_lesions(model, real)
+    same = quality.prdc(features, features)
+    assert (same["precision"], same["recall"], same["coverage"]) == (1.0, 1.0, 1.0)
+    apart = quality.prdc(features, embed_lesions(model, shifted))
+    assert apart["precision"] <= 0.02 and apart["coverage"] <= 0.02
+
+
+def test_kid_subset_size_adapts_to_small_sets():
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(12, 4)), rng.normal(size=(7, 4))
+    small = quality.fid_kid_from_features(real, fake, kid_subsets=20)
+    assert small["kid_subset_size"] == 7 and (small["n_real"], small["n_fake"]) == (12, 7)
+    assert small["kid_std"] > 0  # the real side is still resampled
+    capped = quality.fid_kid_from_features(real, fake, kid_subsets=20, kid_subset_size=5)
+    assert capped["kid_subset_size"] == 5
+    again = quality.fid_kid_from_features(real, fake, kid_subsets=20, kid_subset_size=5)
+    assert again["kid_mean"] == capped["kid_mean"]  # seeded subsets
+
+
+# ---------------------------------------------------------------------------------------------- PRDC
+def test_prdc_by_hand_on_a_line():
+    # k = 1. Real points 2, 7, 15, 16: ball radii (nearest other real) 5, 5, 1, 1.
+    # Fake points 5.5, 8.5, 19.5: radii (nearest other fake) 3, 3, 11.
+    # 5.5 lies in the balls of 2 (3.5 <= 5) and 7 (1.5); 8.5 in that of 7 (1.5); 19.5 in none (3.5 > 1 from 16).
+    #   precision = 2/3, density = (2 + 1 + 0) / (1 x 3) = 1.
+    # Real 2 is 3.5 from 5.5 (radius 3): not recalled; 7 is 1.5 from 5.5: recalled; 15 and 16 lie in 19.5's
+    #   wide ball (4.5, 3.5 <= 11): recalled. recall = 3/4.
+    # Coverage: nearest fakes of 2, 7 lie within 5; those of 15 (4.5) and 16 (3.5) are outside radius 1: 2/4.
+    real = np.array([[2.0, 0], [7, 0], [15, 0], [16, 0]])
+    fake = np.array([[5.5, 0], [8.5, 0], [19.5, 0]])
+    got = quality.prdc(real, fake, k=1)
+    assert got == pytest.approx({"precision": 2 / 3, "recall": 3 / 4, "density": 1.0, "coverage": 0.5})
+    # Balls are closed: fake 2 lies exactly on the ball of real 1 (radius 1), fake 5 in no ball.
+    assert quality.prdc([[0.0], [1.0]], [[2.0], [5.0]], k=1)["precision"] == 0.5
+
+
+def test_prdc_of_far_apart_gaussians_is_zero():
+    rng = np.random.default_rng(0)
+    got = quality.prdc(rng.normal(size=(50, 2)), rng.normal(size=(40, 2)) + 100.0)
+    assert got == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+
+
+# ---------------------------------------------------------------------------------------------- errors
+def test_too_small_sets_say_how_many_are_needed():
+    rng = np.random.default_rng(0)
+    with pytest.raises(LiverkitError, match=r"FID needs at least 2 images per set, got 1 real and 5 fake"):
+        quality.fid_kid_from_features(rng.normal(size=(1, 3)), rng.normal(size=(5, 3)))
+    with pytest.raises(LiverkitError, match=r"PRDC with k=5 needs at least 6 images per set, got 10 real and 5 fake"):
+        quality.prdc(rng.normal(size=(10, 3)), rng.normal(size=(5, 3)))
+    with pytest.raises(LiverkitError, match="different widths"):
+        quality.prdc(rng.normal(size=(10, 3)), rng.normal(size=(10, 4)))
+
+
+def test_quality_table_refuses_other_classes(model):
+    train, test = make_set(np.arange(30) % 3, seed=1), make_set(np.arange(24) % 3, seed=2)
+    odd = make_set(np.arange(12) % 3, class_names=("a", "b", "x"), seed=3)
+    with pytest.raises(LiverkitError, match=r"set 'dcgan' has classes \['a', 'b', 'x'\].*\['a', 'b', 'c'\]"):
+        quality.quality_table(model, train, test, {"dcgan": odd})
+    torch.manual_seed(0)
+    two_class_model = LesionCNN(n_classes=2, channels=(4, 8, 8), hidden=16)
+    with pytest.raises(LiverkitError, match=r"model has 2 outputs.*3 classes \['a', 'b', 'c'\]"):
+        quality.quality_table(two_class_model, train, test, {})
+
+
+def test_quality_table_needs_the_overall_rows(model):
+    train, tiny_test = make_set(np.arange(30) % 3, seed=1), make_set([0, 1, 2], seed=2)
+    with pytest.raises(LiverkitError, match=r"PRDC with k=5 needs at least 6 images per set, got 30 real and 3 fake"):
+        quality.quality_table(model, train, tiny_test, {}, kid_subsets=5)
+
+
+# ---------------------------------------------------------------------------------------------- the table
+def test_quality_table_has_baseline_and_class_rows(model):
+    train = make_set(np.arange(60) % 3, seed=1)
+    test = make_set(np.arange(24) % 3, seed=2)  # 8 per class
+    dcgan = _scaled(make_set(np.arange(60) % 3, seed=3, source="dcgan"), 0.5)
+    acgan = make_set([0] * 20 + [1] * 20 + [2], seed=4, source="acgan")  # one lesion of class c
+    table = quality.quality_table(model, train, test, {"dcgan": dcgan, "acgan": acgan}, kid_subsets=10)
+    comparisons = ["real test vs real train", "dcgan vs real train", "acgan vs real train"]
+    assert table["comparison"].unique().tolist() == comparisons
+    assert len(table) == 3 * 4 * len(quality.METRICS)  # comparisons x (all + 3 classes) x metrics
+    assert set(table["class"]) == {"all", "a", "b", "c"}
+    dc = table[table["comparison"] == "dcgan vs real train"].set_index(["class", "metric"])
+    base = table[table["comparison"] == "real test vs real train"].set_index(["class", "metric"])
+    assert dc["baseline"].to_numpy() == pytest.approx(base["value"].to_numpy())
+    assert base["baseline"].isna().all()
+    assert dc.loc[("all", "fid"), "n_b"] == 24 and dc.loc[("a", "fid"), "n_b"] == 8  # matched to the test set
+    assert dc.loc[("all", "fid"), "n_a"] == 60 and dc.loc[("b", "fid"), "n_a"] == 20
+    assert dc.loc[("all", "fid"), "value"] > 10 * dc.loc[("all", "fid"), "baseline"]  # darker lesions are far
+    assert dc.loc[("a", "kid_mean"), "note"] == "KID subset size 8"
+    missing = table[(table["comparison"] == "acgan vs real train") & (table["class"] == "c")]
+    assert missing["value"].isna().all() and missing["note"].str.contains("at least").all()
+    computed = table.drop(missing.index)
+    assert np.isfinite(computed["value"]).all()
+
+
+# ---------------------------------------------------------------------------------------------- memorization
+def _planted(train: LesionSet) -> LesionSet:
+    """Candidates: an exact copy of train[7], a lightly noised copy of train[23], then 20 fresh random images."""
+    rng = np.random.default_rng(5)
+    noised = np.clip(train.images[23] + rng.normal(0, 0.01, train.images[23].shape), 0, 1).astype(np.float32)
+    fresh = make_set(np.arange(20) % 3, seed=6).images
+    images = np.concatenate([train.images[[7]], noised[None], fresh])
+    n = len(images)
+    return LesionSet(
+        images=images,
+        labels=np.arange(n) % 3,
+        class_names=train.class_names,
+        patient_ids=[f"g{i}" for i in range(n)],
+        diameters_mm=np.full(n, np.nan),
+        ids=[f"gan-{i}" for i in range(n)],
+        sources="dcgan",
+    )
+
+
+def test_memorization_flags_planted_copies_and_not_fresh_images(model):
+    train = make_set(np.arange(40) % 3, seed=1)
+    candidates, reference = _planted(train), make_set(np.arange(30) % 3, seed=2)
+    audit = quality.memorization_audit(train, candidates, model=model, reference=reference)
+    assert audit["flagged"].tolist() == [True, True] + [False] * 20
+    assert audit["nearest_index"][:2].tolist() == [7, 23] and audit["nearest_id"][0] == "item-7"
+    assert audit["pixel_distance"][0] == 0.0 and 0.005 < audit["pixel_distance"][1] < 0.012
+    assert audit["feature_nearest_index"][0] == 7 and audit["feature_distance"][0] == 0.0
+    assert audit["feature_flagged"][0]
+    flat_ref, flat_train = reference.images.reshape(30, -1), train.images.reshape(40, -1)
+    ref_nn = np.sqrt(((flat_ref[:, None] - flat_train[None]) ** 2).sum(-1)).min(1) / 64  # brute force, numpy
+    assert audit.attrs["pixel_threshold"] == pytest.approx(max(np.quantile(ref_nn, 0.01), 0.02), rel=1e-6)
+    summary = quality.memorization_summary(audit)
+    assert (summary["n_flagged"], summary["n_candidates"]) == (2, 22)
+    assert summary["median_pixel_distance"] == pytest.approx(summary["reference_median_pixel_distance"], rel=0.05)
+
+
+def test_memorization_without_reference_uses_epsilon():
+    train = make_set(np.arange(40) % 3, seed=1)
+    audit = quality.memorization_audit(train, _planted(train))
+    assert audit.attrs["pixel_threshold"] == 0.02 and np.isnan(audit.attrs["feature_threshold"])
+    assert audit["flagged"].tolist() == [True, True] + [False] * 20
+    assert "feature_distance" not in audit.columns
+
+
+def test_memorization_finds_the_right_neighbours():
+    train = make_set(np.arange(50) % 3, seed=1)
+    order = np.random.default_rng(2).permutation(50)[:15]
+    noise = np.random.default_rng(3).normal(0, 0.05, (15, 1, 64, 64))
+    near = dataclasses.replace(
+        make_set(np.arange(15) % 3, seed=4), images=np.clip(train.images[order] + noise, 0, 1).astype(np.float32)
+    )
+    audit = quality.memorization_audit(train, near)
+    assert audit["nearest_index"].tolist() == order.tolist()
+    with pytest.raises(LiverkitError, match=r"quantile must lie in \[0, 1\], got 5"):
+        quality.memorization_audit(train, near, quantile=5)
+
+
+def test_closest_pairs_figure_shows_the_copies_first():
+    train = make_set(np.arange(40) % 3, seed=1)
+    candidates = _planted(train)
+    audit = quality.memorization_audit(train, candidates)
+    fig = quality.closest_pairs_figure(audit, train, candidates, n=4)
+    assert isinstance(fig, go.Figure) and len(fig.data) == 1
+    ticks = fig.layout.xaxis.ticktext
+    assert len(ticks) == 4 and "gan-0<br>item-7<br>d=0.000 FLAG" == ticks[0] and "FLAG" not in ticks[2]
+    assert fig.data[0].z.shape[1] == 4 * 66 - 2  # four columns of 64-pixel images with 2-pixel gaps

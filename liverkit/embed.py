@@ -443,3 +443,20 @@ def agreement_numbers(table: pd.DataFrame) -> dict[str, dict[str, float]]:
         group: {c: (None if pd.isna(row[c]) else round(float(row[c]), 4)) for c in columns}
         for group, row in rows.iterrows()
     }
+
+
+def map_table(maps: Mapping[str, np.ndarray], meta: pd.DataFrame) -> pd.DataFrame:
+    """``meta`` with each map's coordinates as ``<name>_x`` / ``<name>_y`` columns (saved for the run's report).
+
+    Args:
+        maps: ``{"t-SNE": N x 2, "UMAP": N x 2}`` as given to :func:`maps_figure`; names are lower-cased and
+            stripped of non-letters (``tsne_x``, ``umap_x``).
+    """
+    table = meta.copy()
+    for name, coords in maps.items():
+        coords = np.asarray(coords)
+        if coords.shape != (len(meta), 2):
+            raise LiverkitError(f"map '{name}' has shape {coords.shape}; expected ({len(meta)}, 2), one row per point.")
+        key = "".join(ch for ch in name.lower() if ch.isalpha())
+        table[f"{key}_x"], table[f"{key}_y"] = coords[:, 0], coords[:, 1]
+    return table

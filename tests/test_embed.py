@@ -17,6 +17,7 @@ from liverkit.embed import (
     feature_table,
     lesion_thumbnail,
     map_figure,
+    map_table,
     maps_figure,
     source_kind,
     standardise,
@@ -202,6 +203,15 @@ def test_map_figure_traces_symbols_and_hover():
             assert (x, y) == tuple(coords[index])
         for field in ("customdata[0]", "customdata[1]", "customdata[3]", "index %{customdata[4]}"):
             assert field in t.hovertemplate
+
+
+def test_map_table_keeps_meta_and_coordinates():
+    coords, meta = _figure_case()
+    table = map_table({"t-SNE": coords, "UMAP": coords * 2}, meta)
+    assert list(table.columns) == [*meta.columns, "tsne_x", "tsne_y", "umap_x", "umap_y"]
+    np.testing.assert_array_equal(table[["umap_x", "umap_y"]].to_numpy(), coords * 2)
+    with pytest.raises(LiverkitError, match=r"map 't-SNE' has shape \(3, 2\)"):
+        map_table({"t-SNE": coords[:3]}, meta)
 
 
 def test_maps_figure_shares_one_legend():

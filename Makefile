@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.liverkit-installed
 RUN ?= runs/demo
 
-.PHONY: setup demo test bench lint clean-venv
+.PHONY: setup demo test bench regress lint clean-venv
 
 setup: $(STAMP)
 
@@ -22,6 +22,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The quick profile against its committed baseline (tests/baselines/quick.json); unchanged notebooks are skipped.
+regress: setup
+	$(BIN)/liverkit run --profile quick --data phantom --out runs/regress
+	$(BIN)/liverkit regress runs/regress --baseline tests/baselines/quick.json
 
 # Kit loops against plain PyTorch loops in one run; one JSON object per line.
 bench: setup

@@ -26,11 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     run.add_argument("--notebooks", nargs="+", metavar="NB", help="numbers or names to run, e.g. 01 02 (default: all)")
     run.add_argument("--notebook-dir", help="folder of the notebooks (default: the repository's notebooks/)")
+    unchanged = "rerun notebooks even when unchanged since they last succeeded in this run folder"
+    run.add_argument("--force", action="store_true", help=unchanged)
 
     data = commands.add_parser("data", help="list, fetch or check data sets of the manifest")
     data.add_argument("action", choices=["list", "fetch", "check"], help="what to do")
     data.add_argument("name", nargs="?", help="data set name (fetch, check)")
     data.add_argument("--manifest", help="manifest file (default: $LIVERKIT_MANIFEST or data_manifest.yaml)")
+
+    regress = commands.add_parser("regress", help="compare a run's recorded numbers with a committed baseline")
+    regress.add_argument("run_dir", help="the run folder whose metrics/ to check")
+    regress.add_argument("--baseline", required=True, help="baseline file, e.g. tests/baselines/quick.json")
+    regress.add_argument("--update", action="store_true", help="replace the baseline with this run's numbers")
 
     commands.add_parser("config", help="print versions, device and threads")
     return parser
@@ -44,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "data":
             return _data(args)
+        if args.command == "regress":
+            return _regress(args)
         from liverkit.env import print_config
 
         print_config()
@@ -64,10 +73,28 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device,
         notebooks=args.notebooks,
         notebook_dir=args.notebook_dir,
+        force=args.force,
     )
-    total = sum(r.seconds for r in results)
-    print(f"ran {len(results)} notebook(s) in {total:.1f} s; executed copies in {results[0].output.parent}")
+    ran = [r for r in results if not r.skipped]
+    skipped = f", skipped {len(results) - len(ran)} unchanged" if len(ran) < len(results) else ""
+    total = sum(r.seconds for r in ran)
+    print(f"ran {len(ran)} notebook(s) in {total:.1f} s{skipped}; executed copies in {results[0].output.parent}")
     return 0
+
+
+def _regress(args: argparse.Namespace) -> int:
+    from liverkit import regress
+
+    if args.update:
+        path = regress.write_baseline(args.run_dir, args.baseline)
+        print(f"baseline {path} now holds {len(regress.collect(args.run_dir))} numbers from {args.run_dir}")
+        return 0
+    problems = regress.check(args.run_dir, args.baseline)
+    for line in problems:
+        print(line)
+    verdict = "differ from" if problems else "match"
+    print(f"{len(problems)} number(s) {verdict} {args.baseline}" if problems else f"all numbers match {args.baseline}")
+    return 1 if problems else 0
 
 
 def _data(args: argparse.Namespace) -> int:

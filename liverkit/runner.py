@@ -2,10 +2,17 @@
 
 Each notebook gets the same parameters (profile, run folder, data source, seed, device), and its executed
 copy is saved to ``<run folder>/notebooks/``. A failure stops the run and names the notebook and the cell.
+
+A notebook whose inputs are unchanged since it last succeeded in this run folder is skipped. Its inputs are its
+own cells, the parameters, the data file (when the data source is a file), the library's source code and,
+through a chained digest, the same for every notebook before it; the digests are kept in
+``<run folder>/runner_state.json``. ``force=True`` reruns everything.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import time
@@ -15,6 +22,7 @@ from pathlib import Path
 
 from liverkit.config import get_profile
 from liverkit.errors import LiverkitError
+from liverkit.io import write_json
 
 _NOTEBOOK_NAME = re.compile(r"^(\d\d)_[A-Za-z0-9_]+\.ipynb$")
 KERNEL_NAME = "python3"
@@ -55,6 +63,8 @@ class NotebookResult:
     notebook: str
     output: Path
     seconds: float
+    skipped: bool = False
+    """True when the notebook was unchanged since it last succeeded, and was not run again."""
 
 
 def run_notebooks(
@@ -66,6 +76,7 @@ def run_notebooks(
     notebooks: Sequence[str] | None = None,
     notebook_dir: str | os.PathLike | None = None,
     progress: Callable[[str], None] | None = print,
+    force: bool = False,
 ) -> list[NotebookResult]:
     """Execute the notebooks in order with papermill into the run folder ``out``.
 
@@ -78,23 +89,83 @@ def run_notebooks(
         notebooks: numbers or names to run (default: all).
         notebook_dir: where the notebooks are (default: the repository's ``notebooks/``).
         progress: called with one line per step; None for silence.
+        force: run every selected notebook, even those unchanged since they last succeeded.
     """
     get_profile(profile)  # refuse an unknown profile before starting any kernel
-    selected = select_notebooks(list_notebooks(notebook_dir), notebooks)
+    every = list_notebooks(notebook_dir)
+    selected = select_notebooks(every, notebooks)
     if not selected:
         raise LiverkitError(f"no notebooks found in '{notebook_dir or default_notebook_dir()}'.")
     out = Path(out).resolve()
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     parameters = {"profile": profile, "run_dir": str(out), "data": data, "seed": seed, "device": device}
+    digests = input_digests(every, parameters)
+    state_file = out / STATE_FILE
+    state = json.loads(state_file.read_text()) if state_file.is_file() else {}
     results: list[NotebookResult] = []
     start = time.perf_counter()
     for i, notebook in enumerate(selected, start=1):
-        if progress:
-            progress(f"[{i}/{len(selected)}] {notebook.stem} (elapsed {time.perf_counter() - start:.0f} s)")
-        results.append(_execute(notebook, out / "notebooks" / notebook.name, parameters))
-        if progress:
-            progress(f"      done in {results[-1].seconds:.1f} s -> {results[-1].output}")
+        output = out / "notebooks" / notebook.name
+        left = ", ".join(p.stem for p in selected[i:]) or "nothing"
+        if not force and state.get(notebook.stem) == digests[notebook.stem] and output.is_file():
+            results.append(NotebookResult(notebook.stem, output, 0.0, skipped=True))
+            _say(progress, f"[{i}/{len(selected)}] {notebook.stem}: unchanged since it last succeeded, skipped")
+            continue
+        _say(progress, f"[{i}/{len(selected)}] {notebook.stem} (elapsed {time.perf_counter() - start:.0f} s; "
+                       f"after it: {left})")  # fmt: skip
+        state.pop(notebook.stem, None)
+        write_json(state_file, state)
+        results.append(_execute(notebook, output, parameters))
+        state[notebook.stem] = digests[notebook.stem]
+        write_json(state_file, state)
+        _say(progress, f"      done in {results[-1].seconds:.1f} s -> {results[-1].output}")
     return results
+
+
+STATE_FILE = "runner_state.json"
+"""Per notebook, the digest of the inputs it last succeeded with (in the run folder)."""
+
+
+def _say(progress: Callable[[str], None] | None, line: str) -> None:
+    if progress:
+        progress(line)
+
+
+def input_digests(notebooks: Sequence[Path], parameters: dict) -> dict[str, str]:
+    """A digest per notebook of everything its result depends on: chained, so a change reaches every later one.
+
+    The chain starts from the parameters, the data file's contents (when ``parameters["data"]`` is a file) and
+    the library's source; each notebook adds its cells (sources and types; outputs and metadata are ignored).
+    """
+    chain = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode())
+    chain.update(_file_digest(Path(parameters["data"])).encode())
+    chain.update(_library_digest().encode())
+    digests = {}
+    for notebook in notebooks:
+        cells = json.loads(notebook.read_text())["cells"]
+        chain.update(json.dumps([(c["cell_type"], "".join(c["source"])) for c in cells]).encode())
+        digests[notebook.stem] = chain.copy().hexdigest()
+    return digests
+
+
+def _file_digest(path: Path) -> str:
+    if not path.is_file():
+        return ""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _library_digest() -> str:
+    """The library's Python sources: editing the kit reruns every notebook."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _execute(notebook: Path, output: Path, parameters: dict) -> NotebookResult:

@@ -189,3 +189,53 @@ def test_quality_notebook_records(smoke_run):
         audit = metrics["memorization"][kind]
         assert audit["n_candidates"] == 3 * smoke.gan_samples_per_class
         assert 0 <= audit["n_flagged"] <= audit["n_candidates"] and audit["pixel_threshold"] > 0
+
+
+def _tiny_notebooks(folder, second_source="y = 2"):
+    folder.mkdir(exist_ok=True)
+    for name, source in (("01_first", "x = 1"), ("02_second", second_source)):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell("profile = 'x'", metadata={"tags": ["parameters"]}),
+                    nbformat.v4.new_code_cell(source)]  # fmt: skip
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, folder / f"{name}.ipynb")
+
+
+def test_unchanged_notebooks_are_skipped_and_changes_propagate(tmp_path):
+    nbs, out = tmp_path / "nbs", tmp_path / "run"
+    _tiny_notebooks(nbs)
+
+    def run(**kwargs):
+        results = run_notebooks(out, profile="smoke", notebook_dir=nbs, progress=None, **kwargs)
+        return [r.skipped for r in results]
+
+    assert run() == [False, False]
+    assert run() == [True, True]
+    _tiny_notebooks(nbs, second_source="y = 3")  # only the second changed
+    assert run() == [True, False]
+    assert run(seed=1) == [False, False]  # other parameters: everything reruns
+    assert run(seed=1, force=True) == [False, False]
+    (out / "notebooks" / "02_second.ipynb").unlink()  # a lost executed copy is rebuilt
+    assert run(seed=1) == [True, False]
+
+
+def test_a_failed_notebook_is_not_marked_done(tmp_path):
+    nbs, out = tmp_path / "nbs", tmp_path / "run"
+    _tiny_notebooks(nbs, second_source="raise ValueError('planted')")
+    with pytest.raises(LiverkitError, match="planted"):
+        run_notebooks(out, profile="smoke", notebook_dir=nbs, progress=None)
+    state = json.loads((out / "runner_state.json").read_text())
+    assert list(state) == ["01_first"]
+
+
+def test_smoke_numbers_match_the_committed_baseline(smoke_run):
+    """Regression check: every recorded smoke number (times excepted) equals tests/baselines/smoke.json within its
+    stated tolerance (CPU runs are deterministic; see liverkit.regress). After a deliberate change, update with
+    `liverkit run --profile smoke --out runs/smoke && liverkit regress runs/smoke --baseline
+    tests/baselines/smoke.json --update` and review the diff."""
+    from pathlib import Path
+
+    from liverkit import regress
+
+    baseline = Path(__file__).parent / "baselines" / "smoke.json"
+    assert regress.check(smoke_run.path, baseline) == []

@@ -65,6 +65,12 @@ class Profile:
     map_synthetic_per_class: int = 300
     """Synthetic lesions per class and GAN shown with the real test lesions in notebook 06's feature maps."""
 
+    turing_real: int = 50
+    """Real ROIs (the fold's test lesions, balanced over classes) in notebook 08's visual Turing test."""
+
+    turing_synthetic: int = 50
+    """Synthetic ROIs in notebook 08's visual Turing test, balanced over classes and the two GANs."""
+
     def to_dict(self) -> dict:
         """The profile as a plain dict (for run-folder records and reports)."""
         return asdict(self)
@@ -96,6 +102,8 @@ PROFILES: dict[str, Profile] = {
         gan_samples_per_class=16,
         synthetic_sizes=(4, 8),
         map_synthetic_per_class=8,
+        turing_real=6,
+        turing_synthetic=6,
     ),
     "quick": Profile(
         name="quick",
@@ -104,8 +112,10 @@ PROFILES: dict[str, Profile] = {
         dcgan=GANConfig.paper_dcgan(g_width=64, d_width=16, batch_size=32, max_steps=200, checkpoint_every=2),
         acgan=GANConfig.paper_acgan(g_width=64, d_width=4, batch_size=16, max_steps=800, checkpoint_every=2),
         gan_samples_per_class=200,
-        synthetic_sizes=(100, 1000),
+        synthetic_sizes=(500,),  # one size: no inner models; a second adds about 4.5 min on 2 cores, each more about 3
         map_synthetic_per_class=100,
+        turing_real=20,
+        turing_synthetic=20,
     ),
     "paper": Profile(name="paper", repeats=3),
 }

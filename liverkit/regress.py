@@ -68,7 +68,9 @@ def compare(current: dict[str, Any], baseline: dict[str, Any], tolerance: dict[s
 
 def _close(value: Any, expected: Any, tolerance: dict[str, float]) -> bool:
     numbers = (int, float)
-    if isinstance(value, bool) or isinstance(expected, bool) or not isinstance(value, numbers):
+    if isinstance(value, bool) or isinstance(expected, bool):
+        return type(value) is type(expected) and value == expected
+    if not isinstance(value, numbers):
         return value == expected
     if not isinstance(expected, numbers):
         return False

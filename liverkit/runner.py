@@ -168,6 +168,19 @@ def _library_digest() -> str:
     return digest.hexdigest()
 
 
+def _kernel_manager_class():
+    """Kernels talk over IPC sockets on POSIX: TCP ports are picked by binding and releasing them, and two runs
+    starting kernels at the same moment could be handed the same port and wait on each other for ever."""
+    from jupyter_client.manager import KernelManager
+
+    class IPCKernelManager(KernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return IPCKernelManager if os.name == "posix" else KernelManager
+
+
 def _execute(notebook: Path, output: Path, parameters: dict) -> NotebookResult:
     """Run one notebook; a failing cell becomes a LiverkitError naming the notebook, the cell and the error."""
     import papermill
@@ -182,6 +195,7 @@ def _execute(notebook: Path, output: Path, parameters: dict) -> NotebookResult:
             kernel_name=KERNEL_NAME,
             cwd=str(output.parent),
             progress_bar=False,
+            kernel_manager_class=_kernel_manager_class(),
         )
     except PapermillExecutionError as exc:
         raise LiverkitError(

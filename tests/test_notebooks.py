@@ -239,3 +239,19 @@ def test_smoke_numbers_match_the_committed_baseline(smoke_run):
 
     baseline = Path(__file__).parent / "baselines" / "smoke.json"
     assert regress.check(smoke_run.path, baseline) == []
+
+
+def test_turing_notebook_records(smoke_run):
+    from liverkit.config import get_profile
+
+    smoke = get_profile("smoke")
+    metrics = smoke_run.read_metrics("08_visual_turing_test")
+    assert metrics["n_real"] == smoke.turing_real and metrics["n_synthetic"] == smoke.turing_synthetic
+    raters = metrics["raters"]
+    assert sorted(raters) == ["simulated-1", "simulated-2"]  # the demo's simulated raters, labelled as such
+    for numbers in raters.values():
+        assert numbers["n_answered"] == smoke.turing_real + smoke.turing_synthetic
+        for key, value in numbers.items():
+            if isinstance(value, float):
+                assert 0.0 <= value <= 1.0, key
+    assert "simulated-1 vs simulated-2" in metrics["kappa"]

@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("name", nargs="?", help="data set name (fetch, check)")
     data.add_argument("--manifest", help="manifest file (default: $LIVERKIT_MANIFEST or data_manifest.yaml)")
 
+    report = commands.add_parser("report", help="write the run's self-contained HTML report (<run>/report.html)")
+    report.add_argument("run_dir", nargs="?", default="runs/demo", help="the run folder (default: runs/demo)")
+
     regress = commands.add_parser("regress", help="compare a run's recorded numbers with a committed baseline")
     regress.add_argument("run_dir", help="the run folder whose metrics/ to check")
     regress.add_argument("--baseline", required=True, help="baseline file, e.g. tests/baselines/quick.json")
@@ -53,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _data(args)
         if args.command == "regress":
             return _regress(args)
+        if args.command == "report":
+            from liverkit.report import write_report
+
+            print(f"report: {write_report(args.run_dir)}")
+            return 0
         from liverkit.env import print_config
 
         print_config()
@@ -79,6 +87,9 @@ def _run(args: argparse.Namespace) -> int:
     skipped = f", skipped {len(results) - len(ran)} unchanged" if len(ran) < len(results) else ""
     total = sum(r.seconds for r in ran)
     print(f"ran {len(ran)} notebook(s) in {total:.1f} s{skipped}; executed copies in {results[0].output.parent}")
+    from liverkit.report import write_report
+
+    print(f"report: {write_report(args.out)}")
     return 0
 
 

@@ -112,6 +112,8 @@ class RunFolder:
         path = self.artifact(f"{name}.csv")
         if not path.is_file():
             raise LiverkitError(f"'{path}' is missing: run the notebook that saves '{name}' first (see README).")
+        if not path.read_text().strip():  # a table saved with no columns, e.g. gan_inner of a one-size sweep
+            return pd.DataFrame()
         return pd.read_csv(path)
 
     # ------------------------------------------------------------------ metrics

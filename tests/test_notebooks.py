@@ -5,8 +5,6 @@ into a temporary run folder; the tests then read what each notebook recorded.
 """
 
 import json
-import subprocess
-import sys
 
 import nbformat
 import numpy as np
@@ -14,7 +12,6 @@ import pytest
 
 from liverkit import LiverkitError
 from liverkit.runner import list_notebooks, run_notebooks
-from liverkit.runs import RunFolder
 
 NOTEBOOKS = list_notebooks()
 
@@ -42,16 +39,6 @@ def test_standard_opening_cells(path):
     assert cells[3].metadata.get("tags") == ["parameters"]
     for name in ("profile", "run_dir", "data", "seed", "device"):
         assert f"{name} = " in cells[3].source
-
-
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
-    """Run every notebook with the smoke profile through the `liverkit` command line."""
-    out = tmp_path_factory.mktemp("smoke-run")
-    cmd = [sys.executable, "-m", "liverkit.cli", "run", "--profile", "smoke", "--out", str(out), "--device", "cpu"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
-    assert done.returncode == 0, f"liverkit run failed:\n{done.stdout}\n{done.stderr}"
-    return RunFolder(out)
 
 
 def test_every_notebook_executed(smoke_run):

@@ -42,3 +42,13 @@ def test_metrics_accept_numpy_values(tmp_path):
     run = RunFolder(tmp_path)
     run.record_metrics("01_data", {"n": np.int64(3), "sizes": np.array([1, 2]), "acc": np.float32(0.5)})
     assert run.read_metrics("01_data") == {"acc": 0.5, "n": 3, "sizes": [1, 2]}
+
+
+def test_an_empty_table_reads_back_empty(tmp_path):
+    import pandas as pd
+
+    run = RunFolder(tmp_path / "run")
+    run.save_table("nothing", pd.DataFrame())
+    assert run.load_table("nothing").empty
+    run.save_table("one", pd.DataFrame({"a": [1, 2]}))
+    assert run.load_table("one").a.tolist() == [1, 2]

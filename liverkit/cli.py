@@ -103,8 +103,8 @@ def _regress(args: argparse.Namespace) -> int:
     problems = regress.check(args.run_dir, args.baseline)
     for line in problems:
         print(line)
-    verdict = "differ from" if problems else "match"
-    print(f"{len(problems)} number(s) {verdict} {args.baseline}" if problems else f"all numbers match {args.baseline}")
+    summary = f"{len(problems)} number(s) differ from" if problems else "all numbers match"
+    print(f"{summary} {args.baseline}")
     return 1 if problems else 0
 
 

@@ -86,8 +86,7 @@ def run_classic_sweep(
         test_index = np.flatnonzero(np.asarray(fold_of) == f)
         _outer(train, test, test_index, groups, aug, clf, (seed, r, f), device, tables, bar)
         if inner_folds is not None:
-            inner_fold_of = patient_folds(train, k=inner_folds, seed=_seed(seed, r, f, 1))
-            inner_train, inner_val = split(train, inner_fold_of, 0)
+            inner_train, inner_val = inner_split(train, inner_folds, seed, r, f)
             _inner(inner_train, inner_val, groups, aug, clf, (seed, r, f), device, tables, bar)
     bar.close()
     frames = {name: pd.DataFrame([row for rows in parts for row in rows]) for name, parts in tables.items()}
@@ -105,6 +104,20 @@ def outer_pool(train: LesionSet, aug: AugmentConfig, seed: int, repeat: int, fol
     The GAN notebooks use it to rebuild exactly the classic group the chosen CNN was trained on.
     """
     return _pool(train, aug, np.random.default_rng(_seed(seed, repeat, fold, 2)))
+
+
+def inner_split(train: LesionSet, inner_folds: int, seed: int, repeat: int, fold: int):
+    """(inner training, inner validation) lesions of (repeat, fold): the honest choice's split by patient.
+
+    Notebook 05 validates its synthetic sizes on this same split.
+    """
+    inner_fold_of = patient_folds(train, k=inner_folds, seed=_seed(seed, repeat, fold, 1))
+    return split(train, inner_fold_of, 0)
+
+
+def inner_pool(inner_train: LesionSet, aug: AugmentConfig, seed: int, repeat: int, fold: int):
+    """The augmentation pool and nested order that the inner models of (repeat, fold) were cut from."""
+    return _pool(inner_train, aug, np.random.default_rng(_seed(seed, repeat, fold, 4)))
 
 
 def _train_group(train, plan, order, size, clf, seed, device, test_patients):
@@ -139,7 +152,7 @@ def _outer(train, test, test_index, groups, aug, clf, key, device, tables, bar) 
 def _inner(inner_train, inner_val, groups, aug, clf, key, device, tables, bar) -> None:
     """Score each group on an inner validation split of the training lesions (the honest mode's choice)."""
     seed, r, f = key
-    plan, order = _pool(inner_train, aug, np.random.default_rng(_seed(seed, r, f, 4)))
+    plan, order = inner_pool(inner_train, aug, seed, r, f)
     rows, timing = [], []
     for size in groups:
         if size > len(plan):

@@ -28,10 +28,10 @@ from tqdm.auto import tqdm
 
 from liverkit import augment
 from liverkit.augment import AugmentConfig
-from liverkit.data.folds import patient_folds, split
+from liverkit.data.folds import split
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
-from liverkit.experiment import _pool, _seed, outer_pool, pooled_confusion, prediction_matrix
+from liverkit.experiment import _seed, inner_pool, inner_split, outer_pool, pooled_confusion, prediction_matrix
 from liverkit.io import write_json
 from liverkit.metrics import accuracy, bootstrap_ci, metrics_table
 from liverkit.runs import RunFolder
@@ -69,6 +69,9 @@ class SweepSettings:
     seed: int
     inner_folds: int
     data_fingerprint: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sizes", check_sizes(self.sizes))  # checked and sorted once, here
 
     def record(self) -> dict[str, Any]:
         return json.loads(json.dumps({
@@ -127,7 +130,7 @@ def run_gan_sweep(
         settings: sizes, augmentation, classifier, seed and inner split (see :class:`SweepSettings`).
         run: where finished models are cached and the chosen models saved; None keeps nothing.
     """
-    sizes = check_sizes(settings.sizes)
+    sizes = settings.sizes
     folds = sorted(set(np.asarray(fold_of).tolist()))
     _check_gans(gans, folds)
     n_models = repeats * len(folds) * (1 + (2 if len(sizes) > 1 else 1) * len(gans) * len(sizes))
@@ -180,9 +183,8 @@ def _prepare(lesions, fold_of, r, f, group_size, settings, device) -> _Fold:
     train, test = split(lesions, fold_of, f)
     plan, order = outer_pool(train, settings.aug, settings.seed, r, f)
     classic = augment.make_group(train, plan, order, group_size, device)
-    inner_fold_of = patient_folds(train, k=settings.inner_folds, seed=_seed(settings.seed, r, f, 1))
-    inner_train, inner_val = split(train, inner_fold_of, 0)
-    inner_plan, inner_order = _pool(inner_train, settings.aug, np.random.default_rng(_seed(settings.seed, r, f, 4)))
+    inner_train, inner_val = inner_split(train, settings.inner_folds, settings.seed, r, f)
+    inner_plan, inner_order = inner_pool(inner_train, settings.aug, settings.seed, r, f)
     inner_classic = augment.make_group(inner_train, inner_plan, inner_order, group_size, device)
     test_index = np.flatnonzero(np.asarray(fold_of) == f)
     return _Fold(r, f, classic, test, test_index, inner_classic, inner_val)
@@ -200,7 +202,7 @@ def first_per_class(synthetic: LesionSet, n: int) -> LesionSet:
 def _one_fold(lesions, fold_of, r, f, group_size, gans, settings, device, cache, bar) -> list[dict]:
     """Inner models first (they decide which GAN model is saved), then the outer models; cached ones are skipped."""
     data = _prepare(lesions, fold_of, r, f, group_size, settings, device)
-    seed, sizes = settings.seed, check_sizes(settings.sizes)
+    seed, sizes = settings.seed, settings.sizes
     synthetic = {
         kind: fold_samples(gans[kind][f], lesions.class_names, sizes[-1], seed=_seed(seed, r, f, 8, k))
         for k, kind in enumerate(gans)

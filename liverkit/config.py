@@ -1,7 +1,8 @@
 """Profiles: the named sets of sizes that make the same notebooks a test, a demo or the full reproduction.
 
 ``smoke`` runs every notebook in seconds for the tests, ``quick`` tells the whole story on the built-in
-phantom in about a quarter of an hour on two CPU cores (``make demo``; the GANs take half of it), and
+phantom in about 20 minutes on two CPU cores (``make demo``; the GANs take 12 of them, the price of lesions with
+recognisable class structure: see docs/gan_settings.md), and
 ``paper`` uses the paper's exact numbers and is meant for a GPU. Every notebook reads its sizes from one
 :class:`Profile`.
 """
@@ -109,8 +110,8 @@ PROFILES: dict[str, Profile] = {
         name="quick",
         classic_groups=(0, 1000, 5000),
         classifier=ClassifierConfig(channels=(8, 16, 32), hidden=64, max_steps=400),
-        dcgan=GANConfig.paper_dcgan(g_width=64, d_width=16, batch_size=32, max_steps=200, checkpoint_every=2),
-        acgan=GANConfig.paper_acgan(g_width=64, d_width=4, batch_size=16, max_steps=800, checkpoint_every=2),
+        dcgan=GANConfig.paper_dcgan(g_width=64, d_width=16, batch_size=16, max_steps=1000, checkpoint_every=2),
+        acgan=GANConfig.paper_acgan(g_width=64, d_width=4, batch_size=16, max_steps=1600, checkpoint_every=2),
         gan_samples_per_class=200,
         synthetic_sizes=(500,),  # one size: no inner models; a second adds about 4.5 min on 2 cores, each more about 3
         map_synthetic_per_class=100,

@@ -433,13 +433,20 @@ def _mcnemar(gained: int, lost: int) -> float:
     return 1.0 if gained + lost == 0 else float(binomtest(gained, gained + lost, 0.5).pvalue)
 
 
+def p_text(p: float) -> str:
+    """A p-value as a reader wants it: ``p = 0.038``, ``p = 0.0005``, or ``p < 0.0001`` (never ``p = 0.000``)."""
+    if p < 1e-4:
+        return "p < 0.0001"
+    return f"p = {p:.3f}" if p >= 0.01 else f"p = {p:.1g}"
+
+
 def _in_words(r: dict[str, Any]) -> str:
     name = f"classic + {r['arm'].upper()}"
     text = (
         f"{name} got {r['gained']} test lesions right that classic augmentation alone got wrong, and {r['lost']} "
         f"wrong that it got right (of {r['lesions']}). Accuracy changed by {100 * r['accuracy_difference']:+.1f} "
         f"points (95% CI {100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}); McNemar's exact test gives "
-        f"p = {r['p_value']:.3f}. "
+        f"{p_text(r['p_value'])}. "
     )
     if r["p_value"] < 0.05:
         direction = "helped" if r["accuracy_difference"] > 0 else "hurt"

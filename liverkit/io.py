@@ -16,7 +16,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
     The temporary file keeps ``path``'s suffix so that writers which add or check extensions
-    (``np.savez``, ``torch.save``) behave as they would with the final name.
+    (``np.savez``, ``torch.save``) behave as they would with the final name. The finished file gets the
+    permissions a plain ``open(path, "w")`` would give (0o666 less the umask), not the temporary file's 0o600,
+    so run folders stay readable by whoever the user's umask allows (a shared course folder, a web server).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -25,9 +27,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it; it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:

@@ -205,6 +205,7 @@ def test_paired_comparison_counts_discordant_lesions():
     assert result["accuracy_difference"] == pytest.approx(5 / 30)
     assert result["ci_low"] < 5 / 30 < result["ci_high"]
     assert "no evidence" in result["in_words"] and "7 test lesions right" in result["in_words"]
+    assert "p = 0.180" in result["in_words"]
 
 
 def test_paired_comparison_says_when_the_gan_helps():
@@ -212,7 +213,14 @@ def test_paired_comparison_says_when_the_gan_helps():
     gan_right = np.ones(40, bool)
     result = gan_experiment.paired_comparison(_hand_sweep(classic_right, gan_right), "dcgan", n_boot=200)
     assert result["gained"] == 20 and result["lost"] == 0 and result["p_value"] < 1e-5
-    assert "synthetic lesions helped" in result["in_words"]
+    assert "synthetic lesions helped" in result["in_words"] and "p < 0.0001" in result["in_words"]
+
+
+@pytest.mark.parametrize(
+    ("p", "text"), [(0.1796875, "p = 0.180"), (0.0384, "p = 0.038"), (0.000472, "p = 0.0005"), (3e-7, "p < 0.0001")]
+)
+def test_p_values_are_written_without_rounding_to_zero(p, text):
+    assert gan_experiment.p_text(p) == text
 
 
 def test_honest_choice_uses_inner_scores_and_paper_choice_test_scores():

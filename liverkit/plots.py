@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from io import BytesIO
+
 import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from PIL import Image
 from plotly.subplots import make_subplots
 
 from liverkit.data.lesionset import LesionSet
@@ -186,6 +189,17 @@ def mosaic(images: np.ndarray, cols: int, gap: int = 2) -> np.ndarray:
         r, c = divmod(i, cols)
         canvas[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = image
     return canvas
+
+
+def grey_png(image: np.ndarray, scale: int = 1) -> bytes:
+    """A 2-D image in [0, 1] (an ROI, or a :func:`mosaic` of them) as grey PNG bytes, enlarged ``scale`` times by
+    repeating pixels (nearest neighbour: nothing is smoothed away or invented)."""
+    pixels = np.clip(np.asarray(image, dtype=np.float32) * 255.0, 0, 255).round().astype(np.uint8)
+    picture = Image.fromarray(pixels, mode="L")
+    picture = picture.resize((pixels.shape[1] * scale, pixels.shape[0] * scale), Image.Resampling.NEAREST)
+    buffer = BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def image_mosaic(images: np.ndarray, cols: int, title: str, row_labels: list[str] | None = None) -> go.Figure:

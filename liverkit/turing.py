@@ -32,20 +32,19 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from io import BytesIO
 from itertools import combinations
 from pathlib import Path
 
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
-from PIL import Image
 from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
 
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
 from liverkit.io import atomic_write
+from liverkit.plots import grey_png
 from liverkit.runs import RunFolder
 
 ANSWER_COLUMNS = ("rater", "item", "lesion_id", "answered_class", "answered_synthetic", "answered_at")
@@ -321,17 +320,6 @@ def _check_choice(answered_class: str, answered_synthetic: bool, class_names: tu
 
 
 # ---------------------------------------------------------------------------------------------- the app
-def roi_png(image: np.ndarray, scale: int = 4) -> bytes:
-    """A 64 x 64 ROI in [0, 1] as grey PNG bytes, enlarged ``scale`` times by repeating pixels (nearest
-    neighbour: nothing is smoothed away or invented)."""
-    pixels = np.clip(np.asarray(image, dtype=np.float32) * 255.0, 0, 255).round().astype(np.uint8)
-    picture = Image.fromarray(pixels, mode="L")
-    picture = picture.resize((pixels.shape[1] * scale, pixels.shape[0] * scale), Image.Resampling.NEAREST)
-    buffer = BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 class TuringApp:
     """The visual Turing test as an ipywidgets app: one ROI at a time; choose a class and real or synthetic, submit.
 
@@ -408,7 +396,7 @@ class TuringApp:
             self.image.value = b""
             return
         self.progress.value = f"<b>item {item} of {n}</b> (rater {self.sheet.rater})"
-        self.image.value = roi_png(self.session.image(item), self.scale)
+        self.image.value = grey_png(self.session.image(item), self.scale)
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from liverkit import synthesis
 from liverkit.config import get_profile
 from liverkit.data import LesionSet
 from liverkit.errors import LiverkitError
+from liverkit.gan_experiment import first_per_class
 from liverkit.io import atomic_write
-from liverkit.plots import mosaic
+from liverkit.plots import grey_png, mosaic
 from liverkit.quality import fid_kid
 from liverkit.runs import RunFolder
 from liverkit.train.classifier import load_classifier
@@ -66,21 +66,15 @@ def train_and_sample(group: LesionSet, config: GANConfig, seed: int) -> tuple[Le
 
 def class_fids(model, group: LesionSet, synthetic: LesionSet) -> list[float]:
     """FID per class between the synthetic lesions and up to PER_CLASS training images of that class."""
-    fids = []
-    for k in range(len(group.class_names)):
-        real = group.subset(np.flatnonzero(group.labels == k)[:PER_CLASS])
-        fake = synthetic.subset(np.flatnonzero(synthetic.labels == k))
-        fids.append(fid_kid(model, real, fake)["fid"])
-    return fids
+    real = first_per_class(group, PER_CLASS)
+    return [fid_kid(model, real.by_class(name), synthetic.by_class(name))["fid"] for name in group.class_names]
 
 
 def save_grid(synthetic: LesionSet, path: Path, per_class: int = 12) -> None:
     """One row of samples per class, as a PNG."""
-    labels = range(len(synthetic.class_names))
-    rows = [synthetic.images[np.flatnonzero(synthetic.labels == k)[:per_class], 0] for k in labels]
-    canvas = np.clip(mosaic(np.concatenate(rows), cols=per_class), 0, 1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: Image.fromarray((canvas * 255).astype(np.uint8)).save(tmp, format="png"))
+    rows = [synthetic.by_class(name).images[:per_class, 0] for name in synthetic.class_names]
+    png = grey_png(mosaic(np.concatenate(rows), cols=per_class))
+    atomic_write(path, lambda tmp: tmp.write_bytes(png))
 
 
 def main() -> None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from PIL import Image
 
 from liverkit.data.folds import split
 from liverkit.io import atomic_write
-from liverkit.plots import mosaic
+from liverkit.plots import grey_png, mosaic
 from liverkit.runs import RunFolder
 
 
@@ -23,10 +22,8 @@ def rows_for(run: RunFolder, per_row: int, fold: int = 0) -> np.ndarray:
     _, test = split(lesions, fold_of, fold)
     sets = [test] + [run.load_lesionset(f"synthetic_{kind}_fold{fold}") for kind in ("dcgan", "acgan")]
     rows = []
-    for k in range(len(lesions.class_names)):
-        for lesion_set in sets:
-            chosen = np.flatnonzero(lesion_set.labels == k)[:per_row]
-            rows.append(lesion_set.images[chosen, 0])
+    for name in lesions.class_names:
+        rows.extend(lesion_set.by_class(name).images[:per_row, 0] for lesion_set in sets)
     return np.concatenate(rows)
 
 
@@ -37,10 +34,8 @@ def main() -> None:
     parser.add_argument("--per-row", type=int, default=10)
     args = parser.parse_args()
     canvas = mosaic(rows_for(RunFolder(args.run_dir), args.per_row), cols=args.per_row)
-    image = Image.fromarray((np.clip(canvas, 0, 1) * 255).astype(np.uint8)).resize(
-        (canvas.shape[1] * 2, canvas.shape[0] * 2), Image.NEAREST
-    )
-    atomic_write(args.out, lambda tmp: image.save(tmp, format="PNG"))
+    png = grey_png(canvas, scale=2)
+    atomic_write(args.out, lambda tmp: tmp.write_bytes(png))
     print(args.out)
 
 

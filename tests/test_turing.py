@@ -11,7 +11,7 @@ from PIL import Image
 from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
 
-from liverkit import LiverkitError, turing
+from liverkit import LiverkitError, plots, turing
 from liverkit.data import LesionSet
 from liverkit.runs import RunFolder
 
@@ -113,9 +113,9 @@ def test_mismatched_or_missing_synthetic_sets_are_refused(real):
         turing.make_session(real, lesions([0, 1, 2], "s", "dcgan"), 7, 3).image(11)
 
 
-def test_roi_png_is_the_roi_enlarged_pixel_for_pixel():
+def test_grey_png_is_the_roi_enlarged_pixel_for_pixel():
     image = np.random.default_rng(0).random((64, 64), dtype=np.float32)
-    picture = np.asarray(Image.open(BytesIO(turing.roi_png(image, scale=4))))
+    picture = np.asarray(Image.open(BytesIO(plots.grey_png(image, scale=4))))
     assert picture.shape == (256, 256) and picture.dtype == np.uint8
     expected = np.round(image * 255).astype(np.uint8)
     np.testing.assert_array_equal(picture[::4, ::4], expected)
@@ -155,7 +155,7 @@ def test_app_saves_every_answer_and_resumes_where_it_stopped(tmp_path, session):
     answers = truth_answers(session)["a"]
     app = turing.TuringApp(run, session, "alice")
     assert app.item == 1 and "item 1 of 10" in app.progress.value
-    assert app.image.value == turing.roi_png(session.image(1))
+    assert app.image.value == plots.grey_png(session.image(1), scale=4)
     assert not turing.answers_path(run, "alice").exists()  # nothing written before the first answer
     for k in range(4):
         app.answer(*answers[k])
@@ -168,7 +168,7 @@ def test_app_saves_every_answer_and_resumes_where_it_stopped(tmp_path, session):
     del app  # the browser is closed, the kernel restarted: a new app for the same rater
     app = turing.TuringApp(run, session, "alice")
     assert app.item == 5 and "item 5 of 10" in app.progress.value
-    assert app.image.value == turing.roi_png(session.image(5))
+    assert app.image.value == plots.grey_png(session.image(5), scale=4)
     # clicking submit with nothing chosen saves nothing
     app.submit_button.click()
     assert "Choose a class" in app.message.value and len(read_rows(run, "alice")) == 4

@@ -149,13 +149,11 @@ def input_digests(notebooks: Sequence[Path], parameters: dict) -> dict[str, str]
 
 
 def _file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes; "" when ``path`` is not a file (a manifest data set name)."""
     if not path.is_file():
         return ""
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _library_digest() -> str:

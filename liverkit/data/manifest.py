@@ -204,12 +204,9 @@ def ensure_local(entry: DataEntry, download: bool = False) -> Path:
 
 
 def md5sum(path: Path) -> str:
-    """MD5 of a file, read in 1 MiB chunks."""
-    digest = hashlib.md5()
+    """MD5 of a file, read in chunks by ``hashlib.file_digest``."""
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def verify_md5(path: Path, expected: str) -> None:

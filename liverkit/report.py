@@ -591,14 +591,14 @@ def turing_section(data: RunData, figures: Figures) -> Section | None:
     files = sorted((data.run.path / "metrics").glob("08_*.json"))
     if not files:
         return None
-    body = "".join(heading(f.stem) + kv_table(flatten(json.loads(f.read_text(encoding="utf-8")))) for f in files)
+    body = "".join(heading(f.stem) + kv_table(flatten(data.run.read_metrics(f.stem))) for f in files)
     return Section("turing", "Visual Turing test", body)
 
 
 def metrics_section(data: RunData, figures: Figures) -> Section:
     """Every notebook's recorded key numbers, as recorded (collapsed)."""
     files = sorted((data.run.path / "metrics").glob("*.json"))
-    body = "".join(details(f.stem, json_block(json.loads(f.read_text(encoding="utf-8")))) for f in files)
+    body = "".join(details(f.stem, json_block(data.run.read_metrics(f.stem))) for f in files)
     none = paragraph("No notebook has recorded metrics yet.", "note")
     return Section("metrics", "Recorded key numbers", body or none)
 

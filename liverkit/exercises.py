@@ -169,18 +169,19 @@ def check_04_class_head_accuracy(gan: TrainedGAN | Mapping[str, TrainedGAN], ans
 
 
 def check_05_dcgan_p_value(run: RunFolder, answer: Any = None) -> str:
-    """Notebook 05, exercise 2: McNemar's p-value of classic + DCGAN (honest choice) against classic alone,
-    rounded to 2 decimals."""
-    p_value = float(run.read_metrics("05_gan_augmentation")["comparisons"]["dcgan_honest"]["p_value"])
+    """Notebook 05, exercise 2: the Holm-adjusted patient-level p-value of classic + DCGAN against the same-size
+    control (honest choice), rounded to 2 decimals."""
+    numbers = run.read_metrics("05_gan_augmentation")["comparisons"]["dcgan_vs_classic_control_honest"]
+    p_value = float(numbers["p_holm"])
     meaning = (
-        "Below 0.05: a split of disagreements this uneven is unlikely if the GAN lesions made no difference."
+        "Below 0.05: a difference between DCGAN lesions and extra classic variants this large is unlikely by chance."
         if p_value < 0.05
-        else "0.05 or more: a split like this is common by chance, so this run shows no effect (which is not "
+        else "0.05 or more: a difference like this is common by chance, so this run shows no effect (which is not "
         "the same as showing there is none)."
     )
     verdict = _Verdict(
-        question="what was McNemar's p-value of classic + DCGAN (honest choice) against classic alone, rounded "
-        "to 2 decimals?",
+        question="what was the Holm-adjusted p-value of classic + DCGAN against the same-size control (honest "
+        "choice), rounded to 2 decimals?",
         truth=p_value,
         kind="decimal2",
         why=meaning,

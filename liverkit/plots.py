@@ -131,24 +131,24 @@ def image_row(images: np.ndarray, titles: list[str], title: str) -> go.Figure:
     return fig
 
 
-def sweep_chart(table: pd.DataFrame, title: str = "CNN-AUG: accuracy against classic training samples") -> go.Figure:
+def sweep_chart(table: pd.DataFrame, title: str = "CNN-AUG: accuracy against training images") -> go.Figure:
     """Pooled accuracy per group with its 95% CI band, and each fold's accuracy as thin lines.
 
     Args:
-        table: from ``liverkit.experiment.sweep_table`` (group, accuracy, ci_low, ci_high, fold_*).
+        table: from ``liverkit.experiment.sweep_table`` (group, training_images, accuracy, ci_low, ci_high, fold_*).
     """
-    x = table["group"]
+    x = table["training_images"]
     fig = go.Figure()
     band_x = pd.concat([x, x[::-1]])
     band_y = pd.concat([table["ci_high"], table["ci_low"][::-1]])
     fig.add_scatter(x=band_x, y=band_y, fill="toself", fillcolor="rgba(31,119,180,0.2)", line_width=0,
-                    name="95% CI (bootstrap over lesions)", hoverinfo="skip")  # fmt: skip
+                    name="95% CI (patients resampled)", hoverinfo="skip")  # fmt: skip
     for column in [c for c in table.columns if c.startswith("fold_")]:
         fig.add_scatter(x=x, y=table[column], mode="lines+markers", line=dict(width=1, dash="dot"),
                         name=column.replace("_", " "), opacity=0.6)  # fmt: skip
     fig.add_scatter(x=x, y=table["accuracy"], mode="lines+markers", line=dict(width=3, color="rgb(31,119,180)"),
                     name="pooled accuracy")  # fmt: skip
-    fig.update_layout(title=title, xaxis_title="classic augmentation: training samples", yaxis_title="accuracy",
+    fig.update_layout(title=title, xaxis_title="images trained on (group 0: the original ROIs)", yaxis_title="accuracy",
                       yaxis_range=[0, 1], height=420)  # fmt: skip
     return fig
 
@@ -285,30 +285,39 @@ def collapse_chart(collapse: pd.DataFrame) -> go.Figure:
 
 
 # ---------------------------------------------------------------------------------------------- experiment (05)
-ARM_COLOURS = {"classic": "rgb(31,119,180)", "dcgan": "rgb(214,39,40)", "acgan": "rgb(44,160,44)"}
+ARM_COLOURS = {
+    "classic": "rgb(31,119,180)", "classic_control": "rgb(127,127,127)", "dcgan": "rgb(214,39,40)",
+    "acgan": "rgb(44,160,44)",
+}  # fmt: skip
+_ARM_NAMES = {"classic_control": "classic + extra classic (control)", "dcgan": "classic + DCGAN",
+              "acgan": "classic + ACGAN"}  # fmt: skip
 
 
 def gan_sweep_chart(classic: pd.DataFrame, curve: pd.DataFrame) -> go.Figure:
-    """The paper's figure: accuracy against training-set size for classic augmentation (CNN-AUG) and for the
-    chosen classic group plus synthetic lesions (CNN-AUG-GAN, one line per GAN), each with its 95% CI band.
+    """The paper's figure: accuracy against the images each model trained on, for classic augmentation (CNN-AUG)
+    and for the chosen classic group plus added images (the same-size control and each GAN), with 95% CI bands.
+
+    One x axis for every curve: the images actually trained on (group 0 is the original ROIs, not 0).
 
     Args:
-        classic: ``liverkit.experiment.sweep_table`` (group, accuracy, ci_low, ci_high).
-        curve: ``liverkit.gan_experiment.curve_table`` (arm, synthetic, training_samples, accuracy, ci_*).
+        classic: ``liverkit.experiment.sweep_table`` (group, training_images, accuracy, ci_low, ci_high).
+        curve: ``liverkit.gan_results.curve_table`` (arm, synthetic, training_images, accuracy, ci_*).
     """
     fig = go.Figure()
-    lines = {"classic": (classic["group"], classic, "CNN-AUG (classic only)")}
-    for arm in [a for a in ("dcgan", "acgan") if a in set(curve.arm)]:
-        part = pd.concat([curve[curve.arm == "classic"], curve[curve.arm == arm]]).sort_values("training_samples")
-        lines[arm] = (part["training_samples"], part, f"CNN-AUG-GAN ({arm.upper()})")
-    for arm, (x, part, name) in lines.items():
-        colour = ARM_COLOURS[arm]
+    lines = {"classic": (classic, "CNN-AUG (classic only)")}
+    for arm in [a for a in _ARM_NAMES if a in set(curve.arm)]:
+        part = pd.concat([curve[curve.arm == "classic"], curve[curve.arm == arm]]).sort_values("training_images")
+        lines[arm] = (part, _ARM_NAMES[arm])
+    for arm, (part, name) in lines.items():
+        colour, x = ARM_COLOURS[arm], part["training_images"]
         fig.add_scatter(x=pd.concat([x, x[::-1]]), y=pd.concat([part["ci_high"], part["ci_low"][::-1]]),
-                        fill="toself", fillcolor=colour.replace("rgb", "rgba").replace(")", ",0.15)"), line_width=0,
+                        fill="toself", fillcolor=colour.replace("rgb", "rgba").replace(")", ",0.12)"), line_width=0,
                         showlegend=False, hoverinfo="skip")  # fmt: skip
-        fig.add_scatter(x=x, y=part["accuracy"], mode="lines+markers", name=name, line=dict(color=colour, width=3))
-    fig.update_layout(title="Accuracy against training samples (bands: 95% CI, bootstrap over lesions)",
-                      xaxis_title="training samples (classic + synthetic)", yaxis_title="accuracy",
+        dash = "dot" if arm == "classic_control" else "solid"
+        fig.add_scatter(x=x, y=part["accuracy"], mode="lines+markers", name=name,
+                        line=dict(color=colour, width=3, dash=dash))  # fmt: skip
+    fig.update_layout(title="Accuracy against training images (bands: 95% CI, patients resampled)",
+                      xaxis_title="images trained on (mean over folds)", yaxis_title="accuracy",
                       yaxis_range=[0, 1], height=440)  # fmt: skip
     return fig
 

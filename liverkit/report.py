@@ -46,7 +46,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from liverkit import embed, experiment, gan_experiment, plots, quality, synthesis
+from liverkit import embed, experiment, gan_experiment, gan_results, plots, quality, synthesis
 from liverkit.config import Profile, get_profile
 from liverkit.data.folds import split
 from liverkit.data.lesionset import LesionSet
@@ -403,28 +403,36 @@ def _classic_results(data: RunData, figures: Figures) -> str:
     paper = experiment.chosen_predictions(classic, "paper")
     matrices["classic optimum (paper's choice)"] = experiment.pooled_confusion(paper, n)
     intro = paragraph(
-        "Notebook 02: test accuracy, sensitivity and specificity pooled over the patient-level folds, each with its "
-        "95% bootstrap CI over lesions."
+        "Notebook 02: test accuracy, sensitivity and specificity pooled over the patient-level folds and repeats, "
+        "each with its 95% bootstrap CI resampling patients (a patient's lesions are not independent)."
     )
     figure = figures.div(plots.confusion_row(matrices, classic.class_names))
     return intro + table_html(experiment.results_wide(results)) + figure
 
 
+BUDGET_TITLE = "Training budget per arm (one rule: the same epochs over every model's whole training set)"
+
+
 def _gan_results(data: RunData, figures: Figures) -> str:
     sweep = data.gan
-    results = gan_experiment.results_table(sweep, data.no_augmentation)
-    arms = [arm for arm in synthesis.GAN_KINDS if arm in set(sweep.predictions.arm)]
-    comparisons = [gan_experiment.paired_comparison(sweep, arm, mode) for arm in arms for mode in ("honest", "paper")]
+    results = gan_results.results_table(sweep, data.no_augmentation)
+    comparisons = gan_results.compare(sweep)
     sentences = "".join(f"<li><b>[{esc(c['mode'])} choice]</b> {esc(c['in_words'])}</li>" for c in comparisons)
     intro = paragraph(
-        "Notebook 05: no augmentation, the classic optimum, and classic plus each GAN's synthetic lesions at the "
-        "chosen size; test lesions only, pooled over the folds, with 95% bootstrap CIs over lesions."
+        "Notebook 05: no augmentation, the classic optimum, the same-size control (extra classic variants instead "
+        "of synthetic lesions) and classic plus each GAN's lesions at the chosen size; test lesions only, pooled "
+        "over folds and repeats, with 95% CIs resampling patients. Rows marked optimistic chose their size on the "
+        "test folds."
     )
-    matrices = gan_experiment.confusion_matrices(sweep, data.no_augmentation)
+    matrices = gan_results.confusion_matrices(sweep, data.no_augmentation)
+    budget = gan_results.budget_table(sweep).round(3)
+    folds = gan_results.fold_table(sweep, data.no_augmentation)
     return (
         intro
         + table_html(experiment.results_wide(results))
-        + heading("Do the synthetic lesions help? (McNemar's exact test against classic augmentation alone)")
+        + details("Accuracy per test fold and repeat", table_html(folds.round(3)))
+        + details(BUDGET_TITLE, table_html(budget, index=False))
+        + heading("Do the added images help? (paired, patient-level; Holm-adjusted over the honest comparisons)")
         + f'<ul class="comparisons">{sentences}</ul>'
         + figures.div(plots.confusion_row(matrices, sweep.class_names))
     )
@@ -443,10 +451,10 @@ def curves_section(data: RunData, figures: Figures) -> Section:
     lost = data.absent({"05": NEEDS["05"]})
     if lost:
         return Section("curves", title, body + not_run(lost, "the GAN sweep chart"), complete=False)
-    curve = gan_experiment.curve_table(data.gan)
-    body += heading("Classic plus synthetic lesions (CNN-AUG-GAN, notebook 05)")
+    curve = gan_results.curve_table(data.gan)
+    body += heading("Classic plus added images: the control and each GAN (CNN-AUG-GAN, notebook 05)")
     body += figures.div(plots.gan_sweep_chart(table, curve))
-    body += details("Accuracy per arm and synthetic size", table_html(curve.round(3), index=False))
+    body += details("Accuracy per arm and added size", table_html(curve.round(3), index=False))
     return Section("curves", title, body)
 
 

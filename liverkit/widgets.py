@@ -29,7 +29,8 @@ from liverkit.data.lesionset import LesionSet
 from liverkit.data.phantom import PhantomConfig, make_phantom
 from liverkit.errors import LiverkitError
 from liverkit.experiment import pooled_confusion
-from liverkit.gan_experiment import GanSweep, choose_sizes, curve_table
+from liverkit.gan_experiment import GanSweep
+from liverkit.gan_results import arm_label, choose_sizes, curve_table
 from liverkit.train.gan import TrainedGAN
 
 _WIDE = {"style": {"description_width": "150px"}, "layout": ipw.Layout(width="420px")}
@@ -263,22 +264,23 @@ def epoch_figure(samples: np.ndarray, epoch: int, title: str) -> go.Figure:
 
 # ---------------------------------------------------------------------------------------------- notebook 05
 def synthetic_size_explorer(sweep: GanSweep, curve: pd.DataFrame | None = None) -> Explorer:
-    """Pick a GAN and a synthetic size that was run: its accuracy and 95% CI next to classic augmentation alone,
-    and both pooled confusion matrices. Reads the sweep's recorded predictions only; nothing is trained.
+    """Pick an added arm (a GAN, or the same-size classic control) and a size that was run: its accuracy and 95% CI
+    next to classic augmentation alone, and both pooled confusion matrices. Reads the sweep's recorded predictions
+    only; nothing is trained.
 
     Args:
         sweep: notebook 05's :class:`~liverkit.gan_experiment.GanSweep`.
-        curve: its :func:`~liverkit.gan_experiment.curve_table` if already computed (else computed here).
+        curve: its :func:`~liverkit.gan_results.curve_table` if already computed (else computed here).
     """
     curve = curve_table(sweep) if curve is None else curve
     gan_rows = sweep.predictions[sweep.predictions.arm != "classic"]
     if gan_rows.empty:
-        raise LiverkitError("the sweep has no GAN arm to explore; run notebook 05's sweep with a GAN first.")
+        raise LiverkitError("the sweep has no added arm to explore; run notebook 05's sweep with a GAN first.")
     kinds = list(dict.fromkeys(gan_rows.arm))
     sizes = sorted(int(s) for s in gan_rows.synthetic.unique())
     controls = {
-        "kind": ipw.ToggleButtons(options=[(k.upper(), k) for k in kinds], description="GAN"),
-        "synthetic": ipw.SelectionSlider(options=sizes, value=sizes[0], description="synthetic per class", **_WIDE),
+        "kind": ipw.ToggleButtons(options=[(arm_label(k), k) for k in kinds], description="arm"),
+        "synthetic": ipw.SelectionSlider(options=sizes, value=sizes[0], description="added per class", **_WIDE),
     }
 
     def draw(kind: str, synthetic: int) -> list:
@@ -288,12 +290,12 @@ def synthetic_size_explorer(sweep: GanSweep, curve: pd.DataFrame | None = None) 
 
 
 def size_view(sweep: GanSweep, curve: pd.DataFrame, kind: str, synthetic: int) -> list:
-    """The explorer's view for one GAN and size: the accuracy table (classic alone, classic + GAN) and the pooled
-    confusion matrices of both."""
+    """The explorer's view for one added arm and size: the accuracy table (classic alone, classic + the added
+    images) and the pooled confusion matrices of both."""
     keys = [("classic", 0), (kind, synthetic)]
     table = pd.concat([curve[(curve.arm == arm) & (curve.synthetic == size)] for arm, size in keys])
-    table = table[["arm", "synthetic", "training_samples", "accuracy", "ci_low", "ci_high"]].round(3)
-    names = ["classic alone", f"classic + {synthetic} {kind.upper()} per class"]
+    table = table[["arm", "synthetic", "training_images", "accuracy", "ci_low", "ci_high"]].round(3)
+    names = ["classic alone", f"{arm_label(kind)}, {synthetic} per class"]
     n_classes = len(sweep.class_names)
     rows = [sweep.predictions[(sweep.predictions.arm == a) & (sweep.predictions.synthetic == s)] for a, s in keys]
     matrices = {name: pooled_confusion(part, n_classes) for name, part in zip(names, rows, strict=True)}

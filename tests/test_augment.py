@@ -1,4 +1,4 @@
-"""Classic augmentation: counts, determinism, shift and scale bounds, no black corners, nested groups."""
+"""Classic augmentation: counts, determinism, shift and scale bounds, no black corners, texture kept, nested groups."""
 
 import numpy as np
 import pytest
@@ -8,6 +8,7 @@ from helpers import make_set
 from liverkit import LiverkitError, augment
 from liverkit.augment import AugmentConfig
 from liverkit.data import LesionSet
+from liverkit.data.phantom import make_phantom
 
 
 def _blob_set(n=4, diameters=(10.0, 20.0, 50.0, 100.0)):
@@ -33,25 +34,38 @@ def test_paper_counts():
     assert len(angles) == 30 and angles.min() >= 0 and angles.max() <= 180
 
 
-def test_shift_bound_follows_diameter():
+def test_shift_bound_is_a_tenth_of_the_lesion_diameter_in_roi_pixels():
     config = AugmentConfig()
+    assert config.lesion_diameter_px == 32.0  # half the 64 px ROI side
     p = augment.shift_bound_px(np.array([7.0, 14.0, 28.0, 100.0, np.nan]), config)
-    assert p == pytest.approx([1.0, 2.0, 4.0, 4.0, 4.0])  # 0.1 x (d / 0.7 mm), capped at 4
+    assert p == pytest.approx([3.2] * 5)  # 0.1 x 32, whatever the diameter in mm (or none)
+    assert augment.shift_bound_px([np.nan], AugmentConfig(lesion_fraction=0.25)) == pytest.approx([1.6])
+    assert augment.shift_bound_px([np.nan], AugmentConfig(lesion_fraction=1.0)) == pytest.approx([4.0])  # 6.4, capped
     plan = augment.plan_pool(_blob_set(), config, np.random.default_rng(1))
-    for i, d in enumerate((10.0, 20.0, 50.0, 100.0)):
+    for i in range(4):
         shifts = np.abs(plan.shift_px[(plan.parent == i) & (plan.kind == 2)])
-        bound = min(4.0, 0.1 * d / 0.7)
-        assert shifts.max() < bound and shifts.max() > 0.8 * bound
+        assert shifts.max() < 3.2 and shifts.max() > 0.8 * 3.2
         assert np.all(plan.shift_px[(plan.parent == i) & (plan.kind != 2)] == 0)
 
 
-def test_scale_bound_follows_diameter():
-    config = AugmentConfig()
-    q = augment.scale_bound(np.array([10.0, 100.0, np.nan]), config)
-    assert q == pytest.approx([0.2, 0.056, 0.2])  # 2p/d: 2 x 0.1 while p = 0.1 d; 2 x 4/142.9; cap when unknown
-    plan = augment.plan_pool(_blob_set(), config, np.random.default_rng(2))
-    large = plan.scale[(plan.parent == 3) & (plan.kind == 3)]
-    assert np.all(np.abs(large - 1) <= 0.056 + 1e-9) and np.abs(large - 1).max() > 0.04
+def test_scale_bound_is_2p_over_d_capped():
+    q = augment.scale_bound(np.array([10.0, 100.0, np.nan]), AugmentConfig())
+    assert q == pytest.approx([0.2] * 3)  # 2 x 3.2 / 32
+    assert augment.scale_bound([1.0], AugmentConfig(lesion_fraction=1.0)) == pytest.approx([0.125])  # 2 x 4 / 64
+    assert augment.scale_bound([1.0], AugmentConfig(max_scale_change=0.1)) == pytest.approx([0.1])  # the cap
+    plan = augment.plan_pool(_blob_set(), AugmentConfig(), np.random.default_rng(2))
+    scales = plan.scale[plan.kind == 3]
+    assert np.all(np.abs(scales - 1) <= 0.2 + 1e-9) and np.abs(scales - 1).max() > 0.15
+    assert np.all(plan.scale[plan.kind != 3] == 1)
+
+
+def test_plan_ignores_diameters_in_mm():
+    known, unknown = _blob_set(), _blob_set(diameters=(np.nan,) * 4)
+    a = augment.plan_pool(known, AugmentConfig(n_rot=3), np.random.default_rng(7))
+    b = augment.plan_pool(unknown, AugmentConfig(n_rot=3), np.random.default_rng(7))
+    for name in ("parent", "angle_deg", "flip_x", "flip_y", "shift_px", "scale", "kind"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert torch.equal(augment.render(known, a), augment.render(unknown, b))
 
 
 def test_same_seed_same_pool_other_seed_differs():
@@ -62,12 +76,45 @@ def test_same_seed_same_pool_other_seed_differs():
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
-def test_rendered_variants_shapes_ranges_and_no_black_corners():
+@pytest.mark.parametrize(("interpolation", "overshoot"), [("bilinear", 1e-6), ("bicubic", 0.1)])
+def test_rendered_variants_shapes_ranges_and_no_black_corners(interpolation, overshoot):
     s = _blob_set()
-    pool = augment.render(s, augment.plan_pool(s, AugmentConfig(n_rot=4), np.random.default_rng(0)))
+    config = AugmentConfig(n_rot=4, interpolation=interpolation)
+    pool = augment.render(s, augment.plan_pool(s, config, np.random.default_rng(0)))
     assert pool.shape == (4 * 4 * 16, 1, 64, 64)
-    assert pool.min() >= 0.3 - 1e-6 and pool.max() <= 0.9 + 1e-6  # reflection: no zero padding anywhere
+    # reflection: no zero padding anywhere; bicubic rings a little at the square's sharp edges
+    assert pool.min() >= 0.3 - overshoot and pool.max() <= 0.9 + overshoot
     assert torch.allclose(pool.mean(dim=(1, 2, 3)), torch.full((len(pool),), 0.3 + 0.6 * 100 / 4096), atol=0.02)
+
+
+def test_high_frequency_energy_definition():
+    y, x = np.mgrid[0:64, 0:64].astype(np.float64) - 31.5
+    bowl = (0.001 * (x**2 + y**2))[None, None]  # Laplacian 4 x 0.001 everywhere
+    flat = np.full((1, 1, 64, 64), 0.5)
+    assert augment.high_frequency_energy(np.concatenate([bowl, flat])) == pytest.approx([0.004**2, 0.0], abs=1e-9)
+    noise = torch.from_numpy(np.random.default_rng(0).random((3, 1, 64, 64), dtype=np.float32))
+    turned = torch.rot90(noise, 1, [2, 3])  # the central disc is symmetric: same energy
+    assert augment.high_frequency_energy(turned) == pytest.approx(augment.high_frequency_energy(noise), rel=1e-5)
+    ratio = augment.high_frequency_ratio(np.concatenate([noise.numpy(), flat]), turned[[2, 0, 0]], np.array([2, 0, 3]))
+    assert ratio[:2] == pytest.approx([1.0, 1.0], rel=1e-5) and np.isnan(ratio[2])  # a flat parent: no ratio
+    with pytest.raises(LiverkitError, match="parents has 2 entries for 3 variants"):
+        augment.high_frequency_ratio(noise, turned, np.array([0, 1]))
+
+
+def test_bicubic_variants_keep_the_texture_bilinear_smooths_it():
+    s = make_phantom(seed=0, n_cyst=4, n_metastasis=4, n_hemangioma=4)
+    plan = augment.plan_pool(s, AugmentConfig(n_rot=4), np.random.default_rng(0))
+    rigid = np.flatnonzero(plan.kind != 3)  # rescaling changes the texture scale on purpose
+    ratios = {
+        mode: augment.high_frequency_ratio(s.images, augment.render(s, plan, rigid, interpolation=mode), plan.parent[rigid])
+        for mode in ("bicubic", "bilinear")
+    }  # fmt: skip
+    p10, median, p90 = np.percentile(ratios["bicubic"], [10, 50, 90])  # measured 0.90, 0.97, 1.06
+    assert 0.9 <= median <= 1.1 and p10 > 0.8 and p90 < 1.2
+    assert np.median(ratios["bilinear"]) < 0.9  # measured 0.68: the measure sees the blur the default avoids
+    assert torch.equal(
+        augment.render(s, plan, rigid[:50]), augment.render(s, plan, rigid[:50], interpolation="bicubic")
+    )
 
 
 def test_flip_and_rotation_geometry():
@@ -97,6 +144,7 @@ def test_nested_groups_and_metadata():
     assert set(large.patient_ids) <= set(s.patient_ids)
     parent = plan.parent[order[:60]]
     assert np.array_equal(large.labels, s.labels[parent])
+    assert np.allclose(large.diameters_mm, s.diameters_mm[parent] * plan.scale[order[:60]])
     assert set(large.sources) == {"test+classic"}
     assert augment.make_group(s, plan, order, 0) is s
 
@@ -112,11 +160,25 @@ def test_group_larger_than_pool_is_refused():
 
 @pytest.mark.parametrize(
     ("field", "value", "match"),
-    [("n_flip", 4, "n_flip must be 0-3"), ("n_rot", 0, "n_rot must be >= 1"), ("n_trans", -1, "n_trans must be >= 0")],
+    [
+        ("n_flip", 4, "n_flip must be 0-3"),
+        ("n_rot", 0, "n_rot must be >= 1"),
+        ("n_trans", -1, "n_trans must be >= 0"),
+        ("lesion_fraction", 0.0, r"lesion_fraction must be in \(0, 1\]"),
+        ("lesion_fraction", 1.5, r"lesion_fraction must be in \(0, 1\]"),
+        ("interpolation", "nearest", "AugmentConfig.interpolation must be one of 'bicubic', 'bilinear', got 'nearest'"),
+    ],
 )
 def test_bad_config(field, value, match):
     with pytest.raises(LiverkitError, match=match):
         AugmentConfig(**{field: value})
+
+
+def test_bad_render_interpolation():
+    s = _blob_set(1, (10.0,))
+    plan = augment.plan_pool(s, AugmentConfig(n_rot=1), np.random.default_rng(0))
+    with pytest.raises(LiverkitError, match="interpolation must be one of"):
+        augment.render(s, plan, interpolation="area")
 
 
 def test_pool_of_a_120_lesion_fold_is_fast():

@@ -7,12 +7,14 @@ import pytest
 import torch
 
 from liverkit import LiverkitError
-from liverkit.data import LesionSet
+from liverkit.data import LesionSet, make_phantom
 from liverkit.nets import LesionCNN
+from liverkit.train import classifier
 from liverkit.train.classifier import (
     ClassifierConfig,
     TrainingDiverged,
     embed_lesions,
+    epoch_orders,
     load_classifier,
     predict,
     predict_proba,
@@ -20,7 +22,7 @@ from liverkit.train.classifier import (
     train_classifier,
 )
 
-TINY = ClassifierConfig(channels=(4, 8, 8), hidden=16, epochs=4, max_steps=None, batch_size=16)
+TINY = ClassifierConfig(channels=(4, 8, 8), hidden=16, epochs=4, batch_size=16)
 
 
 def _two_blobs(n=48, seed=0, class_names=("dark", "bright")):
@@ -51,9 +53,36 @@ def test_cnn_parameter_count_of_the_default_widths():
     assert sum(p.numel() for p in model.parameters()) == convs + fcs == 2_224_131
 
 
-def test_steps_follow_epochs_with_an_optional_cap():
+def test_steps_follow_epochs_with_no_cap():
     assert ClassifierConfig(epochs=150).steps_for(121) == 300
-    assert ClassifierConfig(epochs=150, max_steps=400).steps_for(5000) == 400
+    assert ClassifierConfig(epochs=150).steps_for(5000) == 150 * 79
+
+
+def test_budget_rule_adding_data_never_takes_passes_from_the_shared_images():
+    """Every image of the training set is visited exactly `epochs` times, however many images are added."""
+    config = ClassifierConfig(epochs=7, batch_size=64)
+    for added in (0, 100, 2000):
+        orders = epoch_orders(121 + added, config, seed=3)
+        visits = torch.bincount(torch.cat(orders), minlength=121 + added)
+        assert (visits[:121] == 7).all() and (visits == 7).all()
+        assert sum(len(o) for o in orders) == 7 * (121 + added)
+
+
+def test_training_counts_every_image_epochs_times(monkeypatch):
+    """The loop itself: the batches drawn over a run cover each image `epochs` times."""
+    drawn = []
+    original = classifier._run_epoch
+
+    def spy(model, optimiser, images, labels, order, n_steps, config, *rest):
+        drawn.append(order[: n_steps * config.batch_size].clone())
+        return original(model, optimiser, images, labels, order, n_steps, config, *rest)
+
+    monkeypatch.setattr(classifier, "_run_epoch", spy)
+    lesions = make_phantom(seed=0, n_cyst=6, n_metastasis=6, n_hemangioma=6)
+    trained = train_classifier(lesions, ClassifierConfig(channels=(2, 4, 4), hidden=8, epochs=3, batch_size=8), 0)
+    visits = torch.bincount(torch.cat(drawn), minlength=len(lesions))
+    assert (visits == 3).all() and trained.n_images == len(lesions)
+    assert trained.history.steps.iloc[-1] == 3 * 3  # ceil(18 / 8) = 3 batches per epoch
 
 
 def test_learns_an_easy_problem_and_keeps_a_history():

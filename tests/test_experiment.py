@@ -8,11 +8,18 @@ from liverkit import LiverkitError, experiment
 from liverkit.augment import AugmentConfig
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds
-from liverkit.experiment import ClassicSweep, choose_groups, chosen_predictions, run_classic_sweep, sweep_table
+from liverkit.experiment import (
+    ClassicSweep,
+    choice_stability,
+    choose_groups,
+    chosen_predictions,
+    run_classic_sweep,
+    sweep_table,
+)
 from liverkit.train.classifier import ClassifierConfig
 
 AUG = AugmentConfig(n_rot=1)
-CLF = ClassifierConfig(channels=(2, 4, 4), hidden=8, epochs=1, max_steps=2)
+CLF = ClassifierConfig(channels=(2, 4, 4), hidden=8, epochs=1)
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +38,11 @@ def test_no_test_patient_reaches_augmentation_or_training(small, monkeypatch):
         return original(train, *args, **kwargs)
 
     monkeypatch.setattr(experiment, "train_classifier", spy)
-    sweep = run_classic_sweep(lesions, fold_of, (0, 50), AUG, CLF, seed=0, progress=False)
-    assert len(seen) == 3 * 2 * 2  # folds x groups x (outer, inner)
+    sweep = run_classic_sweep(lesions, fold_of, (0, 50), AUG, CLF, seed=0, inner_folds=3, progress=False)
+    assert len(seen) == 3 * 2 * (1 + 3)  # folds x groups x (outer, 3 inner folds)
     for f in range(3):
         test_patients = set(lesions.patient_ids[fold_of == f].tolist())
-        assert all(not (patients & test_patients) for patients in seen[f * 4 : f * 4 + 4])
+        assert all(not (patients & test_patients) for patients in seen[f * 8 : f * 8 + 8])
     predicted = sweep.predictions.groupby("group")["index"].apply(lambda s: sorted(s.tolist()))
     assert all(indices == list(range(len(lesions))) for indices in predicted)  # every lesion tested once per group
 
@@ -81,17 +88,20 @@ def _hand_sweep():
         for group, correct in ((0, [1, 1, 0, 0]), (500, [1, 1, 1, 0])):
             for i, ok in zip(index, correct, strict=True):
                 rows.append({"repeat": 0, "fold": fold, "group": group, "index": i, "id": f"l{i}",
-                             "y_true": 1, "y_pred": 1 if ok else 0})  # fmt: skip
+                             "patient": f"p{i // 2}", "y_true": 1, "y_pred": 1 if ok else 0})  # fmt: skip
+    # (fold, inner fold, group, correct of 10): fold 0 pools 16/20 for group 0 against 12/20, although inner fold 1
+    # alone prefers group 500; fold 1 ties (14/20 each) -> the smaller group
+    scores = [(0, 0, 0, 9), (0, 0, 500, 5), (0, 1, 0, 7), (0, 1, 500, 8), (1, 0, 0, 7), (1, 0, 500, 7),
+              (1, 1, 0, 7), (1, 1, 500, 7)]  # fmt: skip
     inner = pd.DataFrame(
-        [
-            {"repeat": 0, "fold": 0, "group": 0, "val_accuracy": 0.8},
-            {"repeat": 0, "fold": 0, "group": 500, "val_accuracy": 0.6},
-            {"repeat": 0, "fold": 1, "group": 0, "val_accuracy": 0.7},
-            {"repeat": 0, "fold": 1, "group": 500, "val_accuracy": 0.7},
-        ]
-    )
-    empty = pd.DataFrame()
-    return ClassicSweep(pd.DataFrame(rows), inner, empty, empty, ("a", "b"), (0, 500))
+        [{"repeat": 0, "fold": f, "inner_fold": k, "group": g, "val_correct": c, "val_lesions": 10}
+         for f, k, g, c in scores]
+    )  # fmt: skip
+    timing = pd.DataFrame(
+        [{"repeat": 0, "fold": f, "group": g, "stage": "outer", "training_images": 4 if g == 0 else 500,
+          "epochs": 1, "steps": 1} for f in (0, 1) for g in (0, 500)]
+    )  # fmt: skip
+    return ClassicSweep(pd.DataFrame(rows), inner, pd.DataFrame(), timing, ("a", "b"), (0, 500))
 
 
 def test_paper_mode_picks_on_test_folds_and_honest_on_inner_validation():
@@ -99,7 +109,9 @@ def test_paper_mode_picks_on_test_folds_and_honest_on_inner_validation():
     assert sweep_table(sweep, n_boot=10).accuracy.tolist() == [0.5, 0.75]
     assert choose_groups(sweep, "paper").group.tolist() == [500, 500]
     honest = choose_groups(sweep, "honest")
-    assert honest.group.tolist() == [0, 0]  # fold 0: 0.8 > 0.6; fold 1: tie -> the smaller group
+    assert honest.group.tolist() == [0, 0]  # fold 0: 16/20 > 13/20 over both inner folds; fold 1: tie -> smaller
+    assert honest.val_accuracy.tolist() == [0.8, 0.7]
+    assert choice_stability(honest).loc[0, "repeat 0"] == 0
     assert (chosen_predictions(sweep, "paper").y_pred == 1).mean() == 0.75
     assert (chosen_predictions(sweep, "honest").y_pred == 1).mean() == 0.5
     with pytest.raises(LiverkitError, match="unknown model-choice mode 'best'"):
@@ -113,3 +125,36 @@ def test_sweep_without_inner_allows_only_paper_mode(small):
     with pytest.raises(LiverkitError, match="only mode='paper'"):
         choose_groups(sweep, "honest")
     assert np.isfinite(sweep_table(sweep, n_boot=10).accuracy).all()
+
+
+def test_every_group_of_a_fold_starts_from_the_same_model_seed(small, monkeypatch):
+    """Common random numbers: within (repeat, fold) all groups share a seed; inner fold k has its own."""
+    lesions, fold_of = small
+    seeds = []
+    original = experiment.train_classifier
+
+    def spy(train, config, seed, *args, **kwargs):
+        seeds.append(seed)
+        return original(train, config, seed, *args, **kwargs)
+
+    monkeypatch.setattr(experiment, "train_classifier", spy)
+    sweep = run_classic_sweep(lesions, fold_of, (0, 20), AUG, CLF, seed=2, repeats=2, inner_folds=2, progress=False)
+    per_fold = [seeds[i : i + 6] for i in range(0, len(seeds), 6)]  # 2 outer, then 2 per inner fold
+    assert len(per_fold) == 2 * 3
+    for block in per_fold:
+        assert block[0] == block[1] and block[2] == block[3] and block[4] == block[5]
+        assert len({block[0], block[2], block[4]}) == 3
+    assert len({block[0] for block in per_fold}) == 6  # new seeds per repeat and fold
+    assert set(sweep.inner.inner_fold) == {0, 1}
+    validated = sweep.inner[(sweep.inner.repeat == 0) & (sweep.inner.group == 0)].groupby("fold").val_lesions.sum()
+    assert validated.tolist() == [(fold_of != f).sum() for f in range(3)]  # every training lesion validated once
+
+
+def test_sweep_table_reports_the_budget(small):
+    lesions, fold_of = small
+    sweep = run_classic_sweep(lesions, fold_of, (0, 30), AUG, CLF, seed=1, inner_folds=None, progress=False)
+    table = sweep_table(sweep, n_boot=20).set_index("group")
+    assert table.loc[30, "training_images"] == 30 and table.loc[30, "steps"] == CLF.steps_for(30)
+    assert table.loc[0, "training_images"] == pytest.approx((fold_of != 0).sum() / 3 + (fold_of != 1).sum() / 3
+                                                          + (fold_of != 2).sum() / 3)  # fmt: skip
+    assert (table.epochs == CLF.epochs).all()

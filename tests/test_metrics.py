@@ -57,3 +57,142 @@ def test_shape_errors():
         metrics.confusion(np.array([0, 1]), np.array([0]), 2)
     with pytest.raises(LiverkitError, match="bootstrap_ci needs"):
         metrics.bootstrap_ci(np.array([0, 1]), np.array([0, 1, 1]), metrics.accuracy)
+
+
+def test_bootstrap_ci_without_clusters_is_unchanged():
+    # the lesion bootstrap draws rng.integers(0, L, L) per sample, as before clusters existed
+    rng = np.random.default_rng(3)
+    y_true = rng.integers(0, 3, 40)
+    y_pred = np.where(rng.random((2, 40)) < 0.7, y_true, (y_true + 1) % 3)
+    draw_rng = np.random.default_rng(5)
+    draws = []
+    for _ in range(300):
+        index = draw_rng.integers(0, 40, 40)
+        draws.append(metrics.accuracy(y_true[index], y_pred[:, index]))
+    expected = np.nanquantile(draws, [0.025, 0.975])
+    _, low, high = metrics.bootstrap_ci(y_true, y_pred, metrics.accuracy, n_boot=300, seed=5)
+    assert (low, high) == (expected[0], expected[1])
+
+
+def _clustered_outcomes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """30 patients x 6 lesions, all right (20 patients) or all wrong (10 patients) within a patient."""
+    patients = np.repeat([f"p{i:02d}" for i in range(30)], 6)
+    y_true = np.repeat(np.arange(30) % 2, 6)  # each patient's lesions share a class
+    y_pred = np.where(np.repeat(np.arange(30) < 20, 6), y_true, 1 - y_true)
+    return y_true, y_pred, patients
+
+
+def test_cluster_bootstrap_is_wider_when_outcomes_cluster_by_patient():
+    y_true, y_pred, patients = _clustered_outcomes()
+    est, low, high = metrics.bootstrap_ci(y_true, y_pred, metrics.accuracy, n_boot=1000, clusters=patients)
+    est2, low2, high2 = metrics.bootstrap_ci(
+        y_true, y_pred, metrics.accuracy, n_boot=1000, clusters=np.arange(180).astype(str)
+    )
+    assert est == est2 == pytest.approx(2 / 3)
+    assert low < est < high and low2 < est2 < high2
+    assert (high - low) / (high2 - low2) > 1.5  # ~ sqrt(6) = 2.45: 30 independent units, not 180
+
+
+def test_singleton_clusters_match_the_lesion_bootstrap():
+    rng = np.random.default_rng(1)
+    y_true = rng.integers(0, 3, 120)
+    y_pred = np.where(rng.random(120) < 0.7, y_true, (y_true + 1) % 3)
+    ids = rng.permutation(120).astype(str)  # shuffled string ids, one per lesion
+    _, low, high = metrics.bootstrap_ci(y_true, y_pred, metrics.accuracy, n_boot=2000, seed=1)
+    _, low2, high2 = metrics.bootstrap_ci(y_true, y_pred, metrics.accuracy, n_boot=2000, seed=2, clusters=ids)
+    assert (high2 - low2) == pytest.approx(high - low, rel=0.15)
+
+
+def test_cluster_resampling_keeps_patients_and_repeats_together():
+    # metric sees every drawn patient whole: lesions of patient "a" are labelled 0, of "b" 1; two repeats
+    y_true = np.array([0, 0, 0, 1, 1])
+    y_pred = np.array([[0, 0, 0, 1, 1], [0, 0, 0, 1, 1]])
+    sizes = []
+
+    def metric(t: np.ndarray, p: np.ndarray) -> float:
+        assert p.shape == (2, len(t)) and (p == t).all()
+        sizes.append((np.sum(t == 0), np.sum(t == 1)))
+        return float(np.mean(t))
+
+    metrics.bootstrap_ci(y_true, y_pred, metric, n_boot=50, clusters=["a", "a", "a", "b", "b"])
+    assert set(sizes) <= {(3, 2), (6, 0), (0, 4)} and len(set(sizes)) == 3
+
+
+def test_metrics_table_passes_clusters_through():
+    y_true, y_pred, patients = _clustered_outcomes()
+    plain = metrics.metrics_table(y_true, y_pred, ("a", "b"), n_boot=300)
+    clustered = metrics.metrics_table(y_true, y_pred, ("a", "b"), n_boot=300, clusters=patients)
+    width = lambda t: (t.ci_high - t.ci_low)[0]  # noqa: E731  accuracy row
+    assert width(clustered) > 1.5 * width(plain)
+
+
+def test_wrong_clusters_length_is_named():
+    with pytest.raises(LiverkitError, match="clusters has 2 entries but there are 3 lesions"):
+        metrics.bootstrap_ci(np.array([0, 1, 1]), np.array([0, 1, 0]), metrics.accuracy, clusters=["a", "b"])
+    with pytest.raises(LiverkitError, match="clusters has 4 entries but there are 3 lesions"):
+        metrics.paired_difference_ci(np.array([0, 1, 1]), np.array([0, 1, 0]), np.array([0, 1, 1]), clusters=[1] * 4)
+
+
+def test_paired_difference_ci():
+    y_true, y_pred, patients = _clustered_outcomes()
+    pred_b = y_pred.copy()
+    pred_b[:30] = 1 - pred_b[:30]  # b loses patients p00-p04 (all right under a)...
+    pred_b[-18:] = y_true[-18:]  # ... and gains p27-p29
+    diff, low, high = metrics.paired_difference_ci(y_true, y_pred, pred_b, clusters=patients, n_boot=500)
+    assert diff == pytest.approx((18 - 30) / 180)
+    assert low < diff < high
+    assert metrics.paired_difference_ci(y_true, y_pred, y_pred, clusters=patients, n_boot=100) == (0, 0, 0)
+    repeats = np.stack([y_pred, pred_b])  # (R, L) arm: half of a's accuracy change
+    diff2, _, _ = metrics.paired_difference_ci(y_true, y_pred, repeats, n_boot=100)
+    assert diff2 == pytest.approx(diff / 2)
+
+
+@pytest.mark.parametrize(("gained", "lost"), [(7, 1), (5, 5), (9, 3), (16, 0), (1, 0)])
+def test_permutation_test_with_one_lesion_per_patient_is_exact_mcnemar(gained, lost):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    n = gained + lost + 5  # 5 concordant lesions contribute nothing
+    y_true = np.zeros(n, dtype=int)
+    pred_a = np.array([1] * gained + [0] * lost + [0, 0, 0, 1, 1])
+    pred_b = np.array([0] * gained + [1] * lost + [0, 0, 0, 1, 1])
+    p = metrics.paired_permutation_test(y_true, pred_a, pred_b, clusters=np.arange(n))
+    assert p == pytest.approx(scipy_stats.binomtest(gained, gained + lost, 0.5).pvalue, abs=1e-12)
+    if (gained, lost) == (7, 1):
+        assert p == 0.0703125  # 2 x (1 + 8) / 256
+
+
+def test_permutation_test_three_patients_by_hand():
+    # patient d = (+2, +1, -1): |T*| over 8 sign patterns = 4,2,2,0,0,2,2,4; T_obs = 2 -> 6/8
+    y_true = np.zeros(5, dtype=int)
+    pred_a = np.array([1, 1, 1, 0, 1])
+    pred_b = np.array([0, 0, 0, 1, 1])
+    clusters = ["x", "x", "y", "z", "z"]
+    assert metrics.paired_permutation_test(y_true, pred_a, pred_b, clusters) == 0.75
+    # the same with two repeats in b that agree: averaging over repeats changes nothing
+    assert metrics.paired_permutation_test(y_true, pred_a, np.stack([pred_b, pred_b]), clusters) == 0.75
+
+
+def test_permutation_test_clustering_matters():
+    y_true = np.zeros(10, dtype=int)
+    pred_a, pred_b = np.ones(10, dtype=int), np.zeros(10, dtype=int)  # b gains all 10 lesions
+    assert metrics.paired_permutation_test(y_true, pred_a, pred_b, clusters=["p"] * 10) == 1.0
+    assert metrics.paired_permutation_test(y_true, pred_a, pred_b, clusters=np.arange(10)) == 2 / 1024
+    assert metrics.paired_permutation_test(y_true, pred_a, pred_a, clusters=np.arange(10)) == 1.0
+
+
+def test_permutation_test_monte_carlo_beyond_16_patients():
+    y_true = np.zeros(40, dtype=int)
+    pred_a = np.array([1] * 25 + [0] * 15)
+    pred_b = np.zeros(40, dtype=int)
+    pred_b[25:35] = 1  # 25 gained, 10 lost over 35 patients: exact McNemar p = 0.0167
+    p = metrics.paired_permutation_test(y_true, pred_a, pred_b, clusters=np.arange(40), n_perm=20000)
+    assert p == pytest.approx(0.0167, abs=0.004)
+    assert p >= 1 / 20001
+
+
+def test_holm_by_hand():
+    assert metrics.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert metrics.holm([0.5, 0.4]) == pytest.approx([0.8, 0.8])  # monotone, 0.4 x 2 = 0.8, 0.5 x 1 < 0.8
+    assert metrics.holm([0.9, 0.6]) == [1.0, 1.0]  # capped at 1
+    adjusted = metrics.holm([0.01, float("nan"), 0.04])
+    assert adjusted[0] == pytest.approx(0.02) and np.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.04)
+    assert metrics.holm([]) == []

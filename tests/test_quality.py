@@ -1,9 +1,12 @@
-"""Synthetic-image quality: FID/KID wiring against a direct computation, PRDC by hand, the quality table, and the
-memorization audit on planted copies. A tiny random CNN (fixed seed) is the feature extractor throughout."""
+"""Synthetic-image quality: FID/KID wiring against a direct computation, PRDC by hand, the bootstrap's formulas and
+resampling, the quality table against held-out real test lesions, and the memorization audit on planted copies.
+A tiny random CNN (fixed seed) is the feature extractor throughout."""
 
 import dataclasses
+import json
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 import torch
@@ -126,8 +129,54 @@ def test_too_small_sets_say_how_many_are_needed():
         quality.prdc(rng.normal(size=(10, 3)), rng.normal(size=(10, 4)))
 
 
+# ---------------------------------------------------------------------------------------------- bootstrap
+def test_direct_fid_and_kid_agree_with_torchmetrics():
+    rng = np.random.default_rng(0)
+    for n_a, n_b, dim in ((12, 9, 16), (80, 60, 4)):  # fewer vectors than dimensions (singular), then more
+        a = torch.from_numpy(rng.normal(size=(n_a, dim)))
+        b = torch.from_numpy(rng.normal(size=(n_b, dim)) * 1.3 + 0.2)
+        expected = quality.fid_kid_from_features(a, b, kid_subsets=2)["fid"]
+        assert quality._frechet(a, b) == pytest.approx(expected, rel=1e-6)
+    a, b = torch.from_numpy(rng.normal(size=(15, 4))), torch.from_numpy(rng.normal(size=(15, 4)) + 0.5)
+    whole_sets = quality.fid_kid_from_features(a, b, kid_subsets=3, kid_subset_size=15)  # every subset = the set
+    assert quality._mmd(a, b) == pytest.approx(whole_sets["kid_mean"], rel=1e-9)
+
+
+def test_prdc_does_not_count_a_resampled_copy_as_a_neighbour():
+    rng = np.random.default_rng(1)
+    real, fake = torch.from_numpy(rng.normal(size=(20, 3))), torch.from_numpy(rng.normal(size=(15, 3)) + 0.5)
+    twice = torch.cat([real, real])  # every real lesion drawn twice, as in a bootstrap resample
+    origin = np.concatenate([np.arange(20), np.arange(20)])
+    plain = quality.prdc(real, fake, k=1)
+    resampled = quality._prdc(twice, fake, 1, real_origin=origin)
+    for metric in ("precision", "recall", "coverage"):  # the same balls, so the same fractions
+        assert resampled[metric] == pytest.approx(plain[metric]), metric
+    assert quality.prdc(twice, fake, k=1)["precision"] < plain["precision"]  # copies as neighbours: radius 0
+
+
+def test_resamples_draw_whole_patients_for_the_reference():
+    patients = np.array(["p0"] * 5 + ["p1"] * 3 + ["p2"])
+    draws = list(quality._resamples(patients, n_b=4, n_boot=50, rng=np.random.default_rng(0)))
+    assert len(draws) == 50
+    blocks = [{0, 1, 2, 3, 4}, {5, 6, 7}, {8}]
+    for a_index, b_index in draws:
+        counts = np.bincount(a_index, minlength=9)
+        for block in blocks:  # a patient comes with all its lesions, each the same number of times
+            assert len({counts[i] for i in block}) == 1
+        assert sum(counts[min(block)] for block in blocks) == 3  # as many patients as there are
+        assert len(b_index) == 4 and b_index.max() < 4
+    assert len({len(a) for a, _ in draws}) > 1  # whole patients: the reference's size varies
+
+
+# ---------------------------------------------------------------------------------------------- the table
+def _held_out(labels, prefix: str, seed: int, class_names=("a", "b", "c"), per_patient: int = 1, source="test"):
+    """A LesionSet whose patients (``prefix`` + number, ``per_patient`` lesions each) no other set shares."""
+    patients = [f"{prefix}{i // per_patient}" for i in range(len(labels))]
+    return make_set(labels, patients=patients, class_names=class_names, seed=seed, source=source)
+
+
 def test_quality_table_refuses_other_classes(model):
-    train, test = make_set(np.arange(30) % 3, seed=1), make_set(np.arange(24) % 3, seed=2)
+    train, test = _held_out(np.arange(30) % 3, "tr", 1), _held_out(np.arange(24) % 3, "te", 2)
     odd = make_set(np.arange(12) % 3, class_names=("a", "b", "x"), seed=3)
     with pytest.raises(LiverkitError, match=r"set 'dcgan' has classes \['a', 'b', 'x'\].*\['a', 'b', 'c'\]"):
         quality.quality_table(model, train, test, {"dcgan": odd})
@@ -135,37 +184,168 @@ def test_quality_table_refuses_other_classes(model):
     two_class_model = LesionCNN(n_classes=2, channels=(4, 8, 8), hidden=16)
     with pytest.raises(LiverkitError, match=r"model has 2 outputs.*3 classes \['a', 'b', 'c'\]"):
         quality.quality_table(two_class_model, train, test, {})
+    with pytest.raises(LiverkitError, match="'real train' and 'real test' name the real sets"):
+        quality.quality_table(model, train, test, {"real test": test})
+
+
+def test_quality_table_refuses_a_reference_that_shares_patients_with_training(model):
+    train = _held_out(np.arange(30) % 3, "p", 1)
+    test = _held_out(np.arange(24) % 3, "q", 2)
+    stray = dataclasses.replace(train.subset([4]), ids=["train-4"])  # one training patient's lesion ...
+    leaky = LesionSet.concat([test, stray])  # ... in the reference
+    with pytest.raises(LiverkitError, match=r"patients \['p4'\] are in both real_train and real_test.*held out"):
+        quality.quality_table(model, train, leaky, {}, n_boot=0)
 
 
 def test_quality_table_needs_the_overall_rows(model):
-    train, tiny_test = make_set(np.arange(30) % 3, seed=1), make_set([0, 1, 2], seed=2)
-    with pytest.raises(LiverkitError, match=r"PRDC with k=5 needs at least 6 images per set, got 30 real and 3 fake"):
-        quality.quality_table(model, train, tiny_test, {}, kid_subsets=5)
+    train, tiny_test = _held_out(np.arange(30) % 3, "tr", 1), _held_out([0, 1, 2], "te", 2)
+    with pytest.raises(LiverkitError, match=r"PRDC with k=5 needs .* got 3 real test and 3 real train.*fewer folds"):
+        quality.quality_table(model, train, tiny_test, {}, kid_subsets=5, n_boot=0)
+    test, few = _held_out(np.arange(24) % 3, "te", 2), make_set([0, 1, 2, 0], seed=3, source="dcgan")
+    with pytest.raises(LiverkitError, match=r"got 24 real test and 4 dcgan.*give set 'dcgan' at least 6 lesions"):
+        quality.quality_table(model, train, test, {"dcgan": few}, kid_subsets=5, n_boot=0)
 
 
-# ---------------------------------------------------------------------------------------------- the table
-def test_quality_table_has_baseline_and_class_rows(model):
-    train = make_set(np.arange(60) % 3, seed=1)
-    test = make_set(np.arange(24) % 3, seed=2)  # 8 per class
+def test_quality_table_has_baseline_intervals_and_class_rows(model):
+    train = _held_out(np.arange(60) % 3, "tr", 1, per_patient=3)
+    test = _held_out(np.arange(24) % 3, "te", 2, per_patient=2)  # 8 per class, 12 patients
     dcgan = _scaled(make_set(np.arange(60) % 3, seed=3, source="dcgan"), 0.5)
     acgan = make_set([0] * 20 + [1] * 20 + [2], seed=4, source="acgan")  # one lesion of class c
-    table = quality.quality_table(model, train, test, {"dcgan": dcgan, "acgan": acgan}, kid_subsets=10)
-    comparisons = ["real test vs real train", "dcgan vs real train", "acgan vs real train"]
+    table = quality.quality_table(model, train, test, {"dcgan": dcgan, "acgan": acgan}, kid_subsets=10, n_boot=40)
+    comparisons = ["real train vs real test", "dcgan vs real test", "acgan vs real test"]
     assert table["comparison"].unique().tolist() == comparisons
+    assert table.columns.tolist() == [
+        "comparison", "class", "metric", "value", "ci_low", "ci_high", "baseline", "n_a", "n_b", "note"
+    ]  # fmt: skip
     assert len(table) == 3 * 4 * len(quality.METRICS)  # comparisons x (all + 3 classes) x metrics
     assert set(table["class"]) == {"all", "a", "b", "c"}
-    dc = table[table["comparison"] == "dcgan vs real train"].set_index(["class", "metric"])
-    base = table[table["comparison"] == "real test vs real train"].set_index(["class", "metric"])
+    assert table.attrs["reference"] == "real test" and table.attrs["n_boot"] == 40
+    dc = table[table["comparison"] == "dcgan vs real test"].set_index(["class", "metric"])
+    base = table[table["comparison"] == "real train vs real test"].set_index(["class", "metric"])
     assert dc["baseline"].to_numpy() == pytest.approx(base["value"].to_numpy())
     assert base["baseline"].isna().all()
-    assert dc.loc[("all", "fid"), "n_b"] == 24 and dc.loc[("a", "fid"), "n_b"] == 8  # matched to the test set
-    assert dc.loc[("all", "fid"), "n_a"] == 60 and dc.loc[("b", "fid"), "n_a"] == 20
+    for rows in (dc, base):  # the reference is the test set; the compared set is drawn to its size
+        assert rows.loc[("all", "fid"), "n_a"] == 24 and rows.loc[("a", "fid"), "n_a"] == 8
+        assert rows.loc[("all", "fid"), "n_b"] == 24 and rows.loc[("b", "fid"), "n_b"] == 8
     assert dc.loc[("all", "fid"), "value"] > 10 * dc.loc[("all", "fid"), "baseline"]  # darker lesions are far
-    assert dc.loc[("a", "kid_mean"), "note"] == "KID subset size 8"
-    missing = table[(table["comparison"] == "acgan vs real train") & (table["class"] == "c")]
+    assert dc.loc[("all", "fid"), "ci_low"] > base.loc[("all", "fid"), "ci_high"]
+    assert dc.loc[("a", "kid_mean"), "note"].startswith("KID subset size 8")
+    missing = table[(table["comparison"] == "acgan vs real test") & (table["class"] == "c")]
     assert missing["value"].isna().all() and missing["note"].str.contains("at least").all()
+    assert missing[["ci_low", "ci_high"]].isna().all().all()
     computed = table.drop(missing.index)
     assert np.isfinite(computed["value"]).all()
+    with_interval = computed[computed["metric"] != "kid_std"]
+    assert np.isfinite(with_interval[["ci_low", "ci_high"]]).all().all()
+    assert (with_interval["ci_low"] <= with_interval["ci_high"]).all()
+    assert table.loc[table["metric"] == "kid_std", ["ci_low", "ci_high"]].isna().all().all()
+
+
+def test_the_reference_is_the_test_set_and_never_a_training_image(model):
+    train = _scaled(_held_out(np.arange(24) % 3, "tr", 1), 0.9)  # as many per class as the test set: no draw
+    test = _held_out(np.arange(24) % 3, "te", 2)
+    table = quality.quality_table(
+        model, train, test, {"copy of train": train, "copy of test": test}, kid_subsets=5, n_boot=30
+    )
+    rows = table.set_index(["comparison", "class", "metric"])
+    test_features, train_features = (
+        quality.CNNFeatures(model).embed_set(test),
+        quality.CNNFeatures(model).embed_set(train),
+    )
+    direct = quality.fid_kid_from_features(test_features, train_features, kid_subsets=5)
+    assert rows.loc[("real train vs real test", "all", "fid"), "value"] == pytest.approx(direct["fid"], rel=1e-9)
+    forward, backward = quality.prdc(test_features, train_features), quality.prdc(train_features, test_features)
+    assert forward["precision"] != backward["precision"]  # so the next line tells which set was the reference
+    assert rows.loc[("real train vs real test", "all", "precision"), "value"] == forward["precision"]
+    # A synthetic set equal to the training set scores exactly the baseline, intervals included (same draws) ...
+    baseline = table[table["comparison"] == "real train vs real test"].drop(columns=["comparison", "baseline"])
+    copy = table[table["comparison"] == "copy of train vs real test"].drop(columns=["comparison", "baseline"])
+    pd.testing.assert_frame_equal(baseline.reset_index(drop=True), copy.reset_index(drop=True))
+    # ... and one equal to the test set, the reference itself, is perfect: FID 0, precision and recall 1.
+    same = rows.loc["copy of test vs real test"]
+    trace = float(np.trace(np.cov(test_features.numpy(), rowvar=False)))
+    assert abs(same.loc[("all", "fid"), "value"]) < 1e-9 * (1 + trace)
+    for cls in ("all", "a", "b", "c"):
+        assert (same.loc[(cls, "precision"), "value"], same.loc[(cls, "recall"), "value"]) == (1.0, 1.0)
+
+
+def test_intervals_bracket_the_estimate_where_they_must(model):
+    train = _held_out(np.arange(90) % 3, "tr", 1, per_patient=2)
+    test = _held_out(np.arange(60) % 3, "te", 2, per_patient=2)
+    far = _scaled(make_set(np.arange(90) % 3, seed=3, source="far"), 0.3)
+    table = quality.quality_table(model, train, test, {"far": far}, kid_subsets=10, n_boot=100)
+    rows = table[table["class"] == "all"].set_index(["comparison", "metric"])
+    far_rows = rows.loc["far vs real test"]
+    # Far apart: no resample puts a far lesion in a real ball or the reverse, so PRDC is 0 in every draw.
+    for metric in ("precision", "recall", "density", "coverage"):
+        assert tuple(far_rows.loc[metric, ["value", "ci_low", "ci_high"]]) == (0.0, 0.0, 0.0), metric
+    # A distance far above its sampling noise: the resampled distances spread around it.
+    for metric in ("fid", "kid_mean"):
+        value, low, high = far_rows.loc[metric, ["value", "ci_low", "ci_high"]]
+        assert low < value < high and high - low < value, metric
+    # KID is unbiased, so even the real-vs-real baseline (near 0) lies inside its interval.
+    value, low, high = rows.loc[("real train vs real test", "kid_mean"), ["value", "ci_low", "ci_high"]]
+    assert low < value < high and low < 0 < high
+
+
+@pytest.mark.parametrize(
+    "class_names",
+    [("cyst", "hemangioma"), tuple(f"Klasse {i}" if i % 2 else f"lésion-{i}" for i in range(11))],
+    ids=["2 classes", "11 classes"],
+)
+def test_quality_table_works_for_any_classes(class_names):
+    n_classes = len(class_names)
+    torch.manual_seed(0)
+    model = LesionCNN(n_classes=n_classes, channels=(4, 8, 8), hidden=16)
+    labels = np.arange(6 * n_classes) % n_classes
+    train = _held_out(labels, "tr", 1, class_names, per_patient=2)
+    test = _held_out(labels[: 4 * n_classes], "te", 2, class_names)  # 4 per class: too few for PRDC per class
+    test = dataclasses.replace(test, diameters_mm=np.full(len(test), np.nan, np.float32))  # no diameters
+    gan = make_set(np.arange(5 * n_classes) % n_classes, class_names=class_names, seed=3, source="gan")
+    table = quality.quality_table(model, train, test, {"gan": gan}, kid_subsets=5, n_boot=20)
+    assert len(table) == 2 * (1 + n_classes) * len(quality.METRICS)
+    assert table["class"].unique().tolist() == ["all", *class_names]
+    overall = table[table["class"] == "all"]
+    assert np.isfinite(overall["value"]).all() and (overall["n_a"] == 4 * n_classes).all()
+    per_class = table[table["class"] == class_names[-1]].set_index(["comparison", "metric"])
+    assert np.isfinite(per_class.loc[("gan vs real test", "fid"), "value"])
+    assert np.isnan(per_class.loc[("gan vs real test", "precision"), "value"])
+    assert (
+        "PRDC with k=5 needs at least 6 images per set, got 4 real test and 4 gan"
+        in per_class.loc[("gan vs real test", "precision"), "note"]
+    )
+
+
+def test_key_numbers_keep_their_keys_and_add_intervals(model):
+    train, test = _held_out(np.arange(30) % 3, "tr", 1), _held_out(np.arange(24) % 3, "te", 2)
+    dcgan = make_set(np.arange(30) % 3, seed=3, source="dcgan")
+    table = quality.quality_table(model, train, test, {"dcgan": dcgan}, kid_subsets=5, n_boot=20)
+    memorization = {"dcgan": {"n_flagged": 0}}
+    numbers = quality.key_numbers(table, memorization)
+    assert set(numbers) == {"overall", "overall_ci", "reference", "baseline", "ci", "memorization"}
+    assert list(numbers["overall"]) == ["real train vs real test", "dcgan vs real test"]
+    assert numbers["baseline"] == "real train vs real test" and numbers["reference"] == "real test"
+    assert numbers["ci"] == {"level": quality.CI_LEVEL, "n_boot": 20}
+    assert numbers["memorization"] is memorization
+    row = table[(table["comparison"] == "dcgan vs real test") & (table["class"] == "all")].set_index("metric")
+    assert numbers["overall"]["dcgan vs real test"]["fid"] == pytest.approx(row.loc["fid", "value"], abs=1e-5)
+    interval = numbers["overall_ci"]["dcgan vs real test"]["fid"]
+    assert interval == pytest.approx({"low": row.loc["fid", "ci_low"], "high": row.loc["fid", "ci_high"]}, abs=1e-5)
+    assert set(numbers["overall"]["dcgan vs real test"]) == set(quality.METRICS)
+    assert "kid_std" not in numbers["overall_ci"]["dcgan vs real test"]
+    shown = quality.interval_table(table)  # what the notebook shows
+    assert shown.index.tolist() == ["real train vs real test", "dcgan vs real test"]
+    assert shown.columns.tolist() == list(quality.METRICS)
+    low, high = row.loc["fid", "ci_low"], row.loc["fid", "ci_high"]
+    assert shown.loc["dcgan vs real test", "fid"] == f"{row.loc['fid', 'value']:.3f} [{low:.3f}, {high:.3f}]"
+    assert "[" not in shown.loc["dcgan vs real test", "kid_std"]
+    assert quality.interval_table(table, per_class=True).index[1] == ("real train vs real test", "a")
+    json.dumps(numbers, allow_nan=False)  # recordable as it is
+    no_intervals = quality.quality_table(model, train, test, {}, kid_subsets=5, n_boot=0)
+    assert no_intervals[["ci_low", "ci_high"]].isna().all().all()
+    assert quality.key_numbers(no_intervals, {})["overall_ci"]["real train vs real test"]["fid"] == {
+        "low": None, "high": None
+    }  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- memorization

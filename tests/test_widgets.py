@@ -8,7 +8,8 @@ import pytest
 
 from liverkit import LiverkitError, plots, widgets
 from liverkit.data import make_phantom
-from liverkit.gan_experiment import GanSweep, curve_table
+from liverkit.gan_experiment import GanSweep
+from liverkit.gan_results import curve_table
 from liverkit.train.gan import GANConfig, TrainedGAN
 
 
@@ -94,11 +95,11 @@ def _sweep() -> GanSweep:
     rows, timing = [], []
     for (arm, size), ok in right.items():
         key = {"repeat": 0, "fold": 0, "arm": arm, "synthetic": size}
-        rows += [{**key, "classic_group": 100, "index": i, "id": f"l{i}", "y_true": int(t),
+        rows += [{**key, "classic_group": 100, "index": i, "id": f"l{i}", "patient": f"p{i}", "y_true": int(t),
                   "y_pred": int(t if ok[i] else 1 - t)} for i, t in enumerate(y_true)]  # fmt: skip
         timing.append({**key, "stage": "outer", "seconds": 1.0, "training_images": 100 + 2 * size})
-    inner = pd.DataFrame({"repeat": 0, "fold": 0, "arm": ["dcgan", "dcgan", "acgan", "acgan"],
-                          "synthetic": [10, 20, 10, 20], "val_accuracy": [0.5, 0.7, 0.6, 0.4]})  # fmt: skip
+    inner = pd.DataFrame({"repeat": 0, "fold": 0, "inner_fold": 0, "arm": ["dcgan", "dcgan", "acgan", "acgan"],
+                          "synthetic": [10, 20, 10, 20], "val_correct": [5, 7, 6, 4], "val_lesions": 10})  # fmt: skip
     return GanSweep(pd.DataFrame(rows), inner, pd.DataFrame(timing), ("a", "b"), (10, 20))
 
 
@@ -110,7 +111,7 @@ def test_synthetic_size_explorer_shows_recorded_accuracy_and_confusion():
     explorer.controls["synthetic"].value = 20
     table = explorer.table.set_index("arm")
     assert table.loc["classic", "accuracy"] == pytest.approx(0.6) and table.loc["dcgan", "accuracy"] == 0.8
-    assert table.loc["dcgan", "synthetic"] == 20 and table.loc["dcgan", "training_samples"] == 140
+    assert table.loc["dcgan", "synthetic"] == 20 and table.loc["dcgan", "training_images"] == 140
     assert (table.ci_low <= table.accuracy).all() and (table.accuracy <= table.ci_high).all()
     classic, dcgan = (np.asarray(trace.text) for trace in explorer.figure.data)
     np.testing.assert_array_equal(classic, [[5, 0], [4, 1]])  # lesions 6-9 (class b) called a
@@ -125,7 +126,7 @@ def test_synthetic_size_explorer_shows_recorded_accuracy_and_confusion():
 def test_synthetic_size_explorer_needs_a_gan_arm():
     sweep = _sweep()
     sweep.predictions = sweep.predictions[sweep.predictions.arm == "classic"]
-    with pytest.raises(LiverkitError, match="no GAN arm"):
+    with pytest.raises(LiverkitError, match="no added arm"):
         widgets.synthetic_size_explorer(sweep)
 
 
@@ -149,7 +150,7 @@ def test_in_ipython_the_view_goes_into_the_output_widget_in_one_update(monkeypat
     assert "picked 20 in 1 of 1 folds" in plotly_json["layout"]["title"]["text"]
 
 
-def test_synthetic_size_explorer_with_one_size_as_the_quick_profile_runs():
+def test_synthetic_size_explorer_with_one_size():
     sweep = _sweep()
     keep = sweep.predictions.synthetic != 20
     sweep.predictions, sweep.timing = sweep.predictions[keep], sweep.timing[sweep.timing.synthetic != 20]

@@ -63,6 +63,11 @@ class Profile:
     acgan: GANConfig = field(default_factory=GANConfig.paper_acgan)
     """The ACGAN of notebook 04 (the paper's: G width 1024, D 16-512 filters, lr 0.0001, 50 epochs)."""
 
+    gan_repeats: int = 5
+    """Repeats whose GANs are trained (notebooks 03 and 04), each on its own repeat's chosen classic group; 1 shares
+    repeat 0's GANs across all repeats (the CPU profiles, to save time; notebook 05 says so). Set it to ``repeats``
+    for GANs retrained per repeat, so that the GAN training itself is part of what the repeats vary."""
+
     gan_samples_per_class: int = 1000
     """Synthetic lesions per class and fold that notebooks 03 and 04 save for the notebooks after them."""
 
@@ -84,6 +89,13 @@ class Profile:
         """The profile as a plain dict (for run-folder records and reports)."""
         return asdict(self)
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.gan_repeats <= self.repeats:
+            raise LiverkitError(
+                f"Profile '{self.name}': gan_repeats must be between 1 and repeats ({self.repeats}), "
+                f"got {self.gan_repeats}."
+            )
+
     def with_overrides(self, **overrides) -> Profile:
         """A copy with some fields changed; an unknown field name is a LiverkitError."""
         valid = {f.name for f in fields(self)} - {"name"}
@@ -103,6 +115,7 @@ PROFILES: dict[str, Profile] = {
         classifier=ClassifierConfig(channels=(4, 8, 8), hidden=16, epochs=2, lr=0.01),
         repeats=2,
         inner_folds=2,
+        gan_repeats=2,
         dcgan=GANConfig.paper_dcgan(
             g_width=32, d_width=8, batch_size=16, epochs=2, max_steps=4, sample_grid=4, collapse_samples=16
         ),
@@ -121,6 +134,7 @@ PROFILES: dict[str, Profile] = {
         classifier=ClassifierConfig(channels=(8, 16, 32), hidden=64, epochs=8, lr=0.01),
         repeats=3,
         inner_folds=2,
+        gan_repeats=1,
         dcgan=GANConfig.paper_dcgan(g_width=64, d_width=16, batch_size=16, max_steps=1000, checkpoint_every=2),
         acgan=GANConfig.paper_acgan(g_width=64, d_width=4, batch_size=16, max_steps=1600, checkpoint_every=2),
         gan_samples_per_class=200,

@@ -91,10 +91,10 @@ class SweepSettings:
         }))  # fmt: skip
 
 
-def load_fold_gans(run: RunFolder, kind: str, fold: int, device: str | torch.device = "cpu"):
-    """Fold ``fold``'s generator(s) of ``kind`` from the run folder (notebook 03 or 04 writes them), as
-    ``{class name: generator}`` (an ACGAN under every class name)."""
-    folder = gan_folder(run, kind, fold)
+def load_fold_gans(run: RunFolder, kind: str, fold: int, device: str | torch.device = "cpu", repeat: int = 0):
+    """Fold ``fold``'s generator(s) of ``kind`` (of ``repeat``, for profiles that retrain the GANs per repeat) from
+    the run folder (notebook 03 or 04 writes them), as ``{class name: generator}`` (an ACGAN under every name)."""
+    folder = gan_folder(run, kind, fold, repeat)
     if not folder.is_dir():
         raise LiverkitError(
             f"'{folder}' is missing: run notebook {'03' if kind == 'dcgan' else '04'} ({kind}) on this run folder "
@@ -106,10 +106,22 @@ def load_fold_gans(run: RunFolder, kind: str, fold: int, device: str | torch.dev
     return dict.fromkeys(acgan.class_names, acgan)  # one model for every class, as train_fold_gans returns it
 
 
-def load_all_gans(run: RunFolder, fold_of: np.ndarray, device: str | torch.device = "cpu") -> dict[str, dict[int, Any]]:
-    """``{kind: {fold: generators}}`` for both GAN kinds and every fold, as :func:`run_gan_sweep` takes them."""
+def load_all_gans(
+    run: RunFolder, fold_of: np.ndarray, device: str | torch.device = "cpu", gan_repeats: int = 1
+) -> dict[str, dict]:
+    """``{kind: {fold: generators}}`` for both GAN kinds and every fold, as :func:`run_gan_sweep` takes them;
+    with ``gan_repeats`` > 1, ``{kind: {(repeat, fold): generators}}`` (GANs retrained per repeat)."""
     folds = sorted(set(np.asarray(fold_of).tolist()))
-    return {kind: {f: load_fold_gans(run, kind, f, device) for f in folds} for kind in GAN_KINDS}
+    if gan_repeats <= 1:
+        return {kind: {f: load_fold_gans(run, kind, f, device) for f in folds} for kind in GAN_KINDS}
+    keys = [(r, f) for r in range(gan_repeats) for f in folds]
+    return {kind: {(r, f): load_fold_gans(run, kind, f, device, r) for r, f in keys} for kind in GAN_KINDS}
+
+
+def fold_generators(gans: dict[str, dict], kind: str, repeat: int, fold: int):
+    """The generators of (repeat, fold): retrained per repeat when keyed by (repeat, fold), else shared by fold."""
+    per_kind = gans[kind]
+    return per_kind[(repeat, fold)] if (repeat, fold) in per_kind else per_kind[fold]
 
 
 def check_sizes(sizes: tuple[int, ...]) -> tuple[int, ...]:
@@ -137,13 +149,14 @@ def run_gan_sweep(
         lesions, fold_of: all real lesions and their patient-level folds (notebook 01).
         choice: the chosen classic group per (repeat, fold) (notebook 02's ``classic_choice``; a repeat missing
             from it uses repeat 0's group).
-        gans: ``{kind: {fold: generators}}`` as :func:`load_fold_gans` returns them (shared by all repeats).
+        gans: ``{kind: {fold: generators}}`` (shared by all repeats) or ``{kind: {(repeat, fold): generators}}``
+            (retrained per repeat), as :func:`load_all_gans` returns them.
         settings: sizes, augmentation, classifier, seed and inner folds (see :class:`SweepSettings`).
         repeats: independent repetitions (new pools, inner splits, samples and seeds; the same for all arms).
         run: where finished models are cached and the chosen models saved; None keeps nothing.
     """
     folds = sorted(set(np.asarray(fold_of).tolist()))
-    _check_gans(gans, folds)
+    _check_gans(gans, folds, repeats)
     added_arms = 1 + len(gans)
     inner = settings.inner_folds if len(settings.sizes) > 1 else 0
     per_fold = 1 + added_arms * len(settings.sizes) * (1 + inner)
@@ -158,14 +171,16 @@ def run_gan_sweep(
     return _collect(records, lesions, settings)
 
 
-def _check_gans(gans: dict[str, dict[int, Any]], folds: list[int]) -> None:
+def _check_gans(gans: dict[str, dict], folds: list[int], repeats: int) -> None:
     unknown = [k for k in gans if k not in GAN_KINDS]
     if unknown or not gans:
         raise LiverkitError(f"GAN kinds must be among {list(GAN_KINDS)}, got {list(gans)}.")
     for kind, per_fold in gans.items():
-        missing = [f for f in folds if f not in per_fold]
+        missing = [f for f in folds for r in range(repeats) if f not in per_fold and (r, f) not in per_fold]
         if missing:
-            raise LiverkitError(f"no {kind} generators for fold(s) {missing}; train them in notebook 03/04 first.")
+            raise LiverkitError(
+                f"no {kind} generators for fold(s) {sorted(set(missing))}; train them in notebook 03/04 first."
+            )
 
 
 def _classic_size(choice: pd.DataFrame, repeat: int, fold: int) -> int:
@@ -246,7 +261,7 @@ def _one_fold(lesions, fold_of, r, f, group_size, gans, settings, device, cache,
     """Inner models first (they decide which models are saved), then the outer models; cached ones are skipped."""
     seed, sizes = settings.seed, settings.sizes
     synthetic = {
-        kind: fold_samples(gans[kind][f], lesions.class_names, max(sizes), seed=_seed(seed, r, f, 8, k))
+        kind: fold_samples(fold_generators(gans, kind, r, f), lesions.class_names, max(sizes), _seed(seed, r, f, 8, k))
         for k, kind in enumerate(gans)
     }
     outer, *inner = _splits(lesions, fold_of, r, f, group_size, synthetic, settings, device)
@@ -354,9 +369,12 @@ def _collect(records: list[dict], lesions: LesionSet, settings: SweepSettings) -
         key = {"repeat": rec["repeat"], "fold": rec["fold"], "arm": rec["arm"], "synthetic": rec["synthetic"]}
         stage = "outer" if rec["stage"] == "outer" else "inner"
         inner_fold = -1 if stage == "outer" else int(rec["stage"][5:])
-        timing.append({**key, "stage": stage, "inner_fold": inner_fold, "seconds": rec["seconds"], "training_images": rec["training_images"],
-                       "shared_images": rec["shared_images"], "epochs": settings.clf.epochs,
-                       "steps": settings.clf.steps_for(rec["training_images"])})  # fmt: skip
+        images = rec["training_images"]
+        budget = {"epochs": settings.clf.epochs, "steps": settings.clf.steps_for(images)}
+        timing.append(
+            {**key, "stage": stage, "inner_fold": inner_fold, "seconds": rec["seconds"], "training_images": images,
+             "shared_images": rec["shared_images"], **budget}
+        )  # fmt: skip
         if stage == "inner":
             inner.append({**key, "inner_fold": inner_fold, "val_correct": rec["val_correct"],
                           "val_lesions": rec["val_lesions"]})  # fmt: skip

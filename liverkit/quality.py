@@ -23,9 +23,9 @@ StudioGAN and fid-med-eval: quality read against images the generator never saw,
 a real-vs-real baseline. Copying is a separate question with its own reference: the memorization audit compares
 each synthetic lesion with the GAN's own training images.
 
-The feature space. Notebook 07 uses the fold's classic-only CNN (``cnn_classic_fold{fold}.pt`` from notebook 02),
-trained on the fold's real training lesions (with classic augmentation) only: never on test lesions, never on GAN
-output, so it favours no generator. It did see the baseline's lesions, and a network tends to place its own
+The feature space. Notebook 07 uses the fold's classic-only CNN (``cnn_classic_fold{fold}.pt``, notebook 05's
+classic arm), trained on the fold's real training lesions (with classic augmentation) only: never on test lesions,
+never on GAN output, so it favours no generator. It did see the baseline's lesions, and a network tends to place its own
 training images more confidently than new ones, so the baseline may score a little worse than new real lesions
 would, which flatters the generators slightly.
 

@@ -50,10 +50,15 @@ def fold_training_group(
     return group
 
 
-def gan_folder(run: RunFolder, kind: str, fold: int) -> Path:
-    """Where fold ``fold``'s GAN(s) of ``kind`` keep their checkpoints, samples and generators."""
+def gan_folder(run: RunFolder, kind: str, fold: int, repeat: int = 0) -> Path:
+    """Where the GAN(s) of ``kind`` for (repeat, fold) keep their checkpoints, samples and generators.
+
+    Repeat 0's are ``gans/<kind>/fold<k>`` (the ones notebooks 06-08 show); a profile that retrains the GANs per
+    repeat puts the others in ``gans/<kind>/r<repeat>/fold<k>``.
+    """
     _check_kind(kind)
-    return run.artifact("gans") / kind / f"fold{fold}"
+    base = run.artifact("gans") / kind
+    return base / f"fold{fold}" if repeat == 0 else base / f"r{repeat}" / f"fold{fold}"
 
 
 def _check_kind(kind: str) -> None:
@@ -72,23 +77,27 @@ def train_fold_gans(
     seed: int,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    repeat: int = 0,
 ) -> dict[int, dict[str, TrainedGAN]]:
     """Train the GANs of every fold on that fold's chosen classic group; resumes from checkpoints in ``run``.
 
     Args:
         kind: ``"dcgan"`` (one model per class) or ``"acgan"`` (one model for all classes).
-        choice: the chosen group per fold (columns ``fold``, ``group``; ``repeat`` 0 is used when present).
+        choice: the chosen group per (repeat, fold) (columns ``fold``, ``group`` and optionally ``repeat``).
         config: the GAN's architecture and schedule (``config.kind`` must equal ``kind``).
+        repeat: which repeat's chosen group (and pool) the GANs learn from; repeats other than 0 get their own
+            seeds and folders (:func:`gan_folder`).
 
     Returns:
         ``{fold: {class name: TrainedGAN}}``; for an ACGAN every class maps to the same model.
     """
     _check_kind(kind)  # before any group is rendered
     trained = {}
-    for fold, size in _chosen_sizes(choice, fold_of).items():
-        group = fold_training_group(lesions, fold_of, fold, size, aug, seed, device=device)
-        out_dir = gan_folder(run, kind, fold)
-        gans = _train_one_fold(kind, group, config, out_dir, seed, fold, device, progress)
+    for fold, size in _chosen_sizes(choice, fold_of, repeat).items():
+        group = fold_training_group(lesions, fold_of, fold, size, aug, seed, repeat=repeat, device=device)
+        out_dir = gan_folder(run, kind, fold, repeat)
+        gan_seed = seed if repeat == 0 else int(np.random.SeedSequence([seed, repeat, 11]).generate_state(1)[0])
+        gans = _train_one_fold(kind, group, config, out_dir, gan_seed, fold, device, progress)
         _, test = split(lesions, fold_of, fold)
         for gan in _distinct(gans):
             _check_no_test_patients(np.asarray(gan.data["patient_ids"]), test, f"the {kind} of fold {fold}")
@@ -104,12 +113,12 @@ def _train_one_fold(kind, group, config, out_dir, seed, fold, device, progress) 
     return dict.fromkeys(group.class_names, train_acgan(group, config, **common))
 
 
-def _chosen_sizes(choice: pd.DataFrame, fold_of: np.ndarray) -> dict[int, int]:
-    """{fold: chosen group size} from notebook 02's choice table (repeat 0), for every fold in ``fold_of``."""
+def _chosen_sizes(choice: pd.DataFrame, fold_of: np.ndarray, repeat: int = 0) -> dict[int, int]:
+    """{fold: chosen group size} from notebook 02's choice table (one repeat), for every fold in ``fold_of``."""
     missing = {"fold", "group"} - set(choice.columns)
     if missing:
         raise LiverkitError(f"the classic choice table lacks column(s) {sorted(missing)}; rerun notebook 02.")
-    rows = choice[choice.repeat == 0] if "repeat" in choice.columns else choice
+    rows = choice[choice.repeat == repeat] if "repeat" in choice.columns else choice
     sizes = {int(f): int(g) for f, g in zip(rows.fold, rows.group, strict=True)}
     folds = sorted(set(np.asarray(fold_of).tolist()))
     absent = [f for f in folds if f not in sizes]

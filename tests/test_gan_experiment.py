@@ -229,3 +229,23 @@ def test_synthetic_class_unknown_to_the_classifier_is_refused(setup):
     renamed = replace(lesions, class_names=("cyst", "metastasis", "other"))
     with pytest.raises(LiverkitError, match="not in class_names"):
         gan_experiment.run_gan_sweep(renamed, fold_of, choice, {"dcgan": gans["dcgan"]}, settings, progress=False)
+
+
+def test_gans_retrained_per_repeat_are_used_by_their_repeat(setup, tmp_path, monkeypatch):
+    lesions, fold_of, _, choice, _, settings = setup
+    run = RunFolder(tmp_path / "run")
+    both = pd.concat([choice, choice.assign(repeat=1, group=[16, 0, 16])], ignore_index=True)
+    config = GANConfig.paper_acgan(**GAN)
+    for r in (0, 1):
+        synthesis.train_fold_gans("acgan", lesions, fold_of, both, AUG, config, run, seed=0, progress=False, repeat=r)
+    assert (run.artifact("gans") / "acgan" / "r1" / "fold2" / "generator.pt").is_file()
+    gans = {"acgan": gan_experiment.load_all_gans(run, fold_of, gan_repeats=2)["acgan"]}
+    assert sorted(gans["acgan"]) == [(r, f) for r in (0, 1) for f in range(3)]
+    repeat1 = gans["acgan"][(1, 0)]["cyst"]
+    assert len(repeat1.data["patient_ids"]) != len(gans["acgan"][(0, 0)]["cyst"].data["patient_ids"])  # 16 vs ROIs
+    used = []
+    real_samples = gan_experiment.fold_samples
+    monkeypatch.setattr(gan_experiment, "fold_samples", lambda g, *a, **k: used.append(g) or real_samples(g, *a, **k))
+    gan_experiment.run_gan_sweep(lesions, fold_of, both, gans, replace(settings, sizes=(4,)), repeats=2,
+                                 progress=False)  # fmt: skip
+    assert [g["cyst"] for g in used] == [gans["acgan"][(r, f)]["cyst"] for r in (0, 1) for f in range(3)]

@@ -88,8 +88,8 @@ def _guesses(rng: np.random.Generator, y_true: np.ndarray) -> np.ndarray:
 def _prediction_rows(rng, lesions, fold_of, fold: int, key: dict) -> list[dict]:
     test = np.flatnonzero(fold_of == fold)
     y_true = lesions.labels[test]
-    return [{**key, "index": int(i), "id": lesions.ids[i], "y_true": int(t), "y_pred": int(p)}
-            for i, t, p in zip(test, y_true, _guesses(rng, y_true), strict=True)]  # fmt: skip
+    return [{**key, "index": int(i), "id": lesions.ids[i], "patient": lesions.patient_ids[i], "y_true": int(t),
+             "y_pred": int(p)} for i, t, p in zip(test, y_true, _guesses(rng, y_true), strict=True)]  # fmt: skip
 
 
 def _classic_tables(run: RunFolder, lesions, fold_of, rng) -> None:
@@ -98,9 +98,10 @@ def _classic_tables(run: RunFolder, lesions, fold_of, rng) -> None:
         for group in (0, 10):
             key = {"repeat": 0, "fold": fold, "group": group}
             tables["predictions"] += _prediction_rows(rng, lesions, fold_of, fold, key)
-            tables["inner"].append({**key, "val_accuracy": float(rng.random())})
+            tables["inner"].append({**key, "inner_fold": 0, "val_correct": int(rng.integers(0, 10)), "val_lesions": 10})
             tables["history"].append({**key, "epoch": 1, "steps": 2, "loss": 1.0, "train_accuracy": 0.5})
-            tables["timing"].append({**key, "stage": "outer", "seconds": 0.1, "images_per_second": 100.0})
+            tables["timing"].append({**key, "stage": "outer", "training_images": 20 + group, "epochs": 1,
+                                     "steps": 1, "seconds": 0.1, "images_per_second": 100.0})  # fmt: skip
     for name, rows in tables.items():
         run.save_table(f"classic_{name}", pd.DataFrame(rows))
     run.save_table("classic_choice", pd.DataFrame({"repeat": 0, "fold": [0, 1, 2], "group": [0, 10, 10]}))
@@ -109,15 +110,18 @@ def _classic_tables(run: RunFolder, lesions, fold_of, rng) -> None:
 
 def _gan_tables(run: RunFolder, lesions, fold_of, rng) -> None:
     predictions, inner, timing = [], [], []
-    jobs = [("classic", 0)] + [(arm, size) for arm in GAN_KINDS for size in (4, 8)]
+    jobs = [("classic", 0)] + [(arm, size) for arm in ("classic_control", *GAN_KINDS) for size in (4, 8)]
+    budget = {"epochs": 1, "steps": 1, "seconds": 0.1}
     for fold in range(3):
         for arm, size in jobs:
             key = {"repeat": 0, "fold": fold, "arm": arm, "synthetic": size}
             predictions += _prediction_rows(rng, lesions, fold_of, fold, {**key, "classic_group": 10})
-            timing.append({**key, "stage": "outer", "seconds": 0.1, "training_images": 20 + 3 * size})
+            timing.append({**key, "stage": "outer", "inner_fold": -1, "training_images": 20 + 3 * size,
+                           "shared_images": 20, **budget})  # fmt: skip
             if arm != "classic":
-                inner.append({**key, "val_accuracy": float(rng.random())})
-                timing.append({**key, "stage": "inner", "seconds": 0.1, "training_images": 15 + 3 * size})
+                inner.append({**key, "inner_fold": 0, "val_correct": int(rng.integers(0, 10)), "val_lesions": 10})
+                timing.append({**key, "stage": "inner", "inner_fold": 0, "training_images": 15 + 3 * size,
+                               "shared_images": 15, **budget})  # fmt: skip
     for name, rows in (("predictions", predictions), ("inner", inner), ("timing", timing)):
         run.save_table(f"gan_{name}", pd.DataFrame(rows))
     run.record_metrics("05_gan_augmentation", {"sizes": [4, 8]})
@@ -225,7 +229,9 @@ def test_full_report_shows_every_section(full_run):
     check_self_contained(page, FULL_FIGURES)
     results = section_html(page, "results")
     assert "classic + DCGAN (honest choice)" in results and "classic + ACGAN (paper" in results
-    assert results.count("McNemar&#x27;s exact test gives") == 4  # 2 GANs x 2 choices
+    assert "classic + extra classic (control) (honest choice)" in results
+    assert results.count("Holm-adjusted") == 5  # 3 added arms vs classic, 2 GANs vs the control
+    assert results.count("Optimistic: the size was chosen on these test lesions, so no p-value") == 3
     assert "0.55" in section_html(page, "turing") and "readers.n" in section_html(page, "turing")
     assert "gan_samples_per_class&quot;: 16" in section_html(page, "config")  # the smoke profile
 

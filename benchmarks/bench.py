@@ -105,7 +105,8 @@ def bench_augment_pool(device: torch.device, n_lesions: int, repeats: int) -> di
         for start in range(0, len(plan), 4096):
             theta = thetas[start : start + 4096]
             grid = F.affine_grid(theta, [len(theta), 1, 64, 64], align_corners=False)
-            F.grid_sample(source[parents[start : start + 4096]], grid, padding_mode="reflection", align_corners=False)
+            F.grid_sample(source[parents[start : start + 4096]], grid, mode=config.interpolation,
+                          padding_mode="reflection", align_corners=False)  # fmt: skip
 
     timing = _alternate(kit, plain, repeats)
     return _row("augment_pool_480", device, len(plan), timing, lesions=n_lesions, variants=len(plan),

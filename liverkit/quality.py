@@ -542,7 +542,8 @@ def _row_metrics(
             if problem is not None:
                 raise LiverkitError(f"quality_table, all lesions: {problem}; " + _advice(name, n_a, minimum))
     values: dict[str, float] = {}
-    notes: dict[str, list[str]] = {metric: [] for metric in METRICS}
+    short = [f"{n_b} {name} for {n_a} test lesions: n differs from the baseline's"] if 0 < n_b < n_a else []
+    notes: dict[str, list[str]] = {metric: list(short) for metric in METRICS}
     if distance_problem is None:
         distances = fid_kid_from_features(a, b, settings["kid_subsets"], settings["kid_subset_size"], settings["seed"])
         values |= {metric: distances[metric] for metric in ("fid", "kid_mean", "kid_std")}
@@ -567,7 +568,7 @@ def _row_metrics(
         low, high, note = intervals.get(metric, (np.nan, np.nan, ""))
         if values[metric] < low or values[metric] > high:
             side = "below" if values[metric] < low else "above"
-            note = "; ".join(filter(None, [note, f"value {side} its interval (resampling adds small-sample bias)"]))
+            note = "; ".join(filter(None, [note, f"value {side} its interval (small-n bias)"]))
         out[metric] = {
             "value": values[metric],
             "ci_low": low,

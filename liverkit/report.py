@@ -525,7 +525,7 @@ def quality_chart(table: pd.DataFrame) -> go.Figure:
             fig.add_bar(x=[comparison], y=[values.get(metric, np.nan)], name=comparison, legendgroup=comparison,
                         marker_color=_bar_colour(comparison, i), showlegend=col == 1, row=1, col=col)  # fmt: skip
     fig.update_xaxes(showticklabels=False)
-    fig.update_layout(title="Overall quality in the CNN's feature space (grey: real test lesions, the baseline)",
+    fig.update_layout(title="Overall quality in the CNN's feature space (grey: the real-vs-real baseline)",
                       height=360, legend_orientation="h")  # fmt: skip
     return fig
 
@@ -546,14 +546,14 @@ def quality_section(data: RunData, figures: Figures) -> Section:
     if lost:
         return Section("quality", title, not_run(lost), complete=False)
     table = data.table(f"quality_fold{fold}")
-    overall = table[table["class"] == "all"].pivot(index="comparison", columns="metric", values="value")
-    per_class = table.pivot_table(index=["comparison", "class"], columns="metric", values="value")
     body = paragraph(
-        f"Fold {fold}, in the feature space of the CNN trained with classic augmentation only. Read every number "
-        "beside the real-test row: it is what unseen real lesions score at the same sample size."
+        f"Fold {fold}, in the feature space of the CNN trained with classic augmentation only (it never saw a GAN "
+        "lesion nor a test lesion). Every comparison's reference is the fold's real test lesions, which no GAN saw. "
+        "Read every number beside the real-train row (real training lesions against the same test lesions, at the "
+        "same n); brackets are 95% bootstrap intervals (test patients and compared lesions resampled)."
     )
-    body += figures.div(quality_chart(table)) + table_html(overall[list(quality.METRICS)].round(4))
-    body += details("Per class", table_html(per_class[list(quality.METRICS)].round(4)))
+    body += figures.div(quality_chart(table)) + table_html(quality.interval_table(table))
+    body += details("Per class", table_html(quality.interval_table(table, per_class=True)))
     body += heading("Memorization: does a generator copy its training images?")
     memorization = pd.DataFrame(metrics["memorization"], dtype=object).map(_number)  # one column per generator
     body += table_html(memorization)

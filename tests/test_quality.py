@@ -140,6 +140,10 @@ def test_direct_fid_and_kid_agree_with_torchmetrics():
     a, b = torch.from_numpy(rng.normal(size=(15, 4))), torch.from_numpy(rng.normal(size=(15, 4)) + 0.5)
     whole_sets = quality.fid_kid_from_features(a, b, kid_subsets=3, kid_subset_size=15)  # every subset = the set
     assert quality._mmd(a, b) == pytest.approx(whole_sets["kid_mean"], rel=1e-9)
+    origin, rng = np.arange(15), np.random.default_rng(0)
+    assert quality._draw_kid(a, b, origin, origin, subset_size=15, rng=rng) == quality._mmd(a, b)  # whole sets
+    subsets = quality._draw_kid(a, b, origin, origin, subset_size=10, rng=rng)  # sets larger than the subset size
+    assert np.isfinite(subsets) and subsets != quality._mmd(a, b)
 
 
 def test_prdc_does_not_count_a_resampled_copy_as_a_neighbour():
@@ -230,6 +234,9 @@ def test_quality_table_has_baseline_intervals_and_class_rows(model):
     assert dc.loc[("all", "fid"), "value"] > 10 * dc.loc[("all", "fid"), "baseline"]  # darker lesions are far
     assert dc.loc[("all", "fid"), "ci_low"] > base.loc[("all", "fid"), "ci_high"]
     assert dc.loc[("a", "kid_mean"), "note"].startswith("KID subset size 8")
+    acgan_rows = table[table["comparison"] == "acgan vs real test"].set_index(["class", "metric"])
+    assert acgan_rows.loc[("all", "fid"), "n_b"] == 17  # 8 + 8 + the one lesion of class c
+    assert acgan_rows.loc[("all", "fid"), "note"].startswith("17 acgan for 24 test lesions: n differs")
     missing = table[(table["comparison"] == "acgan vs real test") & (table["class"] == "c")]
     assert missing["value"].isna().all() and missing["note"].str.contains("at least").all()
     assert missing[["ci_low", "ci_high"]].isna().all().all()

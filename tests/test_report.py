@@ -148,8 +148,8 @@ def _map_tables(run: RunFolder, lesions, fold_of, synthetic, rng) -> None:
 def _quality_tables(run: RunFolder, lesions, fold_of, synthetic, rng) -> None:
     comparisons = [quality.BASELINE, *GAN_KINDS]
     rows = [
-        {"comparison": f"{name} vs real train", "class": cls, "metric": metric, "value": float(rng.random()),
-         "baseline": np.nan, "n_a": 20, "n_b": 10, "note": ""}
+        {"comparison": f"{name} vs {quality.REFERENCE}", "class": cls, "metric": metric, "value": float(rng.random()),
+         "ci_low": 0.0, "ci_high": 1.0, "baseline": np.nan, "n_a": 20, "n_b": 10, "note": ""}
         for name in comparisons for cls in ("all", *CLASSES) for metric in quality.METRICS
     ]  # fmt: skip
     run.save_table("quality_fold0", pd.DataFrame(rows))

@@ -80,6 +80,8 @@ class SweepSettings:
     seed: int
     inner_folds: int
     data_fingerprint: str
+    gan_repeats: int = 1
+    """Repeats with GANs of their own (1: repeat 0's GANs serve every repeat); see ``Profile.gan_repeats``."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sizes", check_sizes(self.sizes))  # checked and sorted once, here
@@ -88,6 +90,7 @@ class SweepSettings:
         return json.loads(json.dumps({
             "sizes": list(self.sizes), "augment": self.aug.__dict__, "classifier": config_dict(self.clf),
             "seed": self.seed, "inner_folds": self.inner_folds, "data_fingerprint": self.data_fingerprint,
+            "gan_repeats": self.gan_repeats,
         }))  # fmt: skip
 
 
@@ -107,15 +110,19 @@ def load_fold_gans(run: RunFolder, kind: str, fold: int, device: str | torch.dev
 
 
 def load_all_gans(
-    run: RunFolder, fold_of: np.ndarray, device: str | torch.device = "cpu", gan_repeats: int = 1
+    run: RunFolder,
+    fold_of: np.ndarray,
+    device: str | torch.device = "cpu",
+    gan_repeats: int = 1,
+    kinds: tuple[str, ...] = GAN_KINDS,
 ) -> dict[str, dict]:
-    """``{kind: {fold: generators}}`` for both GAN kinds and every fold, as :func:`run_gan_sweep` takes them;
+    """``{kind: {fold: generators}}`` for the GAN kinds and every fold, as :func:`run_gan_sweep` takes them;
     with ``gan_repeats`` > 1, ``{kind: {(repeat, fold): generators}}`` (GANs retrained per repeat)."""
     folds = sorted(set(np.asarray(fold_of).tolist()))
     if gan_repeats <= 1:
-        return {kind: {f: load_fold_gans(run, kind, f, device) for f in folds} for kind in GAN_KINDS}
+        return {kind: {f: load_fold_gans(run, kind, f, device) for f in folds} for kind in kinds}
     keys = [(r, f) for r in range(gan_repeats) for f in folds]
-    return {kind: {(r, f): load_fold_gans(run, kind, f, device, r) for r, f in keys} for kind in GAN_KINDS}
+    return {kind: {(r, f): load_fold_gans(run, kind, f, device, r) for r, f in keys} for kind in kinds}
 
 
 def fold_generators(gans: dict[str, dict], kind: str, repeat: int, fold: int):

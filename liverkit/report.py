@@ -8,7 +8,7 @@ How:
 
 - Every figure and table comes from the library's own functions (:mod:`liverkit.experiment`,
   :mod:`liverkit.gan_experiment`, :mod:`liverkit.plots`, :mod:`liverkit.embed`, :mod:`liverkit.quality`), fed
-  from the run folder's saved artifacts. Nothing is trained; the bootstrap CIs and McNemar tests are recomputed
+  from the run folder's saved artifacts. Nothing is trained; the bootstrap CIs and paired tests are recomputed
   with the notebooks' own settings and seeds, so they match the notebooks' numbers.
 - plotly.js is embedded once, inline, in the page's head; CSS is inline; figures carry their data inline. The
   page loads nothing from anywhere.
@@ -381,14 +381,14 @@ def notebook_timings(data: RunData) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------------------------- results
 def results_section(data: RunData, figures: Figures) -> Section:
-    """The paper's table with 95% CIs (notebook 05's, or 02's before 05 has run) and the McNemar comparisons."""
+    """The paper's table with 95% CIs (notebook 05's, or 02's before 05 has run) and the paired comparisons."""
     title = "Results with 95% confidence intervals"
     lost = data.absent({k: NEEDS[k] for k in ("01", "02")})
     if lost:
         return Section("results", title, not_run(lost), complete=False)
     lost = data.absent({"05": NEEDS["05"]})
     if lost:
-        body = _classic_results(data, figures) + not_run(lost, "the GAN arms and their McNemar comparisons")
+        body = _classic_results(data, figures) + not_run(lost, "the GAN and control arms and their paired comparisons")
         return Section("results", title, body, complete=False)
     return Section("results", title, _gan_results(data, figures))
 

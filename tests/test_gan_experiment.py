@@ -239,7 +239,7 @@ def test_gans_retrained_per_repeat_are_used_by_their_repeat(setup, tmp_path, mon
     for r in (0, 1):
         synthesis.train_fold_gans("acgan", lesions, fold_of, both, AUG, config, run, seed=0, progress=False, repeat=r)
     assert (run.artifact("gans") / "acgan" / "r1" / "fold2" / "generator.pt").is_file()
-    gans = {"acgan": gan_experiment.load_all_gans(run, fold_of, gan_repeats=2)["acgan"]}
+    gans = gan_experiment.load_all_gans(run, fold_of, gan_repeats=2, kinds=("acgan",))
     assert sorted(gans["acgan"]) == [(r, f) for r in (0, 1) for f in range(3)]
     repeat1 = gans["acgan"][(1, 0)]["cyst"]
     assert len(repeat1.data["patient_ids"]) != len(gans["acgan"][(0, 0)]["cyst"].data["patient_ids"])  # 16 vs ROIs

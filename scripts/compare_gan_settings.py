@@ -200,16 +200,19 @@ def feature_model(data: RuleData, config: ClassifierConfig):
     return train_classifier(data.group, config, seed=seed).model
 
 
-def train_and_sample(group: LesionSet, config: GANConfig, seed: int) -> tuple[LesionSet, float, float]:
-    """Train the setting's generator(s) on ``group``; returns PER_CLASS samples per class, and wall-clock and CPU
-    seconds per class (the CPU seconds, summed over threads, hardly change when other programs share the cores)."""
+def train_and_sample(
+    group: LesionSet, config: GANConfig, seed: int, per_class: int | None = None
+) -> tuple[LesionSet, float, float]:
+    """Train the setting's generator(s) on ``group``; returns ``per_class`` (default PER_CLASS) samples per class,
+    and wall-clock and CPU seconds per class (both grow when other programs share the cores)."""
     start, start_cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         train = train_dcgans if config.kind == "dcgan" else train_acgan
         gans = train(group, config, out_dir=tmp, seed=seed, device="cpu", progress=False)
     n = len(group.class_names)
     seconds, cpu_seconds = (time.perf_counter() - start) / n, (time.process_time() - start_cpu) / n
-    return sample(gans, PER_CLASS, seed=0, class_names=group.class_names), seconds, cpu_seconds
+    n_samples = PER_CLASS if per_class is None else per_class
+    return sample(gans, n_samples, seed=0, class_names=group.class_names), seconds, cpu_seconds
 
 
 def _metrics(reference: torch.Tensor, candidate: torch.Tensor) -> dict[str, float]:
@@ -222,12 +225,12 @@ def _metrics(reference: torch.Tensor, candidate: torch.Tensor) -> dict[str, floa
 class Scorer:
     """Scores candidate sets per class against the held-out reference, at the real training ROIs' n per class."""
 
-    def __init__(self, model, data: RuleData, subsets: int = SUBSETS, seed: int = 0):
+    def __init__(self, model, data: RuleData, subsets: int | None = None, seed: int = 0):
         self.extractor = CNNFeatures(model)
         self.class_names = data.heldout.class_names
         self.reference = {c: self.extractor.embed_set(data.heldout.by_class(c)) for c in self.class_names}
         self.n = {c: int(n) for c, n in data.real_train.class_counts().items()}
-        self.subsets, self.seed = subsets, seed
+        self.subsets, self.seed = SUBSETS if subsets is None else subsets, seed
         self.baseline = self.table(data.real_train, subsets=1)
 
     def table(self, lesions: LesionSet, subsets: int | None = None) -> pd.DataFrame:
@@ -273,15 +276,17 @@ def compare(
     out_dir: Path,
     gan_seed: int | None = None,
     classifier: ClassifierConfig | None = None,
+    per_class: int | None = None,
+    subsets: int | None = None,
 ) -> pd.DataFrame:
     """Train, sample, score and draw every setting; prints the markdown table, writes the grids and scores.csv.
 
     ``classifier`` is the feature CNN's config (default: the quick profile's); ``gan_seed`` defaults to the one the
-    demo derives for the fold's GANs from the run seed.
+    demo derives for the fold's GANs from the run seed; ``per_class`` and ``subsets`` to PER_CLASS and SUBSETS.
     """
     gan_seed = derived_seed(data.seed, data.fold, 7) if gan_seed is None else gan_seed  # the demo's fold GAN seed
     start = time.perf_counter()
-    scorer = Scorer(feature_model(data, classifier or get_profile("quick").classifier), data)
+    scorer = Scorer(feature_model(data, classifier or get_profile("quick").classifier), data, subsets)
     print(f"{data.description}; GAN seed {gan_seed}; feature CNN and reference in {time.perf_counter() - start:.0f} s")
     print(f"real training ROIs per class {scorer.n}, held-out per class {data.heldout.class_counts()}")
     names = " / ".join(data.heldout.class_names)
@@ -290,7 +295,7 @@ def compare(
     print(_row(BASELINE, scorer.baseline, None), flush=True)
     tables = [scorer.baseline.assign(setting=BASELINE, seconds=np.nan, cpu_seconds=np.nan)]
     for text in settings:
-        synthetic, seconds, cpu_seconds = train_and_sample(data.group, parse_setting(text), gan_seed)
+        synthetic, seconds, cpu_seconds = train_and_sample(data.group, parse_setting(text), gan_seed, per_class)
         table = scorer.table(synthetic)
         save_grid(synthetic, out_dir / f"{text.replace(':', '_').replace('/', '-')}.png")
         print(_row(text, table, seconds), flush=True)
@@ -312,12 +317,14 @@ def main() -> None:
     phantom.add_argument("--seed-train", type=int, default=SEED_TRAIN)
     phantom.add_argument("--seed-heldout", type=int, default=SEED_HELDOUT)
     phantom.add_argument("--heldout-scale", type=float, default=HELDOUT_SCALE)
-    phantom.add_argument("--fold", type=int, default=0, help="the training draw's fold whose training patients")
+    phantom.add_argument("--fold", type=int, default=0, help="the training draw's fold whose patients train the GANs")
     nested = parser.add_argument_group("nested in one fold of your data")
     nested.add_argument("--nested-in-fold", type=int, default=None, metavar="F")
     nested.add_argument("--seed", type=int, default=0, help="the run seed of your experiment (its folds)")
     nested.add_argument("--heldout-parts", type=int, default=3)
     parser.add_argument("--gan-seed", type=int, default=None, help="default: the demo's seed for the fold's GANs")
+    parser.add_argument("--per-class", type=int, default=PER_CLASS, help="synthetic lesions drawn per class")
+    parser.add_argument("--subsets", type=int, default=SUBSETS, help="random subsets of n_c synthetic lesions")
     args = parser.parse_args()
     torch.set_num_threads(2)
     if args.nested_in_fold is None:
@@ -328,7 +335,7 @@ def main() -> None:
         data = nested_split(lesions, args.nested_in_fold, args.seed, args.folds, args.heldout_parts, args.group)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    compare(data, args.settings, out_dir, args.gan_seed)
+    compare(data, args.settings, out_dir, args.gan_seed, per_class=args.per_class, subsets=args.subsets)
 
 
 if __name__ == "__main__":

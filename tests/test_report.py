@@ -230,7 +230,7 @@ def test_full_report_shows_every_section(full_run):
     results = section_html(page, "results")
     assert "classic + DCGAN (honest choice)" in results and "classic + ACGAN (paper" in results
     assert "classic + extra classic (control) (honest choice)" in results
-    assert results.count("Holm-adjusted") == 5  # 3 added arms vs classic, 2 GANs vs the control
+    assert results.count("(Holm-adjusted p") == 5  # 3 added arms vs classic, 2 GANs vs the control
     assert results.count("Optimistic: the size was chosen on these test lesions, so no p-value") == 3
     assert "0.55" in section_html(page, "turing") and "readers.n" in section_html(page, "turing")
     assert "gan_samples_per_class&quot;: 16" in section_html(page, "config")  # the smoke profile

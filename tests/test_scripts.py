@@ -120,11 +120,10 @@ def test_train_and_score_gives_samples_per_class_and_one_fid_each(compare, monke
 
 
 def test_compare_prints_the_table_writes_scores_and_grids_and_chooses_per_kind(compare, draws, monkeypatch, tmp_path):
-    monkeypatch.setattr(compare, "PER_CLASS", 12)
-    monkeypatch.setattr(compare, "SUBSETS", 2)
     parse = compare.parse_setting
     monkeypatch.setattr(compare, "parse_setting", lambda t: replace(parse(t), collapse_samples=16, sample_grid=2))
-    scores = compare.compare(draws, ["dcgan:16/4/8/1", "acgan:16/4/8/1"], tmp_path, classifier=TINY_CNN)
+    settings = ["dcgan:16/4/8/1", "acgan:16/4/8/1"]
+    scores = compare.compare(draws, settings, tmp_path, classifier=TINY_CNN, per_class=12, subsets=2)
     saved = pd.read_csv(tmp_path / "scores.csv")
     assert saved.setting.unique().tolist() == [compare.BASELINE, "dcgan:16/4/8/1", "acgan:16/4/8/1"]
     assert len(saved) == len(scores) == 9 and np.isfinite(saved.fid).all()

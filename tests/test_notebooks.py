@@ -90,7 +90,8 @@ def test_classic_augmentation_notebook_records(smoke_run):
     predictions = smoke_run.load_table("classic_predictions")
     assert len(predictions) == 182 * len(smoke.classic_groups) * smoke.repeats
     choice = smoke_run.load_table("classic_choice")
-    assert sorted(zip(choice.repeat, choice.fold)) == [(r, f) for r in range(smoke.repeats) for f in range(3)]
+    pairs = sorted(zip(choice.repeat, choice.fold, strict=True))
+    assert pairs == [(r, f) for r in range(smoke.repeats) for f in range(3)]
     assert metrics["ci_method"] == "patient_cluster_bootstrap" and metrics["repeats"] == smoke.repeats
 
 

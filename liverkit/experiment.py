@@ -32,7 +32,7 @@ from liverkit.data.folds import patient_folds, split
 from liverkit.data.lesionset import LesionSet
 from liverkit.data.manifest import load
 from liverkit.errors import LiverkitError
-from liverkit.metrics import accuracy, bootstrap_ci, confusion, metrics_table
+from liverkit.metrics import CI_METHOD, accuracy, bootstrap_ci, confusion, metrics_table
 from liverkit.runs import RunFolder
 from liverkit.train.classifier import ClassifierConfig, predict, train_classifier
 
@@ -207,14 +207,16 @@ def prediction_matrix(predictions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray
 def sweep_table(sweep: ClassicSweep, n_boot: int = 1000) -> pd.DataFrame:
     """Per group: pooled accuracy (mean over repeats) with a patient-cluster bootstrap CI, each fold's accuracy, and
     the training budget (mean training images, epochs and optimiser steps of the outer models)."""
-    outer = sweep.timing[sweep.timing.stage == "outer"].groupby("group")
+    outer = sweep.timing[sweep.timing.stage == "outer"]
+    budget = outer.groupby("group").agg(training_images=("training_images", "mean"), epochs=("epochs", "first"),
+                                        steps=("steps", "mean"))  # fmt: skip
     rows = []
     for size in sweep.groups:
         part = sweep.predictions[sweep.predictions.group == size]
         _, y_true, y_pred, patients = prediction_matrix(part)
         estimate, low, high = bootstrap_ci(y_true, y_pred, accuracy, n_boot=n_boot, seed=size, clusters=patients)
-        row = {"group": size, "training_images": float(outer.training_images.mean()[size]),
-               "epochs": int(outer.epochs.first()[size]), "steps": float(outer.steps.mean()[size]),
+        row = {"group": size, "training_images": float(budget.training_images[size]),
+               "epochs": int(budget.epochs[size]), "steps": float(budget.steps[size]),
                "accuracy": estimate, "ci_low": low, "ci_high": high}  # fmt: skip
         for f, fold_part in part.groupby("fold"):
             row[f"fold_{f}"] = float((fold_part.y_true == fold_part.y_pred).mean())
@@ -290,11 +292,6 @@ def setting_metrics(predictions: pd.DataFrame, class_names: tuple[str, ...], n_b
     return metrics_table(y_true, y_pred, class_names, n_boot=n_boot, clusters=patients)
 
 
-def fold_accuracies(predictions: pd.DataFrame) -> dict[str, float]:
-    """Accuracy per test fold (mean over repeats), to read beside the pooled number."""
-    return {f"fold {f}": float((part.y_true == part.y_pred).mean()) for f, part in predictions.groupby("fold")}
-
-
 def pooled_confusion(predictions: pd.DataFrame, n_classes: int) -> np.ndarray:
     """Confusion counts summed over folds and repeats."""
     return confusion(predictions.y_true.to_numpy(), predictions.y_pred.to_numpy(), n_classes)
@@ -330,7 +327,7 @@ def classic_key_numbers(sweep: ClassicSweep, results: pd.DataFrame, table: pd.Da
     if "honest" in choices:
         numbers["honest_choice"] = accuracy_with_ci("classic optimum (honest choice)")
         numbers["honest_groups"] = [int(g) for g in choices["honest"].group]
-    numbers |= {"repeats": int(sweep.predictions.repeat.nunique()), "ci_method": "patient_cluster_bootstrap",
+    numbers |= {"repeats": int(sweep.predictions.repeat.nunique()), "ci_method": CI_METHOD,
                 "epochs": int(sweep.timing.epochs.iloc[0])}  # fmt: skip
     return numbers
 

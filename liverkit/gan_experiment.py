@@ -40,7 +40,7 @@ from liverkit.augment import AugmentConfig
 from liverkit.data.folds import split
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
-from liverkit.experiment import _seed, inner_pool, inner_splits, model_seed, outer_pool
+from liverkit.experiment import _seed, inner_pool, inner_scores, inner_splits, model_seed, outer_pool
 from liverkit.io import write_json
 from liverkit.runs import RunFolder
 from liverkit.synthesis import GAN_KINDS, fold_samples, gan_folder
@@ -323,8 +323,7 @@ def _check_no_overlap(train: LesionSet, judged: LesionSet, what: str) -> None:
 
 def _honest_sizes(inner_records: list[dict]) -> dict[str, int]:
     """Per added arm, the size with the best accuracy over all inner validation lesions (ties: the smaller)."""
-    table = pd.DataFrame(inner_records).groupby(["arm", "synthetic"], as_index=False)[["val_correct", "val_lesions"]]
-    scores = table.sum().assign(val_accuracy=lambda t: t.val_correct / t.val_lesions)
+    scores = inner_scores(pd.DataFrame(inner_records))  # the same pooled score as notebook 02's choice
     ranked = scores.sort_values(["arm", "val_accuracy", "synthetic"], ascending=[True, False, True])
     return {arm: int(part.synthetic.iloc[0]) for arm, part in ranked.groupby("arm")}
 

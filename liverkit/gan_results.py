@@ -24,10 +24,7 @@ import pandas as pd
 from liverkit.errors import LiverkitError
 from liverkit.experiment import inner_scores, pooled_confusion, prediction_matrix, setting_metrics
 from liverkit.gan_experiment import ARMS, CONTROL, GanSweep
-from liverkit.metrics import accuracy, bootstrap_ci, holm, paired_difference_ci, paired_permutation_test
-
-CI_METHOD = "patient_cluster_bootstrap"
-"""How every interval of notebook 05 is made (recorded in its metrics)."""
+from liverkit.metrics import CI_METHOD, accuracy, bootstrap_ci, holm, paired_difference_ci, paired_permutation_test
 
 
 def arm_label(arm: str) -> str:

@@ -18,6 +18,9 @@ import pandas as pd
 
 from liverkit.errors import LiverkitError
 
+CI_METHOD = "patient_cluster_bootstrap"
+"""How the experiment notebooks' intervals are made (recorded in their metrics as ``ci_method``)."""
+
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """Counts, rows = true class, columns = predicted class (n_classes x n_classes)."""

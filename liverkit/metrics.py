@@ -76,10 +76,15 @@ def _cluster_codes(clusters: Sequence[Hashable] | np.ndarray, n_lesions: int) ->
     return codes
 
 
-def _resampler(
+def cluster_resampler(
     n_lesions: int, clusters: Sequence[Hashable] | np.ndarray | None
 ) -> Callable[[np.random.Generator], np.ndarray]:
-    """A function drawing one bootstrap sample of lesion indices: lesions, or whole clusters, with replacement."""
+    """A function drawing one bootstrap sample of lesion indices: lesions, or whole clusters, with replacement.
+
+    ``draw(rng)`` returns the indices of the drawn lesions; with ``clusters``, as many clusters as there are are
+    drawn with replacement, each bringing all its lesions (so a sample's size varies). Shared by every patient-level
+    bootstrap of the kit (this module's intervals and :mod:`liverkit.quality`'s).
+    """
     if clusters is None:
         return lambda rng: rng.integers(0, n_lesions, n_lesions)
     codes = _cluster_codes(clusters, n_lesions)
@@ -105,7 +110,7 @@ def _bootstrap(
     level: float,
 ) -> tuple[float, float]:
     """Percentile interval of ``statistic(lesion_index)`` over bootstrap samples of lesions or clusters."""
-    draw = _resampler(n_lesions, clusters)
+    draw = cluster_resampler(n_lesions, clusters)
     rng = np.random.default_rng(seed)
     draws = np.array([statistic(draw(rng)) for _ in range(n_boot)], dtype=np.float64)
     alpha = (1 - level) / 2

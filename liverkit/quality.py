@@ -72,6 +72,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from liverkit.data.lesionset import ROI_SIZE, LesionSet
 from liverkit.errors import LiverkitError
+from liverkit.metrics import cluster_resampler
 from liverkit.nets.classifier import LesionCNN
 from liverkit.plots import image_mosaic
 
@@ -620,11 +621,9 @@ def _resamples(
     """``n_boot`` bootstrap draws of (reference indices, compared indices). The reference is drawn by patient: as
     many patients as there are, with replacement, each bringing all its lesions (so a draw's size varies); the
     compared set lesion by lesion, ``n_b`` with replacement."""
-    codes = np.unique(patients, return_inverse=True)[1]
-    by_patient = [np.flatnonzero(codes == code) for code in range(codes.max() + 1)]
+    draw_reference = cluster_resampler(len(patients), patients)
     for _ in range(n_boot):
-        drawn = rng.integers(0, len(by_patient), len(by_patient))
-        yield np.concatenate([by_patient[p] for p in drawn]), rng.integers(0, n_b, n_b)
+        yield draw_reference(rng), rng.integers(0, n_b, n_b)
 
 
 @contextmanager

@@ -13,7 +13,10 @@ quick epochs; see the README's budget table.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from typing import Any
+
+import yaml
 
 from liverkit.augment import PAPER_GROUPS, AugmentConfig
 from liverkit.errors import LiverkitError
@@ -154,3 +157,91 @@ def get_profile(name: str | Profile) -> Profile:
     if name not in PROFILES:
         raise LiverkitError(f"unknown profile '{name}'; choose one of {sorted(PROFILES)}.")
     return PROFILES[name]
+
+
+def parse_overrides(assignments: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["classifier.epochs=4", "augment.rot_range_deg=[0, 15]"]`` as a dict; values are read as YAML.
+
+    Args:
+        assignments: ``key=value`` strings, ``key`` a profile field or ``section.field`` (see :func:`resolve_profile`).
+    """
+    overrides: dict[str, Any] = {}
+    for text in assignments:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise LiverkitError(f"--set '{text}' must look like key=value, e.g. classifier.epochs=4.")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError as exc:
+            raise LiverkitError(f"--set '{text}': the value is not valid YAML ({exc}).") from exc
+    return overrides
+
+
+def resolve_profile(profile: str | Profile, data: str = "phantom", overrides: dict[str, Any] | None = None) -> Profile:
+    """The profile a run uses: the named profile, then the data set's manifest ``augment`` settings, then the run's
+    own overrides (``--set`` on the command line, the ``overrides`` parameter of every notebook).
+
+    Args:
+        profile: ``smoke``, ``quick``, ``paper`` or a Profile.
+        data: the run's data source; a manifest entry's ``augment`` mapping sets ``augment.<field>`` values.
+        overrides: ``{"classifier.epochs": 4, "n_folds": 5, "augment.n_flip": 0}``: a profile field, or a field of
+            one of its sections (``augment``, ``classifier``, ``dcgan``, ``acgan``).
+    """
+    resolved = get_profile(profile)
+    changes = {f"augment.{key}": value for key, value in _manifest_augment(data).items()}
+    changes |= dict(overrides or {})
+    for key, value in changes.items():
+        resolved = _set_field(resolved, key, value)
+    return resolved
+
+
+def _manifest_augment(data: str) -> dict[str, Any]:
+    """The ``augment`` mapping of the data set's manifest entry (empty for a LesionSet file or no such field)."""
+    from liverkit.data import manifest
+
+    if data.endswith(".npz") and not _is_manifest_name(data):
+        return {}
+    return dict(getattr(manifest.get_entry(data), "augment", None) or {})
+
+
+def _is_manifest_name(data: str) -> bool:
+    from liverkit.data import manifest
+
+    return data in manifest.read_manifest()
+
+
+def _set_field(profile: Profile, key: str, value: Any) -> Profile:
+    """Replace one (possibly dotted) field, converting YAML lists to the tuples the dataclasses hold."""
+    section, _, name = key.rpartition(".")
+    if section:
+        holder = getattr(profile, section, None)
+        if section == "name" or not is_dataclass(holder):
+            sections = sorted(f.name for f in fields(profile) if is_dataclass(getattr(profile, f.name)))
+            raise LiverkitError(f"override '{key}': '{section}' is not a section of the profile; sections: {sections}.")
+        return profile.with_overrides(**{section: _replace_checked(holder, name, value, key)})
+    return _replace_checked(profile, name, value, key)
+
+
+def _replace_checked(holder: Any, name: str, value: Any, key: str) -> Any:
+    valid = sorted(f.name for f in fields(holder) if f.name != "name")
+    if name not in valid:
+        raise LiverkitError(f"override '{key}': no field '{name}'; valid fields here: {valid}.")
+    current = getattr(holder, name)
+    if isinstance(current, tuple) and isinstance(value, list):
+        value = tuple(value)
+    if current is not None and not _same_kind(current, value):
+        raise LiverkitError(
+            f"override '{key}': expected a value like {current!r} ({type(current).__name__}), got {value!r}."
+        )
+    try:
+        return replace(holder, **{name: value})
+    except (TypeError, ValueError) as exc:
+        raise LiverkitError(f"override '{key}={value!r}' is not valid: {exc}") from exc
+
+
+def _same_kind(current: Any, value: Any) -> bool:
+    if isinstance(current, bool) or isinstance(value, bool):
+        return isinstance(current, bool) and isinstance(value, bool)
+    if isinstance(current, int | float) and isinstance(value, int | float):
+        return isinstance(current, float) or isinstance(value, int)
+    return isinstance(value, type(current))

@@ -1,9 +1,10 @@
-"""Atomic file writes: an artifact is either the old file or the complete new one, never half of each."""
+"""Atomic file writes (an artifact is either the old file or the complete new one) and reads that name the file."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -60,3 +61,44 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
+@contextmanager
+def reading(
+    path: str | os.PathLike, what: str, remedy: str = "delete it and rerun the step that writes it"
+) -> Iterator[Path]:
+    """Turn any failure while reading ``path`` into a LiverkitError that names the file, what it is and what to do.
+
+    Numpy's and torch's own messages (``allow_pickle=True``, ``weights_only=False``) advise things a user should
+    not do with a damaged file, so only the error's type and first line are passed on.
+
+    Args:
+        path: the file being read.
+        what: what the file is, e.g. ``"the CNN checkpoint"``.
+        remedy: what the user should do about a damaged file.
+    """
+    from liverkit.errors import LiverkitError
+
+    path = Path(path)
+    if not path.is_file():
+        raise LiverkitError(f"{what} '{path}' does not exist{'' if not path.exists() else ' as a file'}; {remedy}.")
+    try:
+        yield path
+    except LiverkitError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every reader failure is reported with the file's name
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+        if re.search(r"allow_pickle|weights_only|pickle", first_line):
+            first_line = "its contents are not the plain arrays expected"
+        raise LiverkitError(
+            f"could not read {what} '{path}' ({type(exc).__name__}: {first_line}); the file is damaged, truncated or "
+            f"not what it should be: {remedy}."
+        ) from exc
+
+
+def read_json(
+    path: str | os.PathLike, what: str = "the JSON file", remedy: str = "delete it and rerun the step that writes it"
+) -> Any:
+    """Read a JSON file; a missing, unreadable or malformed file is a LiverkitError naming it."""
+    with reading(path, what, remedy) as checked:
+        return json.loads(checked.read_text(encoding="utf-8"))

@@ -34,6 +34,14 @@ def _check_name(name: str) -> str:
     return name
 
 
+def run_identity(profile: str, data: str, seed: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What makes a run this run (``run.json``): profile, data source, seed and, when any, the ``--set`` overrides."""
+    identity: dict[str, Any] = {"profile": profile, "data": data, "seed": seed}
+    if overrides:
+        identity["overrides"] = dict(sorted(overrides.items()))
+    return identity
+
+
 class RunFolder:
     """One run's folder. Creating it is cheap; nothing is written until something is saved.
 

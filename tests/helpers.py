@@ -22,3 +22,7 @@ def make_set(labels, patients=None, class_names=("a", "b", "c"), seed=0, source=
         ids=[f"item-{i}" for i in range(n)],
         sources=source,
     )
+
+SMOKE_ENV: dict[str, str] = {}
+"""Environment variables the session's smoke run (conftest's ``smoke_run``) runs under; a test that must reproduce
+the smoke run's numbers exactly (a notebook run alone, say) runs with the same ones."""

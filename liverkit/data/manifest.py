@@ -55,6 +55,9 @@ class DataEntry:
     md5: str | None = None
     licence: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    augment: dict[str, Any] = field(default_factory=dict)
+    """Classic-augmentation settings for this data set (``AugmentConfig`` fields, e.g. ``rot_range_deg: [0, 15]``,
+    ``n_flip: 0``): for data whose orientation or laterality is a cue. Applied by ``config.resolve_profile``."""
 
 
 def manifest_path() -> Path | None:
@@ -102,7 +105,7 @@ def _entry(name: str, spec: Any, data_root: Path, source: Path | None) -> DataEn
     where = f"manifest '{source}', entry '{name}'"
     if not isinstance(spec, dict):
         raise LiverkitError(f"{where}: an entry must be a mapping with at least 'reader'.")
-    known = {"reader", "description", "path", "url", "md5", "licence", "options", "size_mb"}
+    known = {"reader", "description", "path", "url", "md5", "licence", "options", "size_mb", "augment"}
     unknown = sorted(set(spec) - known)
     if unknown:
         raise LiverkitError(f"{where}: unknown field(s) {unknown}; allowed: {sorted(known)}.")
@@ -114,6 +117,9 @@ def _entry(name: str, spec: Any, data_root: Path, source: Path | None) -> DataEn
     options = spec.get("options") or {}
     if not isinstance(options, dict):
         raise LiverkitError(f"{where}: 'options' must be a mapping of reader keyword arguments.")
+    augment = spec.get("augment") or {}
+    if not isinstance(augment, dict):
+        raise LiverkitError(f"{where}: 'augment' must be a mapping of AugmentConfig fields, e.g. {{n_flip: 0}}.")
     path = Path(os.path.expanduser(str(spec["path"]))) if spec.get("path") else None
     if path is not None and not path.is_absolute():
         path = data_root / path
@@ -126,6 +132,7 @@ def _entry(name: str, spec: Any, data_root: Path, source: Path | None) -> DataEn
         md5=spec.get("md5"),
         licence=spec.get("licence"),
         options=dict(options),
+        augment=dict(augment),
     )
 
 

@@ -69,12 +69,15 @@ def config_info(device: str | torch.device = "auto") -> dict[str, object]:
     resolved = resolve_device(device)
     info: dict[str, object] = {
         "python": sys.version.split()[0],
+        "interpreter": sys.executable,
         "platform": platform.platform(),
         "device": str(resolved),
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "bf16": bf16_supported(resolved),
+        "bf16": "fast on this device (used only where a config sets bf16=True)"
+        if bf16_supported(resolved)
+        else "not fast here (the kit trains in fp32)",
     }
     if resolved.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(resolved)
@@ -88,7 +91,11 @@ def config_info(device: str | torch.device = "auto") -> dict[str, object]:
 
 
 def print_config(device: str | torch.device = "auto") -> dict[str, object]:
-    """Print versions, device and threads, one per line, and return them (the first cell of every notebook)."""
+    """Print versions, device and threads, one per line, and return them (the first cell of every notebook).
+
+    ``interpreter`` is the Python running this kernel: the one the notebook's guarded install cell installs into. In
+    JupyterLab, pick the kernel "Python (liverkit)" (registered by ``make setup``) to use the kit's own environment.
+    """
     info = config_info(device)
     width = max(len(key) for key in info)
     for key, value in info.items():

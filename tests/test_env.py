@@ -39,3 +39,17 @@ def test_print_config_reports_versions_and_threads(capsys):
     assert re.search(rf"^torch_threads\s+{torch.get_num_threads()}$", out, flags=re.MULTILINE)
     assert info["device"] == "cpu" and info["liverkit"] != "not installed"
     assert set(config_info("cpu")) >= {"python", "torch", "numpy", "device", "torch_threads", "bf16"}
+
+
+def test_print_config_names_the_interpreter_and_what_bf16_means(capsys):
+    import sys
+
+    info = print_config("cpu")
+    out = capsys.readouterr().out
+    assert info["interpreter"] == sys.executable
+    assert re.search(rf"^interpreter\s+{re.escape(sys.executable)}$", out, flags=re.MULTILINE)
+    assert info["bf16"] in (
+        "fast on this device (used only where a config sets bf16=True)",
+        "not fast here (the kit trains in fp32)",
+    )
+    assert info["bf16"] not in (True, False, "True", "False")

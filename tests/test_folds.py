@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 from helpers import make_set
+from sklearn.model_selection import StratifiedGroupKFold
 
 from liverkit import LiverkitError
-from liverkit.data import folds
+from liverkit.data import LesionSet, PhantomConfig, folds, make_phantom
+from liverkit.data.folds import check_splittable, duplicate_images, duplicates_report, patient_folds, split_groups
 
 
 def _clinic(seed=0):
@@ -69,3 +71,51 @@ def test_refuses_empty_class_and_bad_k():
         folds.patient_folds(s, k=1)
     with pytest.raises(LiverkitError, match="fold 7 does not exist"):
         folds.split(s, np.zeros(6, int), 7)
+
+
+def _with_duplicates():
+    """Eight lesions of eight patients: 0 and 3 share one image with opposite labels, 1 and 4 one with equal labels."""
+    lesions = make_set([0, 0, 0, 1, 0, 1, 1, 1], class_names=("a", "b"))
+    images = lesions.images.copy()
+    images[3], images[4] = images[0], images[1]
+    return LesionSet(images, lesions.labels, lesions.class_names, lesions.patient_ids, lesions.diameters_mm,
+                     lesions.ids, "test")  # fmt: skip
+
+
+def test_duplicate_images_are_grouped_and_reported():
+    lesions = _with_duplicates()
+    assert duplicate_images(lesions) == [["item-0", "item-3"], ["item-1", "item-4"]]
+    report = duplicates_report(lesions, np.array([0, 1, 0, 1, 0, 1, 0, 1]))
+    assert report["labels"].tolist() == [["a", "b"], ["a", "a"]]
+    assert report["labels_conflict"].tolist() == [True, False]
+    assert report["across_folds"].tolist() == [True, True]
+    assert duplicates_report(make_set([0, 1, 2]), np.zeros(3)).empty
+
+
+def test_patient_folds_keep_identical_images_in_one_fold():
+    lesions = _with_duplicates()
+    assert split_groups(lesions).tolist() == ["p0", "p1", "p2", "p0", "p1", "p5", "p6", "p7"]
+    for seed in range(5):
+        fold_of = patient_folds(lesions, k=2, seed=seed)
+        assert fold_of[0] == fold_of[3] and fold_of[1] == fold_of[4]
+
+
+def test_folds_without_duplicates_are_the_plain_patient_split():
+    lesions = make_phantom(PhantomConfig(n_cyst=9, n_metastasis=8, n_hemangioma=7), seed=3)
+    assert duplicate_images(lesions) == []
+    for seed in (0, 1):
+        plain = np.full(len(lesions), -1)
+        splitter = StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=seed)
+        for fold, (_, test) in enumerate(splitter.split(np.zeros(len(lesions)), lesions.labels, lesions.patient_ids)):
+            plain[test] = fold
+        np.testing.assert_array_equal(patient_folds(lesions, k=3, seed=seed), plain)
+
+
+def test_check_splittable_accepts_what_the_splits_can_do():
+    lesions = make_set([0] * 6 + [1] * 6, class_names=("a", "b"))
+    check_splittable(lesions, 3, 4)  # 6 patients per class: a training fold keeps 4
+    check_splittable(lesions, 6, None)
+    with pytest.raises(LiverkitError, match=r"inner split .* needs 5 .*--set inner_folds=4"):
+        check_splittable(lesions, 3, 5)
+    with pytest.raises(LiverkitError, match=r"outer split .* 7 folds, but class 'a' has 6 .*--set n_folds=6"):
+        check_splittable(lesions, 7, None)

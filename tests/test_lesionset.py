@@ -102,7 +102,7 @@ def test_load_errors_name_the_file(tmp_path):
         LesionSet.load(tmp_path / "missing.npz")
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip file")
-    with pytest.raises(LiverkitError, match="bad.npz' is not a readable"):
+    with pytest.raises(LiverkitError, match="could not read the LesionSet file '.*bad.npz'"):
         LesionSet.load(bad)
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
     with pytest.raises(LiverkitError, match="missing arrays"):
@@ -124,3 +124,23 @@ def test_tensors_shapes_and_dtypes():
     images, labels = make_set([0, 1, 2]).tensors("cpu")
     assert images.shape == (3, 1, 64, 64) and images.dtype == torch.float32
     assert labels.dtype == torch.int64 and labels.tolist() == [0, 1, 2]
+
+
+def test_has_diameters_tells_known_from_all_nan():
+    lesions = make_set([0, 1, 2])
+    assert lesions.has_diameters
+    unknown = LesionSet(lesions.images, lesions.labels, lesions.class_names, lesions.patient_ids,
+                        np.full(3, np.nan), lesions.ids)  # fmt: skip
+    assert not unknown.has_diameters and np.isnan(unknown.diameters_mm).all()
+    partly = LesionSet(lesions.images, lesions.labels, lesions.class_names, lesions.patient_ids,
+                       [np.nan, 12.0, np.nan], lesions.ids)  # fmt: skip
+    assert partly.has_diameters
+
+
+@pytest.mark.parametrize("keep", [0, 100, 1000])
+def test_truncated_lesionset_file_names_the_file(tmp_path, keep):
+    path = make_set([0, 1, 2]).save(tmp_path / "s.npz")
+    path.write_bytes(path.read_bytes()[:keep])
+    with pytest.raises(LiverkitError, match=r"could not read the LesionSet file '.*s\.npz'.*LesionSet\.save") as caught:
+        LesionSet.load(path)
+    assert "allow_pickle" not in str(caught.value)

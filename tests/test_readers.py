@@ -302,10 +302,12 @@ def test_read_medmnist_refuses_missing_split_keys(tmp_path):
 
 
 def test_read_medmnist_refuses_missing_and_broken_files(tmp_path):
-    with pytest.raises(LiverkitError, match=r"'.*breastmnist\.npz' does not exist.*medmnist\.com.*download: true"):
+    with pytest.raises(
+        LiverkitError, match=r"breastmnist\.npz' does not exist.*medmnist\.com.*url and md5.*data fetch NAME"
+    ):
         read_medmnist(tmp_path / "breastmnist.npz")
     (tmp_path / "text.npz").write_text("hello")
-    with pytest.raises(LiverkitError, match=r"text\.npz' is not a readable MedMNIST \.npz"):
+    with pytest.raises(LiverkitError, match=r"could not read the MedMNIST \.npz archive '.*text\.npz'"):
         read_medmnist(tmp_path / "text.npz")
     images = np.random.default_rng(0).integers(0, 255, (50, 28, 28)).astype(np.uint8)
     np.savez_compressed(tmp_path / "damaged.npz", train_images=images, train_labels=np.zeros((50, 1), np.uint8))
@@ -535,3 +537,45 @@ def test_read_nifti_root_option(scans, tmp_path_factory):
     _write_csv(table_dir / "t.csv", ["volume,mask,label,patient_id", "case_a.nii.gz,case_a_mask.nii.gz,m,p"])
     assert len(read_nifti(table_dir / "t.csv", root=scans)) == 3
     assert math.isfinite(read_nifti(table_dir / "t.csv", root=str(scans)).diameters_mm.sum())
+
+
+# ---------------------------------------------------------------------------------------------- suspicious input
+def test_12_bit_ct_in_16_bit_png_is_not_read_near_black(folder):
+    ct = np.full((32, 32), 2048, np.uint16)
+    ct[0, 0] = 4095
+    _save(folder / "ct.png", ct)
+    _write_csv(folder / "labels.csv", [HEADER, "a.png,cyst,p1", "ct.png,metastasis,p2"])
+    with pytest.warns(UserWarning, match=r"fit in 12 bits.*ct\.png"):
+        lesions = read_folder(folder)
+    assert lesions.images[1, 0, 32, 32] == pytest.approx(2048 / 4095, abs=1e-3)  # not 2048 / 65535 = 0.03
+    assert read_folder(folder, bit_depth=16).images[1, 0, 32, 32] == pytest.approx(2048 / 65535, abs=1e-4)
+
+
+def test_non_square_roi_is_padded_not_stretched(folder):
+    wide = np.zeros((16, 48), np.uint8)
+    wide[:, 16:32] = 255  # a 16 x 16 white square in the middle
+    _save(folder / "wide.png", wide)
+    _write_csv(folder / "labels.csv", [HEADER, "a.png,cyst,p1", "wide.png,metastasis,p2"])
+    with pytest.warns(UserWarning, match=r"not square; they were padded.*wide\.png \(16 x 48\)"):
+        roi = read_folder(folder).images[1, 0]
+    bright = roi > 0.5
+    rows, cols = np.flatnonzero(bright.any(axis=1)), np.flatnonzero(bright.any(axis=0))
+    assert abs(len(rows) - len(cols)) <= 1 and 20 <= len(cols) <= 23  # stays square: 16 of 48 px is 21 of 64
+
+
+def test_readers_are_quiet_unless_asked(folder, tmp_path_factory, capsys):
+    read_folder(folder)
+    path = _medmnist(tmp_path_factory.mktemp("m") / "m.npz")
+    with pytest.warns(UserWarning):
+        read_medmnist(path)
+    quiet = capsys.readouterr().err
+    assert "reading ROIs" not in quiet and "resizing" not in quiet and "%|" not in quiet
+    read_folder(folder, progress=True)
+    assert "reading ROIs" in capsys.readouterr().err
+
+
+def test_medmnist_split_hint_fits_the_file(tmp_path):
+    np.savez(tmp_path / "x.npz", x=np.zeros((2, 28, 28), np.uint8), y=np.zeros(2, np.uint8))
+    with pytest.raises(LiverkitError, match=r"It has no split at all, so it is not a MedMNIST archive") as caught:
+        read_medmnist(tmp_path / "x.npz")
+    assert "splits=" not in str(caught.value)

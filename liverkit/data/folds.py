@@ -1,11 +1,16 @@
 """Patient-level stratified cross-validation folds (notebook 01; used by every experiment).
 
 All lesions of a patient fall into the same fold, so no test patient's anatomy, scanner noise or
-lesion can reach augmentation, GAN training or model choice. Folds are balanced over the classes as far
-as the patient grouping allows (scikit-learn's StratifiedGroupKFold).
+lesion can reach augmentation, GAN training or model choice. Lesions with identical pixels (the same image
+listed twice, often under two patient ids in public sets) also share a fold. Folds are balanced over the
+classes as far as this grouping allows (scikit-learn's StratifiedGroupKFold). :func:`check_splittable` says
+before any training whether the data can be split at all.
 """
 
 from __future__ import annotations
+
+import hashlib
+import math
 
 import numpy as np
 import pandas as pd
@@ -17,6 +22,10 @@ from liverkit.errors import LiverkitError
 
 def patient_folds(lesions: LesionSet, k: int = 3, seed: int = 0) -> np.ndarray:
     """Assign every lesion to one of ``k`` folds, grouped by patient and stratified by class.
+
+    Lesions with identical images are kept in one fold: the patients they belong to are treated as one patient
+    for the split (:func:`split_groups`), so a duplicated image cannot be both trained on and tested. Data
+    without duplicates (the phantom) is split exactly by patient.
 
     Args:
         lesions: the data set to split.
@@ -30,7 +39,7 @@ def patient_folds(lesions: LesionSet, k: int = 3, seed: int = 0) -> np.ndarray:
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     fold_of = np.full(len(lesions), -1, dtype=np.int64)
     dummy_x = np.zeros((len(lesions), 1))
-    for fold, (_, test_index) in enumerate(splitter.split(dummy_x, lesions.labels, groups=lesions.patient_ids)):
+    for fold, (_, test_index) in enumerate(splitter.split(dummy_x, lesions.labels, groups=split_groups(lesions))):
         fold_of[test_index] = fold
     return fold_of
 
@@ -39,15 +48,128 @@ def _check_foldable(lesions: LesionSet, k: int) -> None:
     """Refuse splits that cannot give every fold a test patient of every class."""
     if not isinstance(k, (int, np.integer)) or k < 2:
         raise LiverkitError(f"the number of folds k must be an integer >= 2, got {k!r}.")
-    for label, name in enumerate(lesions.class_names):
-        patients = np.unique(lesions.patient_ids[lesions.labels == label])
-        if len(patients) == 0:
+    for name, count in _groups_per_class(lesions).items():
+        if count == 0:
             raise LiverkitError(f"class '{name}' has no lesions; drop it from class_names or add data.")
-        if len(patients) < k:
+        if count < k:
             raise LiverkitError(
-                f"class '{name}' has {len(patients)} patient(s), fewer than the {k} folds: every fold needs a "
-                f"test patient of every class. Use fewer folds (k={max(2, len(patients))}) or add patients."
+                f"class '{name}' has {count} patient(s), fewer than the {k} folds: every fold needs a "
+                f"test patient of every class. Use fewer folds (k={max(2, count)}) or add patients."
             )
+
+
+def _groups_per_class(lesions: LesionSet) -> dict[str, int]:
+    """How many split groups (patients, merged over duplicate images) hold lesions of each class."""
+    groups = split_groups(lesions)
+    return {name: len(np.unique(groups[lesions.labels == k])) for k, name in enumerate(lesions.class_names)}
+
+
+def check_splittable(lesions: LesionSet, n_folds: int, inner_folds: int | None = None) -> None:
+    """Refuse data that cannot be split into ``n_folds`` outer and ``inner_folds`` inner folds, before any training.
+
+    Every outer fold needs a test patient of every class; the inner split (model choice inside each outer
+    training fold, :func:`liverkit.experiment.inner_splits`) needs ``inner_folds`` patients of every class among
+    the outer training patients, of which a class keeps at least ``patients - ceil(patients / n_folds)``.
+
+    Args:
+        lesions: the data set.
+        n_folds: outer folds (the profile's ``n_folds``).
+        inner_folds: inner folds (the profile's ``inner_folds``); None or < 2 means no inner split.
+    """
+    present = sorted(set(lesions.labels.tolist()))
+    if len(present) < 2:
+        names = [lesions.class_names[k] for k in present]
+        raise LiverkitError(
+            f"the data has lesions of {len(present)} class(es) {names}; a classifier needs at least 2. "
+            "Add lesions of another class."
+        )
+    if not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
+        raise LiverkitError(f"n_folds must be an integer >= 2, got {n_folds!r}; set it with --set n_folds=3.")
+    counts = _groups_per_class(lesions)
+    fewest = min(counts.values())
+    for name, count in counts.items():
+        if count == 0:
+            raise LiverkitError(f"class '{name}' has no lesions; drop it from class_names or add lesions of it.")
+        if count < n_folds:
+            raise LiverkitError(
+                f"the outer split needs a test patient of every class in each of its {n_folds} folds, but class "
+                f"'{name}' has {count} patient(s). Use fewer folds (--set n_folds={max(2, count)}) or add "
+                f"patients of class '{name}'."
+            )
+    if inner_folds is None or inner_folds < 2:
+        return
+    kept = {name: count - math.ceil(count / n_folds) for name, count in counts.items()}
+    name = min(kept, key=kept.get)
+    if kept[name] < inner_folds:
+        raise LiverkitError(
+            f"the inner split (model choice inside each training fold) needs {inner_folds} patients of every class "
+            f"among a fold's training patients, but class '{name}' has {counts[name]} patient(s), of which a "
+            f"training fold of the {n_folds}-fold split keeps as few as {kept[name]}. Use fewer inner folds "
+            f"(--set inner_folds={max(2, kept[name])}) or outer folds (--set n_folds=...), or add data "
+            f"(the smallest class has {fewest} patient(s))."
+        )
+
+
+def split_groups(lesions: LesionSet) -> np.ndarray:
+    """The group each lesion is split by: its patient id, with patients that share an identical image merged.
+
+    A merged group is named by its smallest patient id, so data without duplicates gets its patient ids back.
+    """
+    groups = lesions.patient_ids
+    duplicates = _duplicate_indices(lesions)
+    if not duplicates:
+        return groups
+    parent = {patient: patient for patient in np.unique(groups).tolist()}
+
+    def root(patient: str) -> str:
+        while parent[patient] != patient:
+            patient = parent[patient]
+        return patient
+
+    for index in duplicates:
+        roots = sorted({root(str(groups[i])) for i in index})
+        for other in roots[1:]:
+            parent[other] = roots[0]
+    return np.array([root(str(patient)) for patient in groups])
+
+
+def _duplicate_indices(lesions: LesionSet) -> list[np.ndarray]:
+    """Indices of lesions whose images are byte-identical, one array per group of two or more, in first order."""
+    digests = [
+        hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest() for image in lesions.images
+    ]
+    by_digest: dict[bytes, list[int]] = {}
+    for i, digest in enumerate(digests):
+        by_digest.setdefault(digest, []).append(i)
+    return [np.array(index) for index in by_digest.values() if len(index) > 1]
+
+
+def duplicate_images(lesions: LesionSet) -> list[list[str]]:
+    """Groups of lesion ids whose images are identical (exact match of the pixels, by hashing their bytes).
+
+    Public sets sometimes hold one image twice; in two folds it would be trained on and tested, and with two
+    labels it cannot be classified. :func:`patient_folds` keeps each group in one fold.
+    """
+    return [lesions.ids[index].tolist() for index in _duplicate_indices(lesions)]
+
+
+def duplicates_report(lesions: LesionSet, fold_of: np.ndarray) -> pd.DataFrame:
+    """One row per group of identical images: ids, labels, folds, whether it spans folds, whether labels conflict."""
+    fold_of = np.asarray(fold_of)
+    rows = []
+    for index in _duplicate_indices(lesions):
+        labels = [lesions.class_names[k] for k in lesions.labels[index]]
+        folds = fold_of[index].tolist()
+        rows.append(
+            {
+                "ids": lesions.ids[index].tolist(),
+                "labels": labels,
+                "folds": folds,
+                "across_folds": len(set(folds)) > 1,
+                "labels_conflict": len(set(labels)) > 1,
+            }
+        )
+    return pd.DataFrame(rows, columns=["ids", "labels", "folds", "across_folds", "labels_conflict"])
 
 
 def split(lesions: LesionSet, fold_of: np.ndarray, test_fold: int) -> tuple[LesionSet, LesionSet]:

@@ -55,6 +55,20 @@ def resize_rois(images: np.ndarray, size: int = ROI_SIZE) -> np.ndarray:
     return np.clip(y[:, 0].numpy(), lo, hi).astype(np.float32)
 
 
+def pad_to_square(image: np.ndarray) -> np.ndarray:
+    """Pad a 2-D image to square, centred, with its border value (the median of its outermost pixels).
+
+    A non-square ROI resized straight to 64 x 64 would be stretched, changing the lesion's shape; padding keeps
+    it, and the border's median continues the surrounding tissue without smearing the lesion to the edge.
+    """
+    height, width = image.shape
+    extra = abs(height - width)
+    before, after = extra // 2, extra - extra // 2
+    pad = ((before, after), (0, 0)) if height < width else ((0, 0), (before, after))
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+    return np.pad(image, pad, mode="constant", constant_values=np.median(border))
+
+
 def to_grey(image: np.ndarray, source: str = "image") -> np.ndarray:
     """Return a 2-D greyscale image from H x W, H x W x 1, H x W x 3 (RGB) or H x W x 4 (RGBA, alpha dropped).
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from liverkit.errors import LiverkitError
-from liverkit.io import atomic_write
+from liverkit.io import atomic_write, reading
 
 ROI_SIZE = 64
 """Height and width of every ROI, in pixels (the paper resizes each lesion ROI to 64 x 64)."""
@@ -120,6 +120,14 @@ class LesionSet:
         counts = ", ".join(f"{name}: {count}" for name, count in self.class_counts().items())
         sources = ", ".join(sorted(set(self.sources.tolist())))
         return f"LesionSet({len(self)} lesions, {len(self.patients)} patients; {counts}; source: {sources})"
+
+    @property
+    def has_diameters(self) -> bool:
+        """Whether any lesion has a known diameter (MedMNIST and some folders have none: all NaN).
+
+        Plots and captions use it to leave out "(nan mm)" and diameter axes; single entries may still be NaN.
+        """
+        return bool(np.isfinite(self.diameters_mm).any())
 
     @property
     def patients(self) -> np.ndarray:
@@ -253,17 +261,17 @@ class LesionSet:
     @classmethod
     def load(cls, path: str | os.PathLike) -> LesionSet:
         """Read a set written by :meth:`save` (``allow_pickle=False``)."""
-        path = Path(path)
-        if not path.is_file():
-            raise LiverkitError(f"LesionSet file '{path}' does not exist; write one with LesionSet.save().")
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                data = {k: f[k] for k in f.files}
-        except (OSError, ValueError) as exc:
-            raise LiverkitError(f"'{path}' is not a readable LesionSet .npz file ({exc}).") from exc
+        remedy = "write it again with LesionSet.save(), or check that the path names a LesionSet file"
+        with reading(path, "the LesionSet file", remedy), np.load(path, allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
         missing = {"images", "labels", "class_names", "patient_ids", "diameters_mm", "ids", "sources"} - set(data)
         if missing:
             raise LiverkitError(f"'{path}' is not a LesionSet file: missing arrays {sorted(missing)}.")
+        if data["class_names"].ndim != 1:
+            raise LiverkitError(
+                f"'{path}': class_names must be a list of names, got {data['class_names'].tolist()!r}; "
+                "write the file again with LesionSet.save()."
+            )
         return cls(
             images=data["images"],
             labels=data["labels"],

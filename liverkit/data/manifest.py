@@ -1,7 +1,9 @@
 """The data manifest: the data sets the kit knows by name, and ``load(name)`` to get one as a LesionSet.
 
-``data_manifest.yaml`` (at the top of the repository, or the file named by ``$LIVERKIT_MANIFEST``) lists
-entries like::
+The manifest in use is the file named by ``$LIVERKIT_MANIFEST``, else the repository's top-level
+``data_manifest.yaml`` (in a checkout), else the copy shipped inside the package
+(``liverkit/data/data_manifest.yaml``; the top-level file is a link to it), so named data sets work from an
+installed kit too. It lists entries like::
 
     datasets:
       phantom:                      # built in: made on the fly, no file
@@ -17,7 +19,9 @@ entries like::
         path: /data/my-lesions
 
 Relative paths are resolved against the data root: ``$LIVERKIT_DATA`` when set, else the ``data/`` folder
-beside the manifest. The phantom is always available, with or without a manifest file.
+beside the manifest, except for the packaged manifest, whose default data root is ``~/.liverkit/data`` (see
+:func:`data_root`). A relative path may not leave the data root (``../../etc``); give an absolute path for data
+elsewhere. The phantom is always available, with or without a manifest file.
 """
 
 from __future__ import annotations
@@ -26,20 +30,25 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
-from liverkit.io import atomic_path
+from liverkit.io import atomic_path, reading
 
 READERS = ("phantom", "folder", "medmnist", "nifti", "lesionset")
 """Reader names a manifest entry may use."""
 
 _REPO_MANIFEST = Path(__file__).resolve().parents[2] / "data_manifest.yaml"
+_PACKAGED_MANIFEST = Path(__file__).resolve().parent / "data_manifest.yaml"
+PACKAGED_DATA_ROOT = Path("~/.liverkit/data")
+"""Default data root for the packaged manifest (outside a checkout), expanded at use; made only by a fetch."""
 _BUILTIN_PHANTOM = {"reader": "phantom", "description": "The built-in CT lesion phantom (paper class counts)."}
 
 
@@ -61,14 +70,33 @@ class DataEntry:
 
 
 def manifest_path() -> Path | None:
-    """The manifest in use: ``$LIVERKIT_MANIFEST`` if set, else the repository's ``data_manifest.yaml``."""
+    """The manifest in use: ``$LIVERKIT_MANIFEST``, else the checkout's ``data_manifest.yaml``, else the packaged."""
     env = os.environ.get("LIVERKIT_MANIFEST")
     if env:
         path = Path(env)
         if not path.is_file():
             raise LiverkitError(f"$LIVERKIT_MANIFEST points to '{path}', which does not exist; fix or unset it.")
         return path
-    return _REPO_MANIFEST if _REPO_MANIFEST.is_file() else None
+    for path in (_REPO_MANIFEST, _PACKAGED_MANIFEST):
+        if path.is_file():
+            return path
+    return None
+
+
+def data_root(manifest: Path | None) -> Path:
+    """Where a manifest's relative paths point: ``$LIVERKIT_DATA``, else ``data/`` beside the manifest.
+
+    The packaged manifest sits inside the installed package, which is no place for data: its default root is
+    ``~/.liverkit/data`` (:data:`PACKAGED_DATA_ROOT`).
+    """
+    env = os.environ.get("LIVERKIT_DATA")
+    if env:
+        return Path(env).expanduser()
+    if manifest is None:
+        return Path("data")
+    if Path(manifest).resolve() == _PACKAGED_MANIFEST:  # in a checkout, the top-level file links to it
+        return _REPO_MANIFEST.parent / "data" if _REPO_MANIFEST.is_file() else PACKAGED_DATA_ROOT.expanduser()
+    return Path(manifest).parent / "data"
 
 
 def read_manifest(path: str | os.PathLike | None = None) -> dict[str, DataEntry]:
@@ -81,20 +109,38 @@ def read_manifest(path: str | os.PathLike | None = None) -> dict[str, DataEntry]
     raw: dict[str, Any] = {}
     if path is not None:
         raw = _read_yaml(path)
-    data_root = Path(os.environ.get("LIVERKIT_DATA") or (path.parent / "data" if path else Path("data")))
-    entries = {"phantom": _entry("phantom", _BUILTIN_PHANTOM, data_root, path)}
+    root = data_root(path)
+    entries = {"phantom": _entry("phantom", _BUILTIN_PHANTOM, root, path)}
     for name, spec in (raw.get("datasets") or {}).items():
-        entries[str(name)] = _entry(str(name), spec, data_root, path)
+        entries[str(name)] = _entry(str(name), spec, root, path)
     return entries
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader refuses unhashable keys itself
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise LiverkitError(
+                    f"manifest '{self.name}' line {line}: key '{key}' is given twice (first on line {seen[key]}); "
+                    "YAML would silently keep only the last one. Remove or rename one of them."
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise LiverkitError(f"manifest '{path}' does not exist.")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise LiverkitError(f"manifest '{path}' is not valid YAML: {exc}") from exc
+    with reading(path, "the data manifest", "fix or replace the file") as checked, open(checked, encoding="utf-8") as f:
+        try:
+            raw = yaml.load(f, Loader=_UniqueKeyLoader) or {}  # a file stream: YAML's messages name the file
+        except yaml.YAMLError as exc:
+            raise LiverkitError(f"manifest '{path}' is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("datasets", {}), dict):
         raise LiverkitError(f"manifest '{path}' must be a mapping with a 'datasets' mapping of entries.")
     return raw
@@ -122,7 +168,7 @@ def _entry(name: str, spec: Any, data_root: Path, source: Path | None) -> DataEn
         raise LiverkitError(f"{where}: 'augment' must be a mapping of AugmentConfig fields, e.g. {{n_flip: 0}}.")
     path = Path(os.path.expanduser(str(spec["path"]))) if spec.get("path") else None
     if path is not None and not path.is_absolute():
-        path = data_root / path
+        path = _inside(data_root, path, where)
     return DataEntry(
         name=name,
         reader=reader,
@@ -134,6 +180,18 @@ def _entry(name: str, spec: Any, data_root: Path, source: Path | None) -> DataEn
         options=dict(options),
         augment=dict(augment),
     )
+
+
+def _inside(root: Path, relative: Path, where: str) -> Path:
+    """``root / relative``, refusing a relative path that climbs out of ``root`` (``../../etc``)."""
+    joined = root / relative
+    inside, top = os.path.normpath(joined), os.path.normpath(root)
+    if inside != top and not inside.startswith(top + os.sep):
+        raise LiverkitError(
+            f"{where}: path '{relative}' leaves the data root '{root}'; relative paths must stay inside it. "
+            "Give an absolute path for data stored elsewhere."
+        )
+    return joined
 
 
 def get_entry(name: str, manifest: str | os.PathLike | None = None) -> DataEntry:
@@ -170,6 +228,35 @@ def load(
         return make_phantom(seed=seed, **{k: tuple(v) if isinstance(v, list) else v for k, v in merged.items()})
     path = ensure_local(entry, download=download)
     return _read(entry.reader, path, merged)
+
+
+def check(name: str, manifest: str | os.PathLike | None = None) -> str:
+    """Open a data set with its reader and describe what was read (``liverkit data check NAME``).
+
+    Reading it all is the point: a file that exists but is not what the entry says (a YAML file registered as
+    MedMNIST, a truncated archive) fails here, with a message naming the file, rather than in the first notebook.
+
+    Returns:
+        A few lines: lesions, patients, classes with their counts, image size, diameters, identical images.
+    """
+    from liverkit.data.folds import duplicate_images
+
+    entry = get_entry(name, manifest)
+    lesions = load(name, manifest=manifest)
+    where = "built in" if entry.path is None else f"'{entry.path}'"
+    counts = ", ".join(f"{cls} {count}" for cls, count in lesions.class_counts().items())
+    known = int(np.isfinite(lesions.diameters_mm).sum())
+    groups = duplicate_images(lesions)
+    return "\n".join(
+        [
+            f"{name} ({where}): read {len(lesions)} lesions of {len(lesions.patients)} patients",
+            f"  classes ({len(lesions.class_names)}): {counts}",
+            f"  images: {lesions.images.shape[2]} x {lesions.images.shape[3]} pixels, grey, in [0, 1]",
+            f"  diameters: known for {known} of {len(lesions)} lesions",
+            f"  identical images: {len(groups)} group(s) of {sum(len(g) for g in groups)} lesions"
+            + (f", e.g. {groups[0]}" if groups else ""),
+        ]
+    )
 
 
 def _read(reader: str, path: Path, options: dict[str, Any]) -> LesionSet:

@@ -8,13 +8,14 @@ the first data row is line 2.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from liverkit.errors import LiverkitError
+from liverkit.errors import LiverkitError, LiverkitWarning
 
 
 def line_of(row: int) -> int:
@@ -64,6 +65,44 @@ def resolve_path(base: Path, value: str | os.PathLike) -> Path:
     return base / Path(value).expanduser()
 
 
+def path_inside(root: Path, value: str, where: str) -> Path:
+    """``root / value``, refusing a path that leaves ``root`` (``../../etc/passwd``, ``/etc/passwd``).
+
+    A data folder that names files outside itself is either a mistake or a trap; it also would not travel.
+    """
+    joined = root / Path(value).expanduser()
+    inside, top = os.path.normpath(joined), os.path.normpath(root)
+    if inside != top and not inside.startswith(top + os.sep):
+        raise LiverkitError(
+            f"{where}: path '{value}' leaves the data folder '{root}'; list files inside it, relative to it "
+            "(copy or link the file into the folder)."
+        )
+    return joined
+
+
+def warn_blank_rois(rois: np.ndarray, ids: Sequence[str], source: str) -> None:
+    """Warn (LiverkitWarning) about ROIs that are all black or one constant value: a wrong window or an empty crop.
+
+    Args:
+        rois: N x 64 x 64 images in [0, 1].
+        ids: the id (file or lesion) of each ROI, named in the warning.
+        source: the data (file or folder) they came from.
+    """
+    if len(rois) == 0:
+        return
+    flat = rois.reshape(len(rois), -1)
+    low, high = flat.min(axis=1), flat.max(axis=1)
+    for kind, bad in (("all black", high == 0), ("one constant value (not black)", (high - low < 1e-6) & (high > 0))):
+        if bad.any():
+            names = [str(ids[i]) for i in np.flatnonzero(bad)]
+            warnings.warn(
+                f"{source}: {len(names)} ROI(s) are {kind}, so they carry no lesion: {names[:10]}"
+                f"{' ...' if len(names) > 10 else ''}. Check the window or the crop, or drop them.",
+                LiverkitWarning,
+                stacklevel=3,
+            )
+
+
 def encode_labels(
     labels: Sequence[str], class_names: Sequence[str] | None, path: Path
 ) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -98,8 +137,10 @@ def encode_labels(
 
 def check_class_names(class_names: Sequence[str]) -> tuple[str, ...]:
     """``class_names`` as a tuple of strings, refusing a bare string, an empty list and duplicates."""
-    if isinstance(class_names, str):
-        raise LiverkitError(f"class_names must be a list of names, got the string '{class_names}'.")
+    if isinstance(class_names, str) or np.ndim(class_names) != 1:
+        raise LiverkitError(
+            f"class_names must be a list of names, got {class_names!r}; write class_names: [name1, name2, ...]."
+        )
     names = tuple(str(name) for name in class_names)
     if not names:
         raise LiverkitError("class_names is empty; give at least one class name, or None to use the labels found.")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -26,11 +27,19 @@ from PIL import Image, UnidentifiedImageError
 from pydicom.errors import InvalidDicomError
 from tqdm.auto import tqdm
 
-from liverkit.data.imageops import LIVER_WINDOW_HU, resize_roi, to_grey, unit_range
+from liverkit.data.imageops import LIVER_WINDOW_HU, pad_to_square, resize_roi, to_grey, unit_range
 from liverkit.data.imageops import window as apply_window  # the name `window` is read_folder's argument
 from liverkit.data.lesionset import LesionSet
-from liverkit.data.readers._common import encode_labels, line_of, read_table, require_filled, resolve_path
-from liverkit.errors import LiverkitError
+from liverkit.data.readers._common import (
+    encode_labels,
+    line_of,
+    path_inside,
+    read_table,
+    require_filled,
+    resolve_path,
+    warn_blank_rois,
+)
+from liverkit.errors import LiverkitError, LiverkitWarning
 
 REQUIRED_COLUMNS = ("path", "label", "patient_id")
 OPTIONAL_COLUMNS = ("diameter_mm",)
@@ -41,6 +50,8 @@ def read_folder(
     labels_csv: str | os.PathLike = "labels.csv",
     class_names: Sequence[str] | None = None,
     window: tuple[float, float] | None = None,
+    bit_depth: int | None = None,
+    progress: bool = False,
 ) -> LesionSet:
     """Read the ROI files listed in a CSV into a LesionSet.
 
@@ -54,9 +65,17 @@ def read_folder(
             windowed to [0, 1]; None scales integer pixels by their type's maximum (255 for 8-bit, 65535 for
             16-bit) and expects float pixels already in [0, 1]. DICOM is always converted to HU with
             RescaleSlope/RescaleIntercept and windowed (with ``LIVER_WINDOW_HU`` when None).
+        bit_depth: how many bits 16-bit integer pixels really use, e.g. 12 for CT stored in 16-bit PNGs (scaled by
+            4095 instead of 65535, so they are not read near-black). None decides per file: a 16-bit image whose
+            largest value fits in 12 bits is taken as 12-bit, with a warning naming the files.
+        progress: show a progress bar while reading (off by default).
 
     Returns:
         A LesionSet with ids equal to the CSV paths and source ``"folder"``.
+
+    Non-square images are padded to square with their border value (not stretched), and images smaller
+    than 8 pixels, read as 12-bit, or all black / constant after reading give a ``LiverkitWarning`` naming the
+    files. A path that leaves ``root`` (``../x.png``, ``/etc/x.png``) is refused.
     """
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -64,6 +83,8 @@ def read_folder(
             f"folder '{root}' does not exist or is not a folder; give the folder that holds your ROI files and "
             f"'{labels_csv}'."
         )
+    if bit_depth not in (None, 8, 10, 12, 14, 16):
+        raise LiverkitError(f"bit_depth must be 8, 10, 12, 14 or 16 (bits used by 16-bit pixels), got {bit_depth!r}.")
     csv_path = resolve_path(root, labels_csv)
     table = read_table(csv_path, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
     for column in REQUIRED_COLUMNS:
@@ -71,10 +92,13 @@ def read_folder(
     _check_unique_paths(table, csv_path)
     labels, names = encode_labels(table["label"].tolist(), class_names, csv_path)
     diameters = _diameters(table, csv_path)
-    rois = [
-        _read_roi(resolve_path(root, rel_path), window, where=f"CSV file '{csv_path}' line {line_of(row)}")
-        for row, rel_path in enumerate(tqdm(table["path"], desc="reading ROIs", leave=False))
-    ]
+    notes: dict[str, list[str]] = {kind: [] for kind in _NOTES}
+    rois = []
+    for row, rel_path in enumerate(tqdm(table["path"], desc="reading ROIs", leave=False, disable=not progress)):
+        where = f"CSV file '{csv_path}' line {line_of(row)}"
+        rois.append(_read_roi(path_inside(root, rel_path, where), window, where, bit_depth, notes))
+    _warn_notes(notes, csv_path)
+    warn_blank_rois(np.stack(rois), table["path"].tolist(), f"folder '{root}'")
     return LesionSet(
         images=np.stack(rois)[:, None],
         labels=labels,
@@ -86,14 +110,23 @@ def read_folder(
     )
 
 
-def _read_roi(path: Path, window_hu: tuple[float, float] | None, where: str = "") -> np.ndarray:
+def _read_roi(
+    path: Path,
+    window_hu: tuple[float, float] | None,
+    where: str = "",
+    bit_depth: int | None = None,
+    notes: dict[str, list[str]] | None = None,
+) -> np.ndarray:
     """One ROI file as a 64 x 64 float32 image in [0, 1].
 
     Args:
         path: the image file; its extension picks the loader.
         window_hu: CT window for HU pixels, or None (see :func:`read_folder`).
         where: the CSV line that names the file, for error messages.
+        bit_depth: bits used by 16-bit pixels (see :func:`read_folder`).
+        notes: file names are added under the :data:`_NOTES` kinds that apply to this file (tiny, padded, 12-bit).
     """
+    notes = notes if notes is not None else {kind: [] for kind in _NOTES}
     suffix = path.suffix.lower()
     if suffix not in _LOADERS:
         raise LiverkitError(
@@ -111,8 +144,56 @@ def _read_roi(path: Path, window_hu: tuple[float, float] | None, where: str = ""
     elif window_hu is not None:
         unit = apply_window(pixels, window_hu)
     else:
-        unit = unit_range(pixels, source=str(path))
-    return resize_roi(to_grey(unit, source=str(path)))
+        unit = unit_range(_widen_12_bit(pixels, bit_depth, path, notes), source=str(path))
+    grey = to_grey(unit, source=str(path))
+    if min(grey.shape) < _TINY_PX:
+        notes["tiny"].append(str(path))
+    if grey.shape[0] != grey.shape[1]:
+        notes["padded"].append(f"{path} ({grey.shape[0]} x {grey.shape[1]})")
+        grey = pad_to_square(grey)
+    return resize_roi(grey)
+
+
+_TINY_PX = 8
+"""Images with a side shorter than this hold too little of a lesion to be resized to 64 x 64 meaningfully."""
+
+_NOTES = {
+    "tiny": f"are smaller than {_TINY_PX} pixels on a side, so 64 x 64 ROIs of them are mostly interpolation",
+    "padded": "are not square; they were padded to square with their border value (not stretched)",
+    "12-bit": "are 16-bit with values that fit in 12 bits; they were scaled by 4095 (12-bit CT), not 65535. "
+    "Pass bit_depth=16 (or 12) to choose for every file",
+}
+"""What each kind of note means, for the warning that lists the files."""
+
+
+def _widen_12_bit(pixels: np.ndarray, bit_depth: int | None, path: Path, notes: dict[str, list[str]]) -> np.ndarray:
+    """16-bit integer pixels that use only ``bit_depth`` bits, rescaled to the full 16-bit range for unit_range."""
+    if pixels.dtype != np.uint16 or bit_depth == 16:
+        return pixels
+    if bit_depth is None:
+        if pixels.max() > 4095:
+            return pixels
+        notes["12-bit"].append(str(path))
+        bit_depth = 12
+    top = 2**bit_depth - 1
+    if pixels.max() > top:
+        raise LiverkitError(
+            f"image file '{path}' has 16-bit values up to {pixels.max()}, above {top} ({bit_depth}-bit); "
+            "give the bit_depth its pixels really use."
+        )
+    return (pixels.astype(np.float64) * (65535 / top)).round().astype(np.uint16)
+
+
+def _warn_notes(notes: dict[str, list[str]], csv_path: Path) -> None:
+    """One LiverkitWarning per kind of note, naming the files."""
+    for kind, files in notes.items():
+        if files:
+            warnings.warn(
+                f"CSV file '{csv_path}': {len(files)} image(s) {_NOTES[kind]}: {files[:10]}"
+                f"{' ...' if len(files) > 10 else ''}",
+                LiverkitWarning,
+                stacklevel=3,
+            )
 
 
 def _load_pil(path: Path) -> np.ndarray:

@@ -22,8 +22,9 @@ from tqdm.auto import tqdm
 
 from liverkit.data.imageops import resize_rois, to_grey, unit_range
 from liverkit.data.lesionset import ROI_SIZE, LesionSet
-from liverkit.data.readers._common import check_class_names
-from liverkit.errors import LiverkitError
+from liverkit.data.readers._common import check_class_names, warn_blank_rois
+from liverkit.errors import LiverkitError, LiverkitWarning
+from liverkit.io import reading
 
 SPLITS = ("train", "val", "test")
 """The split names MedMNIST uses."""
@@ -36,6 +37,7 @@ def read_medmnist(
     path: str | os.PathLike,
     splits: Sequence[str] | str = SPLITS,
     class_names: Sequence[str] | None = None,
+    progress: bool = False,
 ) -> LesionSet:
     """Read the chosen splits of a MedMNIST ``.npz`` file, in split order, into one LesionSet.
 
@@ -44,6 +46,7 @@ def read_medmnist(
         splits: which of ``"train"``, ``"val"``, ``"test"`` to read (a single name is allowed).
         class_names: a name per label value (label k is ``class_names[k]``), e.g. from the ``label`` entry of
             ``medmnist.INFO``; None names them ``"class_0"`` .. ``"class_{K-1}"`` with K = largest label + 1.
+        progress: show a progress bar while resizing (off by default: notebooks and logs stay clean).
 
     Returns:
         A LesionSet with source ``"medmnist"``, patient ids ``"<split>-<index>"`` (one patient per image),
@@ -52,8 +55,10 @@ def read_medmnist(
     path = Path(path).expanduser()
     splits = _checked_splits(splits)
     with _open_archive(path) as archive:
-        parts = [_read_split(archive, split, path) for split in splits]
+        parts = [_read_split(archive, split, path, progress) for split in splits]
     rois = np.concatenate([images for images, _ in parts])
+    if len(rois) == 0:
+        raise LiverkitError(f"'{path}' holds 0 images in split(s) {list(splits)}; choose splits that have images.")
     labels = np.concatenate([split_labels for _, split_labels in parts])
     counts = [len(split_labels) for _, split_labels in parts]
     patient_ids = [f"{split}-{i:05d}" for split, count in zip(splits, counts, strict=True) for i in range(count)]
@@ -62,16 +67,18 @@ def read_medmnist(
         f"{path.name}: MedMNIST has no patient ids, so each image is treated as its own patient "
         "(patient_id '<split>-<index>'); patient-level folds then equal image-level folds, and images of one "
         "patient may land in both training and test folds.",
-        UserWarning,
+        LiverkitWarning,
         stacklevel=2,
     )
+    ids = [f"{path.stem}/{patient_id}" for patient_id in patient_ids]
+    warn_blank_rois(rois, ids, f"'{path}'")
     return LesionSet(
         images=rois[:, None],
         labels=labels,
         class_names=names,
         patient_ids=patient_ids,
         diameters_mm=np.full(len(labels), np.nan, dtype=np.float32),
-        ids=[f"{path.stem}/{patient_id}" for patient_id in patient_ids],
+        ids=ids,
         sources="medmnist",
     )
 
@@ -90,30 +97,41 @@ def _open_archive(path: Path) -> np.lib.npyio.NpzFile:
     if not path.is_file():
         raise LiverkitError(
             f"MedMNIST file '{path}' does not exist; download it (e.g. breastmnist.npz) from https://medmnist.com, "
-            "or list it in the data manifest with download: true so the kit fetches it."
+            "or list it in the data manifest with its url and md5 and fetch it with `liverkit data fetch NAME` "
+            "(or liverkit.data.load(NAME, download=True))."
         )
-    try:
+    with reading(path, "the MedMNIST .npz archive", "download it again, or fix the manifest entry's path"):
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise LiverkitError(f"'{path}' is not a readable MedMNIST .npz archive ({exc}); download it again.") from exc
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise LiverkitError(f"'{path}' holds a single array, not a MedMNIST .npz archive with train/val/test arrays.")
     return archive
 
 
-def _read_split(archive: np.lib.npyio.NpzFile, split: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_split(
+    archive: np.lib.npyio.NpzFile, split: str, path: Path, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """One split as (N x 64 x 64 float32 ROIs in [0, 1], N int64 labels)."""
     images_key, labels_key = f"{split}_images", f"{split}_labels"
     missing = [key for key in (images_key, labels_key) if key not in archive.files]
     if missing:
         raise LiverkitError(
-            f"'{path}' has no {missing} for split '{split}'; it holds {sorted(archive.files)}. "
-            "Choose the splits it has with splits=[...]."
+            f"'{path}' has no {missing} for split '{split}'; it holds {sorted(archive.files)}. {_split_hint(archive)}"
         )
     images = _array(archive, images_key, path)
     labels = _checked_labels(_array(archive, labels_key, path), len(images), f"'{path}' {labels_key}")
     _check_images(images, f"'{path}' {images_key}")
-    return _to_rois(images, f"{path.name} {images_key}"), labels
+    return _to_rois(images, f"{path.name} {images_key}", progress), labels
+
+
+def _split_hint(archive: np.lib.npyio.NpzFile) -> str:
+    """What to do about a missing split: choose the splits the file has, or re-save a file that has none."""
+    present = [s for s in SPLITS if f"{s}_images" in archive.files and f"{s}_labels" in archive.files]
+    if present:
+        return f"Choose the splits it has with splits={present}."
+    return (
+        "It has no split at all, so it is not a MedMNIST archive: those store <split>_images and <split>_labels "
+        "(train_images, train_labels, ...). Save your arrays under those names, or use read_folder for image files."
+    )
 
 
 def _array(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
@@ -150,12 +168,12 @@ def _checked_labels(labels: np.ndarray, n_images: int, where: str) -> np.ndarray
     return labels.astype(np.int64)
 
 
-def _to_rois(images: np.ndarray, source: str) -> np.ndarray:
+def _to_rois(images: np.ndarray, source: str, progress: bool = False) -> np.ndarray:
     """Scale by dtype (uint8: /255), convert to grey and resize to 64 x 64, a batch of images at a time."""
     n = len(images)
     batch = max(1, _PIXELS_PER_BATCH // max(1, images[0].size if n else 1))
     rois = np.empty((n, ROI_SIZE, ROI_SIZE), dtype=np.float32)
-    for start in tqdm(range(0, n, batch), desc=f"resizing {source}", leave=False):
+    for start in tqdm(range(0, n, batch), desc=f"resizing {source}", leave=False, disable=not progress):
         unit = unit_range(images[start : start + batch], source=source)
         if unit.ndim == 4:  # N x H x W x C: fold N into H so that one to_grey call converts the whole batch
             count, height, width, channels = unit.shape

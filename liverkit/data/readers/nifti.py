@@ -38,8 +38,15 @@ from tqdm.auto import tqdm
 from liverkit.data.imageops import LIVER_WINDOW_HU, resize_roi
 from liverkit.data.imageops import window as apply_window  # the name `window` is read_nifti's argument
 from liverkit.data.lesionset import LesionSet
-from liverkit.data.readers._common import encode_labels, line_of, read_table, require_filled, resolve_path
-from liverkit.errors import LiverkitError
+from liverkit.data.readers._common import (
+    encode_labels,
+    line_of,
+    read_table,
+    require_filled,
+    resolve_path,
+    warn_blank_rois,
+)
+from liverkit.errors import LiverkitError, LiverkitWarning
 
 REQUIRED_COLUMNS = ("volume", "mask", "label", "patient_id")
 OPTIONAL_COLUMNS = ("lesion",)
@@ -74,6 +81,7 @@ def read_nifti(
     window: tuple[float, float] = LIVER_WINDOW_HU,
     class_names: Sequence[str] | None = None,
     min_diameter_mm: float = 0.0,
+    progress: bool = False,
 ) -> LesionSet:
     """Cut one 64 x 64 ROI per lesion out of NIfTI CT volumes, labelled by a CSV table.
 
@@ -89,6 +97,7 @@ def read_nifti(
         window: CT window ``(low, high)`` in HU mapped to [0, 1].
         class_names: the class order; None sorts the distinct labels. Every listed class needs a row.
         min_diameter_mm: lesions with a smaller equivalent diameter are skipped, with a warning.
+        progress: show a progress bar over the volumes (off by default).
 
     Returns:
         A LesionSet in table order (grouped by volume), ids ``"<volume stem>#<lesion>"``, source ``"nifti"``,
@@ -104,7 +113,9 @@ def read_nifti(
     numbers = _lesion_numbers(rows, table_path)
     base = table_path.parent if root is None else Path(root).expanduser()
     collector = _Collector(min_diameter_mm=float(min_diameter_mm))
-    for (volume, mask), row_indices in tqdm(_rows_by_scan(rows).items(), desc="reading NIfTI", leave=False):
+    for (volume, mask), row_indices in tqdm(
+        _rows_by_scan(rows).items(), desc="reading NIfTI", leave=False, disable=not progress
+    ):
         where = f"table '{table_path}' line {line_of(row_indices[0])}"
         scan = _load_scan(resolve_path(base, volume), resolve_path(base, mask), lesion_values, where)
         stem = _nifti_stem(volume)
@@ -210,11 +221,16 @@ def _lesions_of_row(scan: _Scan, number: int | None, mask: str, where: str) -> l
 def _load_scan(volume_path: Path, mask_path: Path, lesion_values: Sequence[float] | float | None, where: str) -> _Scan:
     """Load a volume and its mask in RAS orientation, check they match, and find the lesions."""
     hu, spacing = _load_canonical(volume_path, "volume", where)
-    mask, _ = _load_canonical(mask_path, "mask", where)
+    mask, mask_spacing = _load_canonical(mask_path, "mask", where)
     if hu.shape != mask.shape:
         raise LiverkitError(
             f"{where}: volume '{volume_path}' has shape {hu.shape} but mask '{mask_path}' has shape {mask.shape} "
             "(after reorienting both to RAS); the mask must be on the volume's voxel grid."
+        )
+    if not np.allclose(spacing, mask_spacing, rtol=1e-3, atol=1e-4):
+        raise LiverkitError(
+            f"{where}: volume '{volume_path}' has voxel spacing {_mm(spacing)} mm but mask '{mask_path}' has "
+            f"{_mm(mask_spacing)} mm; resample the mask onto the volume's grid, or pair the right files."
         )
     lesions = _find_lesions(mask, spacing, lesion_values)
     if not lesions:
@@ -225,6 +241,11 @@ def _load_scan(volume_path: Path, mask_path: Path, lesion_values: Sequence[float
             "Set lesion_values to the mask value(s) of lesions (LiTS tumour: [2]), or drop this volume."
         )
     return _Scan(hu=hu, spacing=spacing, lesions=lesions)
+
+
+def _mm(spacing: tuple[float, ...]) -> tuple[float, ...]:
+    """Voxel spacing rounded for messages (NIfTI stores float32: 0.7 reads back as 0.699999988)."""
+    return tuple(round(float(z), 4) for z in spacing)
 
 
 def _load_canonical(path: Path, what: str, where: str) -> tuple[np.ndarray, tuple[float, float, float]]:
@@ -373,13 +394,14 @@ class _Collector:
                 f"skipped {len(self.skipped)} lesion(s) smaller than min_diameter_mm={self.min_diameter_mm} "
                 f"(equivalent diameter on the largest slice): {self.skipped[:10]}"
                 f"{' ...' if len(self.skipped) > 10 else ''}",
-                UserWarning,
+                LiverkitWarning,
                 stacklevel=3,
             )
         if not self.images:
             raise LiverkitError(
                 f"all {len(self.skipped)} lesion(s) are smaller than min_diameter_mm={self.min_diameter_mm}; lower it."
             )
+        warn_blank_rois(np.stack(self.images), self.ids, "read_nifti")
         return LesionSet(
             images=np.stack(self.images)[:, None],
             labels=np.array(self.labels, dtype=np.int64),

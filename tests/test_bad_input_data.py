@@ -1,0 +1,216 @@
+"""Bad or suspicious input, one row each: what is built in tmp_path, and the LiverkitError or LiverkitWarning it gives.
+
+Every row builds its input with the small builders below and names the error (a regex on the message, which must
+name the file, key or value at fault) or the warning. Behaviour on good data is tested in test_readers.py,
+test_manifest.py, test_folds.py and test_lesionset.py.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from helpers import make_set
+from PIL import Image
+
+from liverkit.data import LesionSet, manifest
+from liverkit.data.folds import check_splittable
+from liverkit.data.readers import read_folder, read_medmnist, read_nifti
+from liverkit.errors import LiverkitError, LiverkitWarning
+
+RNG = np.random.default_rng(0)
+NOISE8 = RNG.integers(0, 256, (32, 32), dtype=np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------- builders
+def manifest_file(tmp: Path, body: str) -> Path:
+    """``manifest.yaml`` with this body, and a copy named ``m``: a YAML file that an entry can name as its data."""
+    path = tmp / "manifest.yaml"
+    path.write_text(textwrap.dedent(body))
+    (tmp / "m").write_text(textwrap.dedent(body))
+    return path
+
+
+def bad_manifest(body: str):
+    """A row action: read a manifest with this body."""
+    return lambda tmp: lambda: manifest.read_manifest(manifest_file(tmp, body))
+
+
+def folder(tmp: Path, rows: list[str], images: dict[str, np.ndarray] | None = None) -> Path:
+    """A folder with labels.csv (header + rows) and the images (default: two noisy 8-bit PNGs a.png, b.png)."""
+    images = {"a.png": NOISE8, "b.png": NOISE8[::-1].copy()} if images is None else images
+    for name, pixels in images.items():
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith(".npy"):
+            np.save(tmp / name, pixels)
+        else:
+            Image.fromarray(pixels).save(tmp / name)
+    (tmp / "labels.csv").write_text("\n".join(["path,label,patient_id,diameter_mm", *rows]) + "\n")
+    return tmp
+
+
+def bad_folder(rows: list[str], images: dict[str, np.ndarray] | None = None, **options):
+    """A row action: read a folder whose first row is a.png (cyst) and whose other rows are given."""
+    return lambda tmp: lambda: read_folder(folder(tmp, ["a.png,cyst,p1,", *rows], images), **options)
+
+
+def one_image(pixels: np.ndarray, name: str = "x.png", **options):
+    """A row action: read a folder of a good image a.png and one suspicious image."""
+    return bad_folder([f"{name},metastasis,p2,"], {"a.png": NOISE8, name: pixels}, **options)
+
+
+def medmnist_file(tmp: Path, **arrays: np.ndarray) -> Path:
+    """A MedMNIST-like .npz with the given arrays (default: a train split of 4 noisy 28 px images, labels 0/1)."""
+    arrays = arrays or {"train_images": RNG.integers(0, 256, (4, 28, 28), np.uint8), "train_labels": LABELS01}
+    np.savez(tmp / "m.npz", **arrays)
+    return tmp / "m.npz"
+
+
+LABELS01 = np.array([[0], [1], [0], [1]])
+
+
+def yaml_named(path: Path) -> Path:
+    """A small YAML text saved under ``path`` (a data file that is not what its name says)."""
+    path.write_text("datasets: {}\n")
+    return path
+
+
+def bad_medmnist(splits="train", class_names=None, **arrays: np.ndarray):
+    return lambda tmp: lambda: read_medmnist(medmnist_file(tmp, **arrays), splits=splits, class_names=class_names)
+
+
+def nifti_pair(tmp: Path, mask_shape=(20, 20, 8), mask_zoom=(1.0, 1.0, 2.0), lesion: int = 1) -> Path:
+    """A CT volume (20 x 20 x 8, 1 x 1 x 2 mm) with a mask of the given grid, and the table naming them."""
+    hu = RNG.normal(100, 10, (20, 20, 8)).astype(np.float32)
+    mask = np.zeros(mask_shape, np.uint8)
+    mask[5:10, 5:10, 2:5] = lesion
+    nib.save(nib.Nifti1Image(hu, np.diag([1.0, 1.0, 2.0, 1.0])), tmp / "vol.nii.gz")
+    nib.save(nib.Nifti1Image(mask, np.diag([*mask_zoom, 1.0])), tmp / "seg.nii.gz")
+    (tmp / "t.csv").write_text("volume,mask,label,patient_id\nvol.nii.gz,seg.nii.gz,cyst,p1\n")
+    return tmp / "t.csv"
+
+
+def bad_nifti(**pair):
+    return lambda tmp: lambda: read_nifti(nifti_pair(tmp, **pair))
+
+
+def damaged_lesionset(cut: bool):
+    """A row action: load a LesionSet .npz that is truncated (cut) or holds a 0-d class_names array."""
+
+    def build(tmp: Path):
+        path = make_set([0, 1, 2]).save(tmp / "s.npz")
+        if cut:
+            path.write_bytes(path.read_bytes()[:300])
+        else:
+            arrays = dict(np.load(path))
+            np.savez(path, **{**arrays, "class_names": np.asarray("abc")})
+        return lambda: LesionSet.load(path)
+
+    return build
+
+
+def splittable(labels, patients, n_folds, inner_folds=None):
+    return lambda tmp: lambda: check_splittable(make_set(labels, patients, ("a", "b")), n_folds, inner_folds)
+
+
+E, W = LiverkitError, LiverkitWarning
+ROWS = [
+    # ------------------------------------------------------------------ manifest
+    ("duplicate-entry", bad_manifest("datasets:\n  x: {reader: phantom}\n  x: {reader: phantom}\n"), E,
+     r"manifest '.*manifest\.yaml' line 3: key 'x' is given twice \(first on line 2\)"),
+    ("duplicate-field", bad_manifest("datasets:\n  x:\n    reader: folder\n    path: a\n    path: b\n"), E,
+     r"line 5: key 'path' is given twice \(first on line 4\)"),
+    ("path-leaves-root", bad_manifest("datasets:\n  x: {reader: folder, path: ../../etc}\n"), E,
+     r"entry 'x': path '\.\./\.\./etc' leaves the data root '.*'; .* absolute path"),
+    ("unknown-reader", bad_manifest("datasets:\n  x: {reader: magic, path: a}\n"), E, r"reader 'magic' is not one of"),
+    ("no-path", bad_manifest("datasets:\n  x: {reader: medmnist}\n"), E,
+     r"entry 'x': reader 'medmnist' needs a 'path'"),
+    ("unknown-field", bad_manifest("datasets:\n  x: {reader: folder, path: a, download: true}\n"), E,
+     r"unknown field\(s\) \['download'\]"),
+    ("not-yaml", bad_manifest("datasets:\n  x: {reader: folder\n"), E,
+     r"manifest '.*manifest\.yaml' is not valid YAML"),
+    ("yaml-registered-as-medmnist",
+     lambda tmp: lambda: manifest.check(
+         "y", manifest_file(tmp, f"datasets: {{y: {{reader: medmnist, path: {tmp}/m}}}}")),
+     E, r"could not read the MedMNIST \.npz archive '.*/m'"),
+    ("public-file-not-fetched",
+     lambda tmp: lambda: manifest.load("p", manifest_file(tmp, "datasets:\n  p: {reader: medmnist, path: p.npz, url: 'file:///n'}\n")),
+     E, r"not on disk .*download=True.*liverkit data fetch p"),
+    # ------------------------------------------------------------------ folder of ROIs
+    ("csv-path-climbs-out", bad_folder(["../../etc/passwd.png,cyst,p2,"]), E,
+     r"line 3: path '\.\./\.\./etc/passwd\.png' leaves the data folder"),
+    ("csv-path-absolute", bad_folder(["/etc/passwd.png,cyst,p2,"]), E,
+     r"path '/etc/passwd\.png' leaves the data folder"),
+    ("non-square-padded", one_image(RNG.integers(0, 256, (40, 20), np.uint8)), W,
+     r"labels\.csv': 1 image\(s\) are not square; they were padded .*x\.png \(40 x 20\)"),
+    ("12-bit-in-16-bit-png", one_image(RNG.integers(0, 4096, (32, 32)).astype(np.uint16)), W,
+     r"fit in 12 bits; they were scaled by 4095 .*x\.png"),
+    ("tiny", one_image(RNG.integers(0, 256, (6, 6), np.uint8)), W, r"smaller than 8 pixels on a side.*x\.png"),
+    ("all-black", one_image(np.zeros((32, 32), np.uint8)), W, r"1 ROI\(s\) are all black.*\['x\.png'\]"),
+    ("constant", one_image(np.full((32, 32), 90, np.uint8)), W, r"1 ROI\(s\) are one constant value.*\['x\.png'\]"),
+    ("12-bit-over-range", one_image(np.full((8, 8), 5000, np.uint16), bit_depth=12), E,
+     r"x\.png' has 16-bit values up to 5000, above 4095 \(12-bit\)"),
+    ("bad-bit-depth", bad_folder([], bit_depth=7), E, r"bit_depth must be 8, 10, 12, 14 or 16"),
+    ("listed-twice", bad_folder(["./a.png,cyst,p2,"]), E, r"path '\./a\.png' is listed twice \(lines 2 and 3\)"),
+    ("blank-patient", bad_folder(["b.png,cyst,,"]), E, r"column 'patient_id' is blank on line\(s\) \[3\]"),
+    ("bad-diameter", bad_folder(["b.png,cyst,p2,-4"]), E, r"line 3: diameter_mm '-4' must be a positive"),
+    ("missing-image", bad_folder(["gone.png,cyst,p2,"]), E,
+     r"image file '.*gone\.png' \(CSV file .* line 3\) does not"),
+    ("unsupported-extension", bad_folder(["b.jpg,cyst,p2,"]), E, r"b\.jpg' .* unsupported extension '\.jpg'"),
+    ("nan-pixels", one_image(np.array([[0.5, np.nan], [0.5, 0.5]]), "x.npy"), E, r"x\.npy' contains NaN or inf"),
+    ("label-not-in-class-names", bad_folder(["b.png,cyst,p2,"], class_names=["metastasis"]), E,
+     r"line 2: label 'cyst' is not one of class_names \['metastasis'\]"),
+    ("class-names-0-d", bad_folder(["b.png,cyst,p2,"], class_names=np.array("cyst")), E,
+     r"class_names must be a list of names, got array\('cyst'"),
+    # ------------------------------------------------------------------ MedMNIST
+    ("medmnist-0-images",
+     bad_medmnist(train_images=np.zeros((0, 28, 28), np.uint8), train_labels=np.zeros((0, 1), np.uint8)), E,
+     r"m\.npz' holds 0 images in split\(s\) \['train'\]"),
+    ("medmnist-no-split-keys", bad_medmnist(images=np.zeros((2, 28, 28), np.uint8), labels=np.zeros((2, 1))), E,
+     r"holds \['images', 'labels'\]\. It has no split at all, so it is not a MedMNIST archive"),
+    ("medmnist-other-split", bad_medmnist(splits="test"), E,
+     r"no \['test_images', 'test_labels'\].*splits=\['train'\]"),
+    ("medmnist-class-names-0-d", bad_medmnist(class_names=np.array("a")), E, r"class_names must be a list of names"),
+    ("medmnist-multi-label", bad_medmnist(train_images=NOISE8[None].repeat(2, 0), train_labels=np.ones((2, 3))), E,
+     r"train_labels has 3 columns: a multi-label set"),
+    ("medmnist-3d", bad_medmnist(train_images=np.zeros((2, 28, 28, 28), np.uint8), train_labels=np.zeros((2, 1), int)),
+     E, r"a 3-D MedMNIST set"),
+    ("medmnist-no-patients", bad_medmnist(), W, r"m\.npz: MedMNIST has no patient ids"),
+    ("medmnist-not-npz", lambda tmp: lambda: read_medmnist(yaml_named(tmp / "m.npz")), E,
+     r"could not read the MedMNIST \.npz archive '.*m\.npz' \(.*\); the file is damaged"),
+    # ------------------------------------------------------------------ NIfTI
+    ("nifti-mask-spacing", bad_nifti(mask_zoom=(1.0, 1.0, 3.0)), E,
+     r"volume '.*vol\.nii\.gz' has voxel spacing \(1\.0, 1\.0, 2\.0\) mm but mask '.*seg\.nii\.gz' has \(1\.0, 1"),
+    ("nifti-mask-shape", bad_nifti(mask_shape=(20, 20, 9)), E,
+     r"volume '.*vol\.nii\.gz' has shape \(20, 20, 8\) but mask '.*seg\.nii\.gz' has shape \(20, 20, 9\)"),
+    ("nifti-empty-mask", bad_nifti(lesion=0), E, r"mask '.*seg\.nii\.gz' has no lesion voxels"),
+    # ------------------------------------------------------------------ LesionSet files and splits
+    ("lesionset-truncated", damaged_lesionset(cut=True), E, r"could not read the LesionSet file '.*s\.npz'"),
+    ("lesionset-0-d-class-names", damaged_lesionset(cut=False), E, r"s\.npz': class_names must be a list of names"),
+    ("one-class", splittable([0, 0, 0, 0], None, 2), E,
+     r"lesions of 1 class\(es\) \['a'\]; a classifier needs at least 2"),
+    ("outer-folds", splittable([0, 0, 1, 1, 1], None, 3), E,
+     r"outer split .* 3 folds, but class 'a' has 2 patient\(s\)\. .*--set n_folds=2"),
+    ("inner-folds", splittable([0] * 6 + [1] * 6, None, 3, 5), E,
+     r"inner split .* needs 5 patients .* class 'a' has 6 .* keeps as few as 4\. .*--set inner_folds=4"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("build", "expect", "pattern"), [pytest.param(*row[1:], id=row[0]) for row in ROWS])
+def test_bad_input(tmp_path, build, expect, pattern):
+    action = build(tmp_path)
+    if expect is LiverkitError:
+        with pytest.raises(LiverkitError, match=pattern) as caught:
+            action()
+        assert "allow_pickle" not in str(caught.value)
+    else:
+        with pytest.warns(LiverkitWarning, match=pattern):
+            action()
+
+
+def test_rows_are_many_and_named_once():
+    ids = [row[0] for row in ROWS]
+    assert len(ids) >= 30 and len(set(ids)) == len(ids)

@@ -126,6 +126,10 @@ ROWS = [
     ("path-leaves-root", bad_manifest("datasets:\n  x: {reader: folder, path: ../../etc}\n"), E,
      r"entry 'x': path '\.\./\.\./etc' leaves the data root '.*'; .* absolute path"),
     ("unknown-reader", bad_manifest("datasets:\n  x: {reader: magic, path: a}\n"), E, r"reader 'magic' is not one of"),
+    ("class-names-read-as-booleans", bad_manifest(
+        "datasets:\n  x: {reader: medmnist, path: a.npz, options: {class_names: [no, yes]}}\n"
+    ),
+     E, r"class_names \[False, True\] are not text .* quotes"),
     ("no-path", bad_manifest("datasets:\n  x: {reader: medmnist}\n"), E,
      r"entry 'x': reader 'medmnist' needs a 'path'"),
     ("unknown-field", bad_manifest("datasets:\n  x: {reader: folder, path: a, download: true}\n"), E,

@@ -163,6 +163,13 @@ def _entry(name: str, spec: Any, data_root: Path, source: Path | None) -> DataEn
     options = spec.get("options") or {}
     if not isinstance(options, dict):
         raise LiverkitError(f"{where}: 'options' must be a mapping of reader keyword arguments.")
+    names = options.get("class_names")
+    if isinstance(names, list) and not all(isinstance(n, str) for n in names):
+        odd = [n for n in names if not isinstance(n, str)]
+        raise LiverkitError(
+            f"{where}: class_names {odd} are not text (YAML reads no/yes/on/off as booleans and 1/2 as numbers); "
+            "put every class name in quotes, e.g. class_names: ['no', 'yes']."
+        )
     augment = spec.get("augment") or {}
     if not isinstance(augment, dict):
         raise LiverkitError(f"{where}: 'augment' must be a mapping of AugmentConfig fields, e.g. {{n_flip: 0}}.")

@@ -10,11 +10,15 @@ RUN ?= runs/demo
 setup: $(STAMP)
 
 # Rebuilt only when the dependency list changes; otherwise setup is a no-op.
+# The notebooks ask for kernel "liverkit" ("Python (liverkit)"). --sys-prefix: the venv's own JupyterLab and
+# papermill find it first (jupyter prefers the active environment's files). --user: any other JupyterLab or
+# VS Code of this user finds it too, and it runs this venv's Python (kernel.json names it), not its own.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name liverkit --display-name "Python (liverkit)"
+	$(BIN)/python -m ipykernel install --user --name liverkit --display-name "Python (liverkit)"
 	touch $(STAMP)
 
 demo: setup

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CONDA_NAMES = {"pytorch": "torch"}  # conda-forge package name -> PyPI name
+CONDA_NAMES = {"pytorch": "torch", "python-kaleido": "kaleido"}  # conda-forge package name -> PyPI name
 
 
 def _name(requirement: str) -> str:

@@ -1,0 +1,125 @@
+"""liverkit.display and liverkit.progress: what saved notebooks show where no kernel runs."""
+
+import base64
+import importlib.util
+import io
+import shutil
+import sys
+
+import ipywidgets
+import nbformat
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+from nbclient import NotebookClient
+from PIL import Image
+
+from liverkit import display, progress
+from liverkit.errors import LiverkitError
+
+HAS_STATIC = importlib.util.find_spec("kaleido") is not None and bool(
+    shutil.which("chromium") or shutil.which("google-chrome") or shutil.which("chrome")
+)
+
+
+def _png_size(b64: str) -> tuple[int, int]:
+    return Image.open(io.BytesIO(base64.b64decode(b64))).size
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [((1400, 700), (1000, 500)), ((1400, None), (1000, None)), ((800, 600), (800, 600)), ((None, 400), (None, 400))],
+)
+def test_fit_width_shrinks_only_wide_figures_and_keeps_their_shape(size, expected):
+    fig = go.Figure(layout={"width": size[0], "height": size[1]})
+    assert display.fit_width(fig, max_px=1000) is fig
+    assert (fig.layout.width, fig.layout.height) == expected
+
+
+def test_fit_width_refuses_a_non_positive_width():
+    with pytest.raises(LiverkitError, match="max_px"):
+        display.fit_width(go.Figure(), max_px=0)
+
+
+@pytest.mark.parametrize(
+    "picture",
+    [np.linspace(0, 1, 48 * 80).reshape(48, 80), np.zeros((48, 80, 3), np.uint8), Image.new("L", (80, 48))],
+)
+def test_widget_bundle_holds_the_live_view_a_picture_and_a_how_to_line(picture):
+    slider = ipywidgets.IntSlider()
+    bundle = display.widget_bundle(slider, picture)
+    assert set(bundle) == {"application/vnd.jupyter.widget-view+json", "image/png", "text/plain"}
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == slider.model_id
+    assert _png_size(bundle["image/png"]) == (80, 48)
+    assert "JupyterLab" in bundle["text/plain"] and "Trust Notebook" in bundle["text/plain"]
+
+
+@pytest.mark.parametrize(
+    ("picture", "message"),
+    [(np.zeros((4, 4, 2)), "shape"), (np.full((4, 4), 2.0), r"\[0, 1\]"), (np.zeros((4, 4), np.int64), "uint8")],
+)
+def test_bad_picture_arrays_are_named(picture, message):
+    with pytest.raises(LiverkitError, match=message):
+        display.picture_png(picture)
+
+
+def test_static_figures_off_says_why_and_leaves_plotly_alone(monkeypatch):
+    before = pio.renderers.default
+    monkeypatch.setitem(sys.modules, "kaleido", None)  # import kaleido now fails as if it were not installed
+    assert display.static_figures() == (
+        "static pictures: off: kaleido is not installed (pip install kaleido and a Chrome/Chromium)"
+    )
+    assert display.static_figures(enabled=False).startswith("static pictures: off")
+    assert pio.renderers.default == before
+
+
+@pytest.mark.skipif(not HAS_STATIC, reason="needs kaleido and a Chrome/Chromium")
+def test_static_renderer_draws_the_figure_at_its_layout_size():
+    before = pio.renderers.default
+    try:
+        status = display.static_figures()
+        assert status.startswith("static pictures: on (kaleido "), status
+        assert pio.renderers.default.endswith("+" + display.STATIC_RENDERER)
+        fig = go.Figure(go.Scatter(y=[1, 3, 2]), layout={"width": 320, "height": 240})
+        assert _png_size(display.widget_bundle(ipywidgets.Button(), fig)["image/png"]) == (320, 240)
+    finally:
+        display.static_figures(enabled=False)
+    assert pio.renderers.default == before
+
+
+@pytest.mark.parametrize(("value", "headless"), [("1", True), ("0", False), ("", False)])
+def test_progress_bar_is_plain_text_when_headless(monkeypatch, value, headless):
+    monkeypatch.setenv(progress.HEADLESS_ENV, value)
+    bar = progress.tqdm(range(3), disable=True)
+    assert progress.is_headless() is headless
+    assert (type(bar).__module__ == "tqdm.std") is headless
+
+
+NOTEBOOK_CELLS = [
+    "import numpy as np, ipywidgets, plotly.graph_objects as go\n"
+    "from liverkit.display import show_widget, static_figures\nfrom liverkit.progress import tqdm\n"
+    "print(static_figures())",
+    "go.Figure(go.Bar(y=[1, 2]), layout={'width': 300, 'height': 200})",
+    "show_widget(ipywidgets.IntSlider(), np.zeros((30, 40)))",
+    "for _ in tqdm(range(4), desc='steps'):\n    pass",
+]
+
+
+def test_a_headless_notebook_saves_pictures_and_text_bars(monkeypatch, tmp_path):
+    """The outputs of a notebook executed as ``liverkit run`` does (no frontend, LIVERKIT_HEADLESS=1)."""
+    monkeypatch.setenv(progress.HEADLESS_ENV, "1")  # the kernel inherits this process's environment
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
+    NotebookClient(nb, kernel_name="python3", timeout=300, coalesce_streams=True, resources={"metadata": {}}).execute()
+    status, figure, widget, bar = (cell.outputs for cell in nb.cells)
+
+    figure_data = figure[0]["data"]
+    if HAS_STATIC:
+        assert status[0]["text"].startswith("static pictures: on")
+        assert _png_size(figure_data["image/png"]) == (300, 200)
+        assert "application/vnd.plotly.v1+json" in figure_data and "text/html" not in figure_data
+    else:
+        assert status[0]["text"].startswith("static pictures: off")
+    assert len(widget) == 1 and _png_size(widget[0]["data"]["image/png"]) == (40, 30)
+    assert widget[0]["data"]["text/plain"] == display.LIVE_HINT
+    assert [o["name"] for o in bar] == ["stdout"] and "steps: 100%" in bar[0]["text"] and "\r" not in bar[0]["text"]

@@ -25,7 +25,6 @@ import pydicom
 import tifffile
 from PIL import Image, UnidentifiedImageError
 from pydicom.errors import InvalidDicomError
-from tqdm.auto import tqdm
 
 from liverkit.data.imageops import LIVER_WINDOW_HU, pad_to_square, resize_roi, to_grey, unit_range
 from liverkit.data.imageops import window as apply_window  # the name `window` is read_folder's argument
@@ -40,6 +39,7 @@ from liverkit.data.readers._common import (
     warn_blank_rois,
 )
 from liverkit.errors import LiverkitError, LiverkitWarning
+from liverkit.progress import tqdm
 
 REQUIRED_COLUMNS = ("path", "label", "patient_id")
 OPTIONAL_COLUMNS = ("diameter_mm",)

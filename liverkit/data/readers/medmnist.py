@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from liverkit.data.imageops import resize_rois, to_grey, unit_range
 from liverkit.data.lesionset import ROI_SIZE, LesionSet
 from liverkit.data.readers._common import check_class_names, warn_blank_rois
 from liverkit.errors import LiverkitError, LiverkitWarning
 from liverkit.io import reading
+from liverkit.progress import tqdm
 
 SPLITS = ("train", "val", "test")
 """The split names MedMNIST uses."""

@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 from nibabel.filebasedimages import ImageFileError
 from scipy import ndimage
-from tqdm.auto import tqdm
 
 from liverkit.data.imageops import LIVER_WINDOW_HU, resize_roi
 from liverkit.data.imageops import window as apply_window  # the name `window` is read_nifti's argument
@@ -47,6 +46,7 @@ from liverkit.data.readers._common import (
     warn_blank_rois,
 )
 from liverkit.errors import LiverkitError, LiverkitWarning
+from liverkit.progress import tqdm
 
 REQUIRED_COLUMNS = ("volume", "mask", "label", "patient_id")
 OPTIONAL_COLUMNS = ("lesion",)

@@ -28,9 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--notebook-dir", help="folder of the notebooks (default: the repository's notebooks/)")
     unchanged = "rerun notebooks even when unchanged since they last succeeded in this run folder"
     run.add_argument("--force", action="store_true", help=unchanged)
+    setting = "change one profile setting, e.g. classifier.epochs=4 or augment.n_flip=0 (repeatable)"
+    run.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE", help=setting)
+    run.add_argument("--folds", type=int, metavar="N", help="cross-validation folds (same as --set n_folds=N)")
 
     data = commands.add_parser("data", help="list, fetch or check data sets of the manifest")
-    data.add_argument("action", choices=["list", "fetch", "check"], help="what to do")
+    what = "list: names, paths and licences; fetch: download; check: read the data and summarise it"
+    data.add_argument("action", choices=["list", "fetch", "check"], help=what)
     data.add_argument("name", nargs="?", help="data set name (fetch, check)")
     data.add_argument("--manifest", help="manifest file (default: $LIVERKIT_MANIFEST or data_manifest.yaml)")
 
@@ -70,6 +74,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def run_overrides(args: argparse.Namespace) -> dict:
+    """The ``--set`` assignments as a dict, with ``--folds N`` as ``n_folds``; the two may not disagree."""
+    from liverkit.config import parse_overrides
+
+    overrides = parse_overrides(args.overrides)
+    if args.folds is not None:
+        if overrides.get("n_folds", args.folds) != args.folds:
+            raise LiverkitError(f"--folds {args.folds} and --set n_folds={overrides['n_folds']} disagree; give one.")
+        overrides["n_folds"] = args.folds
+    return overrides
+
+
 def _run(args: argparse.Namespace) -> int:
     from liverkit.runner import run_notebooks
 
@@ -82,6 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         notebooks=args.notebooks,
         notebook_dir=args.notebook_dir,
         force=args.force,
+        overrides=run_overrides(args),
     )
     ran = [r for r in results if not r.skipped]
     skipped = f", skipped {len(results) - len(ran)} unchanged" if len(ran) < len(results) else ""
@@ -115,11 +132,15 @@ def _data(args: argparse.Namespace) -> int:
         for entry in manifest.read_manifest(args.manifest).values():
             where = "built in" if entry.path is None else str(entry.path)
             status = "" if entry.path is None else (" [on disk]" if entry.path.exists() else " [not on disk]")
-            print(f"{entry.name:<18} {entry.reader:<9} {where}{status}\n{'':<18} {entry.description}")
+            licence = entry.licence or "licence not given"
+            print(f"{entry.name:<18} {entry.reader:<9} {where}{status}\n{'':<18} {entry.description} ({licence})")
         return 0
     if not args.name:
         raise LiverkitError(f"'liverkit data {args.action}' needs a data set name; see 'liverkit data list'.")
     entry = manifest.get_entry(args.name, args.manifest)
+    if args.action == "check":  # reads every image with the entry's reader; verifies the checksum first
+        print(manifest.check(args.name, args.manifest))
+        return 0
     if entry.path is None:
         print(f"'{entry.name}' is built in; nothing to {args.action}.")
         return 0

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from liverkit import augment
 from liverkit.augment import AugmentConfig
@@ -33,6 +32,7 @@ from liverkit.data.lesionset import LesionSet
 from liverkit.data.manifest import load
 from liverkit.errors import LiverkitError
 from liverkit.metrics import CI_METHOD, accuracy, bootstrap_ci, confusion, metrics_table
+from liverkit.progress import tqdm
 from liverkit.runs import RunFolder
 from liverkit.train.classifier import ClassifierConfig, predict, train_classifier
 

@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from liverkit import augment
 from liverkit.augment import AugmentConfig
@@ -41,7 +40,8 @@ from liverkit.data.folds import split
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
 from liverkit.experiment import _seed, inner_pool, inner_scores, inner_splits, model_seed, outer_pool
-from liverkit.io import write_json
+from liverkit.io import reading, write_json
+from liverkit.progress import tqdm
 from liverkit.runs import RunFolder
 from liverkit.synthesis import GAN_KINDS, fold_samples, gan_folder
 from liverkit.train.classifier import ClassifierConfig, config_dict, predict, save_classifier, train_classifier
@@ -337,9 +337,11 @@ class _Cache:
         self.header = {**settings.record(), "classic_group": group}
         self.path = run.artifact(f"gan_sweep_r{repeat}_f{fold}.json") if run is not None else None
         if self.path is not None and self.path.is_file():
-            saved = json.loads(self.path.read_text())
-            _check_same_settings(saved["header"], self.header, self.path)
-            self.jobs = saved["jobs"]
+            remedy = "delete it to retrain that fold's models"
+            with reading(self.path, "the GAN sweep's cache", remedy):
+                saved = json.loads(self.path.read_text())
+                header, self.jobs = saved["header"], dict(saved["jobs"])
+            _check_same_settings(header, self.header, self.path)
 
     def get(self, key: str) -> dict | None:
         return self.jobs.get(key)

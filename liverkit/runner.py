@@ -1,12 +1,17 @@
 """Run the notebooks in order with papermill: the test suite (``smoke``), the demo (``quick``), the paper (``paper``).
 
-Each notebook gets the same parameters (profile, run folder, data source, seed, device), and its executed
-copy is saved to ``<run folder>/notebooks/``. A failure stops the run and names the notebook and the cell.
+Each notebook gets the same parameters (profile, run folder, data source, seed, device, overrides), and its
+executed copy is saved to ``<run folder>/notebooks/``. Everything a user can get wrong (profile, seed, device,
+overrides, data, a run folder holding another configuration or in use by another run) is checked before any
+kernel starts and before anything is written. A failure stops the run and names the notebook and the cell; the
+failed copy is kept as ``NN_name.failed.ipynb`` beside the last good copy, which it never replaces.
 
-A notebook whose inputs are unchanged since it last succeeded in this run folder is skipped. Its inputs are its
-own cells, the parameters, the data file (when the data source is a file), the library's source code and,
-through a chained digest, the same for every notebook before it; the digests are kept in
-``<run folder>/runner_state.json``. ``force=True`` reruns everything.
+A notebook is skipped when its inputs are unchanged since it last succeeded in this run folder and its executed
+copy and metrics record are still there. Its inputs are its own cells, the parameters, the data's contents
+(file, folder or built-in), its manifest entry, the resolved profile, the versions of the numerical packages,
+the library's source and, through a chained digest, the same for every notebook before it; the digests are kept
+in ``<run folder>/runner_state.json``. A notebook that runs again makes every later one run again too (they read
+what it writes). ``force=True`` reruns everything.
 """
 
 from __future__ import annotations
@@ -15,18 +20,31 @@ import hashlib
 import json
 import os
 import re
+import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-from liverkit.config import get_profile
+from liverkit.config import Profile, resolve_profile
 from liverkit.errors import LiverkitError
-from liverkit.io import write_json
+from liverkit.io import read_json, write_json
+from liverkit.progress import HEADLESS_ENV
+from liverkit.runs import RunFolder, identity_differences, run_identity
 
 _NOTEBOOK_NAME = re.compile(r"^(\d\d)_[A-Za-z0-9_]+\.ipynb$")
 KERNEL_NAME = "python3"
 """The kernel papermill starts: resolves to the Python that runs papermill (the kit's own environment)."""
+STATE_FILE = "runner_state.json"
+"""Per notebook, the digest of the inputs it last succeeded with (in the run folder)."""
+LOCK_FILE = ".liverkit.lock"
+"""Held (locked) by the run using the folder; it holds that run's process id."""
+VERSIONED_PACKAGES = ("torch", "numpy", "scikit-learn", "umap-learn")
+"""Packages whose version can change a notebook's numbers: a new version reruns every notebook."""
 
 
 def default_notebook_dir() -> Path:
@@ -77,53 +95,79 @@ def run_notebooks(
     notebook_dir: str | os.PathLike | None = None,
     progress: Callable[[str], None] | None = print,
     force: bool = False,
+    overrides: dict[str, Any] | None = None,
+    heartbeat_s: float = 30.0,
 ) -> list[NotebookResult]:
-    """Execute the notebooks in order with papermill into the run folder ``out``.
+    """Check every input, then execute the notebooks in order with papermill into the run folder ``out``.
 
     Args:
         out: the run folder; executed notebooks go to ``out/notebooks/``.
         profile: ``smoke``, ``quick`` or ``paper``.
         data: a data set name from the manifest, or a LesionSet ``.npz`` path.
-        seed: the run's one seed.
+        seed: the run's one seed (an integer >= 0).
         device: ``auto``, ``cpu``, ``cuda``...
         notebooks: numbers or names to run (default: all).
         notebook_dir: where the notebooks are (default: the repository's ``notebooks/``).
-        progress: called with one line per step; None for silence.
+        progress: called with one line per step and a heartbeat line while a notebook runs; None for silence.
         force: run every selected notebook, even those unchanged since they last succeeded.
+        overrides: profile changes, ``{"classifier.epochs": 4}`` (``--set``); every notebook gets them.
+        heartbeat_s: seconds between progress lines while one notebook runs.
     """
-    get_profile(profile)  # refuse an unknown profile before starting any kernel
+    absolute_data_env()
+    data, overrides = absolute_data(data), dict(overrides or {})
     every = list_notebooks(notebook_dir)
     selected = select_notebooks(every, notebooks)
     if not selected:
         raise LiverkitError(f"no notebooks found in '{notebook_dir or default_notebook_dir()}'.")
-    out = Path(out).resolve()
-    (out / "notebooks").mkdir(parents=True, exist_ok=True)
-    parameters = {"profile": profile, "run_dir": str(out), "data": data, "seed": seed, "device": device}
-    digests = input_digests(every, parameters)
-    state_file = out / STATE_FILE
-    state = json.loads(state_file.read_text()) if state_file.is_file() else {}
-    results: list[NotebookResult] = []
-    start = time.perf_counter()
-    for i, notebook in enumerate(selected, start=1):
-        output = out / "notebooks" / notebook.name
-        left = ", ".join(p.stem for p in selected[i:]) or "nothing"
-        if not force and state.get(notebook.stem) == digests[notebook.stem] and output.is_file():
-            results.append(NotebookResult(notebook.stem, output, 0.0, skipped=True))
-            _say(progress, f"[{i}/{len(selected)}] {notebook.stem}: unchanged since it last succeeded, skipped")
-            continue
-        _say(progress, f"[{i}/{len(selected)}] {notebook.stem} (elapsed {time.perf_counter() - start:.0f} s; "
-                       f"after it: {left})")  # fmt: skip
-        state.pop(notebook.stem, None)
-        write_json(state_file, state)
-        results.append(_execute(notebook, output, parameters))
-        state[notebook.stem] = digests[notebook.stem]
-        write_json(state_file, state)
-        _say(progress, f"      done in {results[-1].seconds:.1f} s -> {results[-1].output}")
-    return results
+    out = check_out_folder(out)
+    checked = check_inputs(profile, data, seed, device, overrides)
+    identity = run_identity(profile, data, seed, overrides)
+    check_identity(out, identity)
+    with run_lock(out):
+        RunFolder(out, identity=identity)  # records run.json, or checks it again now that the folder is ours
+        (out / "notebooks").mkdir(exist_ok=True)
+        parameters = {"profile": profile, "run_dir": str(out), "data": data, "seed": seed, "device": device,
+                      "overrides": overrides}  # fmt: skip
+        digests = input_digests(every, parameters, run_inputs_digest(data, checked.profile))
+        state = read_state(out)
+        plan = plan_runs(out, selected, state, digests, force)
+        work = {nb.stem: notebook_work(nb.stem, checked.profile, checked.n_lesions, checked.n_classes)
+                for nb, skip in plan if not skip}  # fmt: skip
+        run = _Run(out, every, state, digests, parameters, Eta(work), progress, heartbeat_s)
+        return [run.one(i, notebook, skip, len(plan)) for i, (notebook, skip) in enumerate(plan, start=1)]
 
 
-STATE_FILE = "runner_state.json"
-"""Per notebook, the digest of the inputs it last succeeded with (in the run folder)."""
+@dataclass
+class _Run:
+    """One checked run in progress: what :meth:`one` needs to skip or execute a notebook."""
+
+    out: Path
+    every: list[Path]
+    state: dict[str, str]
+    digests: dict[str, str]
+    parameters: dict[str, Any]
+    tracker: Eta
+    progress: Callable[[str], None] | None
+    heartbeat_s: float
+
+    def one(self, i: int, notebook: Path, skip: bool, n: int) -> NotebookResult:
+        """Skip or execute one notebook, keeping the state file and the progress lines up to date."""
+        output = self.out / "notebooks" / notebook.name
+        if skip:
+            _say(self.progress, f"[{i}/{n}] {notebook.stem}: unchanged since it last succeeded, skipped")
+            return NotebookResult(notebook.stem, output, 0.0, skipped=True)
+        _say(self.progress, f"[{i}/{n}] {notebook.stem}; {self.tracker.line()}")
+        for later in self.every[self.every.index(notebook) :]:  # it and every later notebook must succeed again
+            self.state.pop(later.stem, None)
+        write_json(self.out / STATE_FILE, self.state)
+        self.tracker.start(notebook.stem)
+        with _heartbeat(self.progress, self.tracker, self.heartbeat_s):
+            result = _execute(notebook, output, self.parameters)
+        self.tracker.finish(notebook.stem)
+        self.state[notebook.stem] = self.digests[notebook.stem]
+        write_json(self.out / STATE_FILE, self.state)
+        _say(self.progress, f"      done in {result.seconds:.1f} s -> {result.output}; {self.tracker.line()}")
+        return result
 
 
 def _say(progress: Callable[[str], None] | None, line: str) -> None:
@@ -131,14 +175,197 @@ def _say(progress: Callable[[str], None] | None, line: str) -> None:
         progress(line)
 
 
-def input_digests(notebooks: Sequence[Path], parameters: dict) -> dict[str, str]:
+# ---------------------------------------------------------------------------------------------- checks
+@dataclass(frozen=True)
+class CheckedInputs:
+    """What the checks found: the resolved profile and the data's size (for the progress estimate)."""
+
+    profile: Profile
+    n_lesions: int
+    n_classes: int
+
+
+def check_inputs(profile: str, data: str, seed: int, device: str, overrides: dict[str, Any]) -> CheckedInputs:
+    """Refuse a bad profile, seed, device, override or data source before any kernel starts or any file is written.
+
+    The data is loaded once and checked to split into the profile's outer and inner folds (a data set with too
+    few patients of a class would otherwise fail in the middle of a long run).
+    """
+    from liverkit.env import resolve_device
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise LiverkitError(f"seed must be an integer >= 0, got {seed!r}; pass e.g. --seed 0.")
+    _check_data_source(data)
+    resolved = resolve_profile(profile, data, overrides)
+    resolve_device(device)
+    lesions = _load_data(data, seed)
+    from liverkit.data import folds
+
+    check_splittable = getattr(folds, "check_splittable", None)
+    if check_splittable is not None:
+        check_splittable(lesions, resolved.n_folds, resolved.inner_folds)
+    return CheckedInputs(resolved, len(lesions), len(lesions.class_names))
+
+
+def _check_data_source(data: str) -> None:
+    """``data`` must name a manifest entry or an existing LesionSet ``.npz`` file."""
+    from liverkit.data import manifest
+
+    if _is_lesionset_file(data):
+        return
+    entries = manifest.read_manifest()
+    if data not in entries:
+        raise LiverkitError(
+            f"--data '{data}' is neither a data set of the manifest ({manifest.manifest_path()}; known: "
+            f"{sorted(entries)}) nor an existing LesionSet .npz file. Check the spelling, or see "
+            "`liverkit data list`."
+        )
+
+
+def _is_lesionset_file(data: str) -> bool:
+    """The rule of ``manifest.load``: an existing ``.npz`` path is a LesionSet file, whatever the manifest says."""
+    return data.endswith(".npz") and Path(data).is_file()
+
+
+def _load_data(data: str, seed: int):
+    from liverkit.data.lesionset import LesionSet
+    from liverkit.data.manifest import load
+    from liverkit.io import reading
+
+    if _is_lesionset_file(data):
+        with reading(data, "the LesionSet file", "pass a file written by LesionSet.save()") as path:
+            return LesionSet.load(path)
+    return load(data, seed=seed)
+
+
+def absolute_data(data: str) -> str:
+    """A relative LesionSet ``.npz`` path made absolute: the kernels run in ``<out>/notebooks``."""
+    return str(Path(data).expanduser().resolve()) if _is_lesionset_file(data) else data
+
+
+def absolute_data_env() -> None:
+    """Make relative ``$LIVERKIT_MANIFEST`` and ``$LIVERKIT_DATA`` absolute for the kernels (they inherit them)."""
+    for name in ("LIVERKIT_MANIFEST", "LIVERKIT_DATA"):
+        value = os.environ.get(name)
+        if value and not Path(value).expanduser().is_absolute():
+            os.environ[name] = str(Path(value).expanduser().resolve())
+
+
+def check_out_folder(out: str | os.PathLike) -> Path:
+    """The run folder as an absolute path; a path that is a file, or a folder we cannot write to, is refused."""
+    out = Path(out).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise LiverkitError(f"--out '{out}' is a file, not a folder; choose a run folder path (e.g. runs/demo).")
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise LiverkitError(f"--out '{out}' cannot be made: '{existing}' is a file. Choose another run folder.")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise LiverkitError(
+            f"cannot write into '{existing}' ({type(exc).__name__}: {exc.strerror or exc}); the run folder "
+            f"'{out}' must be writable. Choose another --out, or fix the folder's permissions."
+        ) from exc
+    return out
+
+
+def check_identity(out: Path, identity: dict[str, Any]) -> None:
+    """Refuse a run folder whose ``run.json`` records another configuration, without touching anything."""
+    file = out / "run.json"
+    if not file.is_file():
+        return
+    recorded = read_json(file, "the run's identity file", "delete it, or the whole run folder, to start over")
+    differ = identity_differences(recorded, identity)
+    if differ:
+        raise LiverkitError(
+            f"run folder '{out}' belongs to another configuration ({'; '.join(differ)}); nothing was changed. "
+            "Use a new --out, or delete this run folder to start over."
+        )
+
+
+def read_state(out: Path) -> dict[str, str]:
+    """The digests of the notebooks that last succeeded in ``out`` (empty for a new folder)."""
+    file = out / STATE_FILE
+    if not file.exists():
+        return {}
+    state = read_json(file, "the runner's state file", "delete it (every notebook then runs again)")
+    if not isinstance(state, dict):
+        raise LiverkitError(f"the runner's state file '{file}' is not a mapping; delete it (every notebook reruns).")
+    return state
+
+
+# ---------------------------------------------------------------------------------------------- the run lock
+@contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """Hold ``<out>/.liverkit.lock`` for the run; a second run into the same folder is refused at once.
+
+    The lock is the operating system's (``flock``, or ``msvcrt.locking`` on Windows), so it goes away with the
+    process that held it, even when that process is killed.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / LOCK_FILE
+    path.touch(exist_ok=True)
+    with open(path, "r+") as handle:
+        if not _try_lock(handle):
+            holder = handle.read().strip() or "unknown"
+            raise LiverkitError(
+                f"run folder '{out}' is in use by another liverkit run (process {holder}); wait for it to finish, "
+                "or use another --out."
+            )
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield  # closing the file releases the lock
+
+
+def _try_lock(handle) -> bool:
+    """Lock ``handle`` without waiting; False when another process (or open file) holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: lock one byte far past the process id, which stays readable
+        import msvcrt
+
+        handle.seek(1 << 20)
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        finally:
+            handle.seek(0)
+        return True
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------- skipping
+def plan_runs(
+    out: Path, selected: Sequence[Path], state: dict[str, str], digests: dict[str, str], force: bool
+) -> list[tuple[Path, bool]]:
+    """(notebook, skip?) for each selected notebook. A notebook is skipped only when its digest matches and its
+    executed copy and ``metrics/<stem>.json`` exist; once one runs, every later one runs too."""
+    plan, running = [], force
+    for notebook in selected:
+        done = state.get(notebook.stem) == digests[notebook.stem]
+        kept = (out / "notebooks" / notebook.name).is_file() and (out / "metrics" / f"{notebook.stem}.json").is_file()
+        skip = not running and done and kept
+        running = running or not skip
+        plan.append((notebook, skip))
+    return plan
+
+
+def input_digests(notebooks: Sequence[Path], parameters: dict, run_inputs: str) -> dict[str, str]:
     """A digest per notebook of everything its result depends on: chained, so a change reaches every later one.
 
-    The chain starts from the parameters, the data file's contents (when ``parameters["data"]`` is a file) and
-    the library's source; each notebook adds its cells (sources and types; outputs and metadata are ignored).
+    The chain starts from the parameters, ``run_inputs`` (:func:`run_inputs_digest`) and the library's source;
+    each notebook adds its cells (sources and types; outputs and metadata are ignored).
     """
     chain = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode())
-    chain.update(_file_digest(Path(parameters["data"])).encode())
+    chain.update(run_inputs.encode())
     chain.update(_library_digest().encode())
     digests = {}
     for notebook in notebooks:
@@ -148,12 +375,60 @@ def input_digests(notebooks: Sequence[Path], parameters: dict) -> dict[str, str]
     return digests
 
 
-def _file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes; "" when ``path`` is not a file (a manifest data set name)."""
-    if not path.is_file():
-        return ""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+def run_inputs_digest(data: str, profile: Profile) -> str:
+    """The run's inputs beside the parameters: the data (contents and manifest entry), the resolved profile and
+    the versions of the packages that compute the numbers."""
+    record = {"data": data_record(data), "profile": profile.to_dict(), "versions": package_versions()}
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def data_record(data: str) -> dict[str, Any]:
+    """What the data source resolves to: a LesionSet file's digest, or the manifest entry (which manifest, reader,
+    path, options, augment, md5) with the digest of its file or folder (none for the built-in phantom)."""
+    from liverkit.data import manifest
+
+    if _is_lesionset_file(data):
+        return {"file": data, "sha256": _path_digest(Path(data))}
+    entry = manifest.get_entry(data)
+    content = _path_digest(entry.path) if entry.path is not None else ""
+    if entry.reader == "nifti" and entry.path is not None and entry.path.is_file():
+        content += _nifti_digest(entry.path, entry.options.get("root"))
+    return {"manifest": str(manifest.manifest_path()), "name": entry.name, "reader": entry.reader,
+            "path": str(entry.path), "options": entry.options, "augment": entry.augment, "md5": entry.md5,
+            "sha256": content}  # fmt: skip
+
+
+def _path_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, or of a folder's every file (relative path and bytes, in sorted order)."""
+    if path.is_file():
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(path).as_posix().encode())
+        digest.update(_path_digest(file).encode())
+    return digest.hexdigest()
+
+
+def _nifti_digest(table: Path, root: str | None) -> str:
+    """The volumes and masks a NIfTI reader's table names (they live outside the table file)."""
+    import pandas as pd
+
+    rows = pd.read_csv(table, dtype=str, keep_default_na=False, skipinitialspace=True)
+    base = Path(root).expanduser() if root else table.parent
+    names = sorted({v.strip() for column in ("volume", "mask") if column in rows for v in rows[column] if v.strip()})
+    return hashlib.sha256("".join(name + _path_digest(base / name) for name in names).encode()).hexdigest()
+
+
+def package_versions() -> dict[str, str | None]:
+    """The installed versions of :data:`VERSIONED_PACKAGES` (None for one that is not installed)."""
+    versions: dict[str, str | None] = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def _library_digest() -> str:
@@ -166,6 +441,121 @@ def _library_digest() -> str:
     return digest.hexdigest()
 
 
+# ---------------------------------------------------------------------------------------------- progress
+KERNEL_WORK = 10_000.0
+"""Work units of starting a kernel and importing the kit (about 5 s at the quick demo's speed on two CPU cores)."""
+LIGHT_WORK = 30_000.0
+"""Work units of a notebook without training loops (data, feature maps, quality, Turing test)."""
+GAN_IMAGE_WORK = {"dcgan": 4.0, "acgan": 8.0}
+"""Work units of one image through one GAN step at generator width 64 (measured beside the CNN on the quick demo:
+03 took 180 s for 86,400 images, 04 162 s for 38,400, 02 76 s for 147,000 CNN image-epochs); cost grows as the
+square of the generator's width."""
+
+
+def notebook_work(stem: str, profile: Profile, n_lesions: int, n_classes: int) -> float:
+    """The counted work of one notebook under ``profile``, in CNN image-epochs (one image through one epoch).
+
+    Only for the progress line: the time left is this work divided by the speed measured so far, so only the
+    ratios between notebooks matter. CNN sweeps: trainings x epochs x training images (02: every classic group,
+    outer and inner; 05: the classic model and the three added arms at every synthetic size, on the largest
+    classic group). GANs: models x steps x batch x :data:`GAN_IMAGE_WORK`. Other notebooks, and notebooks that
+    are not the kit's: :data:`LIGHT_WORK`. Every notebook adds :data:`KERNEL_WORK`.
+    """
+    name = stem.split("_", 1)[-1]
+    splits = profile.repeats * profile.n_folds
+    n_train = n_lesions * (profile.n_folds - 1) / profile.n_folds
+    group = max(profile.classic_groups) or n_train  # group 0 trains on the original lesions only
+    epochs = profile.classifier.epochs
+    if name == "classic_augmentation":
+        images = sum(g or n_train for g in profile.classic_groups)
+        return KERNEL_WORK + splits * (1 + profile.inner_folds) * epochs * images
+    if name == "gan_augmentation":
+        added = sum(3 * (group + size * n_classes) for size in profile.synthetic_sizes)
+        return KERNEL_WORK + splits * epochs * (group + (1 + profile.inner_folds) * added)
+    if name in ("dcgan", "acgan"):
+        gan = profile.dcgan if name == "dcgan" else profile.acgan
+        models = profile.n_folds * profile.gan_repeats * (n_classes if name == "dcgan" else 1)
+        steps = gan.total_steps(int(group / n_classes if name == "dcgan" else group))
+        cost = GAN_IMAGE_WORK[name] * (gan.g_width / 64) ** 2
+        return KERNEL_WORK + models * steps * gan.batch_size * cost
+    return KERNEL_WORK + LIGHT_WORK
+
+
+@dataclass
+class Eta:
+    """Overall progress and time left of a run, from each notebook's counted work and the speed measured so far.
+
+    Args:
+        work: the counted work of each notebook that will run (:func:`notebook_work`), in run order.
+        clock: seconds from any origin (a fake clock in the tests).
+    """
+
+    work: dict[str, float]
+    clock: Callable[[], float] = time.monotonic
+    done: list[str] = field(default_factory=list)
+    seconds_done: float = 0.0
+    current: str | None = None
+    started: float = 0.0
+    first_start: float | None = None
+
+    def start(self, stem: str) -> None:
+        self.current, self.started = stem, self.clock()
+        self.first_start = self.started if self.first_start is None else self.first_start
+
+    def finish(self, stem: str) -> None:
+        self.seconds_done += self.clock() - self.started
+        self.done.append(stem)
+        self.current = None
+
+    def estimate(self) -> tuple[float, float | None]:
+        """(fraction of the work done, seconds left); seconds left is None until a notebook has finished."""
+        total = sum(self.work.values()) or 1.0
+        done = sum(self.work[s] for s in self.done)
+        if not self.done or self.seconds_done <= 0:
+            return done / total, None
+        speed = done / self.seconds_done
+        in_current = 0.0
+        if self.current is not None:
+            in_current = min((self.clock() - self.started) * speed, self.work[self.current])
+        left = total - done - in_current
+        return (done + in_current) / total, left / speed
+
+    def line(self) -> str:
+        """``3 of 6 notebooks done, 41% of the work, 4m12s elapsed, about 6m left``."""
+        fraction, left = self.estimate()
+        elapsed = 0.0 if self.first_start is None else self.clock() - self.first_start
+        eta = "time left: measuring" if left is None else f"about {_duration(left)} left"
+        return (f"{len(self.done)} of {len(self.work)} notebooks done, {fraction:.0%} of the work, "
+                f"{_duration(elapsed)} elapsed, {eta}")  # fmt: skip
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(int(round(seconds)), 0)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+@contextmanager
+def _heartbeat(progress: Callable[[str], None] | None, tracker: Eta, every_s: float) -> Iterator[None]:
+    """Print the progress line every ``every_s`` seconds from a background thread while the block runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every_s):
+            _say(progress, f"      ... {tracker.current} running; {tracker.line()}")
+
+    thread = threading.Thread(target=beat, daemon=True)
+    if progress and every_s > 0:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join()
+
+
+# ---------------------------------------------------------------------------------------------- execution
 def _kernel_manager_class():
     """Kernels talk over IPC sockets on POSIX: TCP ports are picked by binding and releasing them, and two runs
     starting kernels at the same moment could be handed the same port and wait on each other for ever."""
@@ -180,24 +570,60 @@ def _kernel_manager_class():
 
 
 def _execute(notebook: Path, output: Path, parameters: dict) -> NotebookResult:
-    """Run one notebook; a failing cell becomes a LiverkitError naming the notebook, the cell and the error."""
+    """Run one notebook into a temporary copy, moved onto ``output`` only when every cell succeeded.
+
+    A failing cell becomes a LiverkitError naming the notebook, the cell, the error and the failed copy
+    (``NN_name.failed.ipynb``); the last good ``output`` is left as it was.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    running = output.with_name(f".{output.stem}.running.ipynb")
+    failed = output.with_name(f"{output.stem}.failed.ipynb")
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters=parameters,
-            kernel_name=KERNEL_NAME,
-            cwd=str(output.parent),
-            progress_bar=False,
-            kernel_manager_class=_kernel_manager_class(),
-        )
+        with _headless_env():
+            papermill.execute_notebook(
+                str(notebook),
+                str(running),
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                cwd=str(output.parent),
+                progress_bar=False,
+                coalesce_streams=True,  # a text progress bar's redraws become one line in the executed copy
+                kernel_manager_class=_kernel_manager_class(),
+            )
     except PapermillExecutionError as exc:
+        _keep_failed(running, failed)
         raise LiverkitError(
             f"notebook '{notebook.name}' failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
-            f"{exc.ename}: {exc.evalue.rstrip('.')}. The executed copy with the traceback is '{output}'."
+            f"{exc.ename}: {exc.evalue.rstrip('.')}. The executed copy with the traceback is '{failed}'"
+            f"{'; the last good copy is unchanged' if output.is_file() else ''}."
         ) from exc
+    except BaseException:
+        _keep_failed(running, failed)
+        raise
+    os.replace(running, output)
+    failed.unlink(missing_ok=True)
     return NotebookResult(notebook=notebook.stem, output=output, seconds=time.perf_counter() - start)
+
+
+@contextmanager
+def _headless_env() -> Iterator[None]:
+    """Kernels started inside see ``LIVERKIT_HEADLESS=1``, so their progress bars are plain text (liverkit.progress)
+    that an executed copy shows finished, not widget bars stuck at 0% in an untrusted notebook."""
+    old = os.environ.get(HEADLESS_ENV)
+    os.environ[HEADLESS_ENV] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(HEADLESS_ENV, None)
+        else:
+            os.environ[HEADLESS_ENV] = old
+
+
+def _keep_failed(running: Path, failed: Path) -> None:
+    """Keep what a failed execution wrote as ``NN_name.failed.ipynb`` (when it got as far as writing anything)."""
+    if running.is_file():
+        os.replace(running, failed)

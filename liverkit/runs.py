@@ -22,7 +22,7 @@ import numpy as np
 
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
-from liverkit.io import atomic_write, write_json
+from liverkit.io import atomic_write, read_json, reading, write_json
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -40,6 +40,16 @@ def run_identity(profile: str, data: str, seed: int, overrides: dict[str, Any] |
     if overrides:
         identity["overrides"] = dict(sorted(overrides.items()))
     return identity
+
+
+def identity_differences(recorded: dict[str, Any], asked: dict[str, Any]) -> list[str]:
+    """``"profile: recorded 'smoke', asked 'quick'"`` for each field that differs, compared as JSON would store them."""
+    asked = json.loads(json.dumps(asked))  # normalise tuples and numpy scalars as JSON would
+    differ = sorted(k for k in set(recorded) | set(asked) if recorded.get(k) != asked.get(k))
+    return [f"{k}: recorded {recorded.get(k)!r}, asked {asked.get(k)!r}" for k in differ]
+
+
+_DAMAGED = "delete it and rerun the notebook that saves '{name}'"
 
 
 class RunFolder:
@@ -66,17 +76,18 @@ class RunFolder:
     def identity(self) -> dict[str, Any]:
         """The recorded ``run.json`` (empty when none was recorded yet)."""
         file = self.path / "run.json"
-        return json.loads(file.read_text()) if file.is_file() else {}
+        if not file.exists():
+            return {}
+        return read_json(file, "the run's identity file", "delete it, or the whole run folder, to start over")
 
     def _check_identity(self, identity: dict[str, Any]) -> None:
-        identity = json.loads(json.dumps(identity))  # normalise tuples and numpy scalars as JSON would
         recorded = self.identity
         if not recorded:
             write_json(self.path / "run.json", identity)
             return
-        differ = sorted(k for k in set(recorded) | set(identity) if recorded.get(k) != identity.get(k))
+        differ = identity_differences(recorded, identity)
         if differ:
-            detail = "; ".join(f"{k}: recorded {recorded.get(k)!r}, asked {identity.get(k)!r}" for k in differ)
+            detail = "; ".join(differ)
             raise LiverkitError(
                 f"run folder '{self.path}' belongs to another configuration ({detail}). "
                 "Use a new run folder, or delete this one to start over."
@@ -96,7 +107,8 @@ class RunFolder:
         path = self.artifact(f"{name}.npz")
         if not path.is_file():
             raise LiverkitError(f"'{path}' is missing: run the notebook that saves '{name}' first (see README).")
-        return LesionSet.load(path)
+        with reading(path, "the run's LesionSet", _DAMAGED.format(name=name)):
+            return LesionSet.load(path)
 
     def save_array(self, name: str, array: np.ndarray) -> Path:
         """Save a plain numeric array as ``artifacts/<name>.npy``."""
@@ -107,7 +119,8 @@ class RunFolder:
         path = self.artifact(f"{name}.npy")
         if not path.is_file():
             raise LiverkitError(f"'{path}' is missing: run the notebook that saves '{name}' first (see README).")
-        return np.load(path, allow_pickle=False)
+        with reading(path, "the run's array", _DAMAGED.format(name=name)):
+            return np.load(path, allow_pickle=False)
 
     def save_table(self, name: str, table) -> Path:
         """Save a pandas table as ``artifacts/<name>.csv``."""
@@ -120,9 +133,10 @@ class RunFolder:
         path = self.artifact(f"{name}.csv")
         if not path.is_file():
             raise LiverkitError(f"'{path}' is missing: run the notebook that saves '{name}' first (see README).")
-        if not path.read_text().strip():  # a table saved with no columns, e.g. gan_inner of a one-size sweep
-            return pd.DataFrame()
-        return pd.read_csv(path)
+        with reading(path, "the run's table", _DAMAGED.format(name=name)):
+            if not path.read_text().strip():  # a table saved with no columns, e.g. gan_inner of a one-size sweep
+                return pd.DataFrame()
+            return pd.read_csv(path)
 
     # ------------------------------------------------------------------ metrics
     def metrics_path(self, notebook: str) -> Path:
@@ -137,4 +151,4 @@ class RunFolder:
         path = self.metrics_path(notebook)
         if not path.is_file():
             raise LiverkitError(f"no metrics recorded at '{path}': run notebook '{notebook}' first.")
-        return json.loads(path.read_text())
+        return read_json(path, "the metrics record", f"delete it and rerun notebook '{notebook}'")

@@ -62,3 +62,23 @@ def test_select_notebooks_by_number_and_name(tmp_path):
     assert select_notebooks(paths, None) == paths
     with pytest.raises(Exception, match="available: \\['01_data', '02_augment'\\]"):
         select_notebooks(paths, ["03"])
+
+
+def test_set_and_folds_become_overrides():
+    from liverkit.cli import build_parser, run_overrides
+
+    args = build_parser().parse_args(["run", "--set", "classifier.epochs=4", "--set", "augment.rot_range_deg=[0, 15]",
+                                      "--folds", "5"])  # fmt: skip
+    assert run_overrides(args) == {"classifier.epochs": 4, "augment.rot_range_deg": [0, 15], "n_folds": 5}
+    assert run_overrides(build_parser().parse_args(["run"])) == {}
+    agreeing = build_parser().parse_args(["run", "--folds", "4", "--set", "n_folds=4"])
+    assert run_overrides(agreeing) == {"n_folds": 4}
+    help_text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    assert "--set KEY=VALUE" in help_text and "--folds N" in help_text
+
+
+def test_a_bad_override_exits_2_before_anything_is_written(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", "--out", str(out), "--set", "classifier.epochs=many"]) == 2
+    assert "override 'classifier.epochs': expected a value like" in capsys.readouterr().err
+    assert not out.exists()

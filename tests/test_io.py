@@ -52,3 +52,31 @@ def test_write_json_takes_numpy_values_and_paths(tmp_path):
     with pytest.raises(TypeError, match="cannot write object as JSON"):
         write_json(tmp_path / "bad.json", {"x": object()})
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_read_json_names_a_missing_or_malformed_file(tmp_path):
+    from liverkit import LiverkitError
+    from liverkit.io import read_json
+
+    with pytest.raises(LiverkitError, match=r"the state file '.*none.json' does not exist; delete it and rerun"):
+        read_json(tmp_path / "none.json", "the state file")
+    (tmp_path / "bad.json").write_text('{"a": ')
+    with pytest.raises(LiverkitError, match=r"could not read the state file '.*bad.json' \(JSONDecodeError: "):
+        read_json(tmp_path / "bad.json", "the state file")
+    (tmp_path / "good.json").write_text('{"a": [1, 2]}')
+    assert read_json(tmp_path / "good.json") == {"a": [1, 2]}
+
+
+def test_reading_hides_unpickling_advice_and_passes_liverkit_errors_on(tmp_path):
+    from liverkit import LiverkitError
+    from liverkit.io import reading
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.array([{"x": 1}]), allow_pickle=True)
+    with pytest.raises(LiverkitError) as caught, reading(path, "the array", "rerun notebook 01"):
+        np.load(path, allow_pickle=False)
+    message = str(caught.value)
+    assert "its contents are not the plain arrays expected" in message and "allow_pickle" not in message
+    assert message.endswith("not what it should be: rerun notebook 01.")
+    with pytest.raises(LiverkitError, match="^own message$"), reading(path, "the array"):
+        raise LiverkitError("own message")

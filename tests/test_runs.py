@@ -52,3 +52,27 @@ def test_an_empty_table_reads_back_empty(tmp_path):
     assert run.load_table("nothing").empty
     run.save_table("one", pd.DataFrame({"a": [1, 2]}))
     assert run.load_table("one").a.tolist() == [1, 2]
+
+
+def test_identity_differences_compare_as_json_would():
+    from liverkit.runs import identity_differences, run_identity
+
+    recorded = {"profile": "smoke", "data": "phantom", "seed": 0, "overrides": {"augment.rot_range_deg": [0, 15]}}
+    same = run_identity("smoke", "phantom", 0, {"augment.rot_range_deg": (0, 15)})  # a tuple is stored as a list
+    assert identity_differences(recorded, same) == []
+    other = run_identity("smoke", "phantom", 2)
+    assert identity_differences(recorded, other) == [
+        "overrides: recorded {'augment.rot_range_deg': [0, 15]}, asked None",
+        "seed: recorded 0, asked 2",
+    ]
+
+
+def test_a_damaged_run_json_or_metrics_record_is_named(tmp_path):
+    (tmp_path / "run.json").write_text("{")
+    with pytest.raises(LiverkitError, match=r"could not read the run's identity file '.*run.json'.*to start over"):
+        RunFolder(tmp_path, identity={"profile": "smoke", "data": "phantom", "seed": 0})
+    run = RunFolder(tmp_path / "other")
+    run.metrics_path("01_data").parent.mkdir()
+    run.metrics_path("01_data").write_text("[1,")
+    with pytest.raises(LiverkitError, match=r"could not read the metrics record '.*01_data.json'.*notebook '01_data'"):
+        run.read_metrics("01_data")

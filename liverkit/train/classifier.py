@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from liverkit.data.lesionset import LesionSet
 from liverkit.env import resolve_device
 from liverkit.errors import LiverkitError
-from liverkit.io import atomic_path
+from liverkit.io import atomic_path, reading
 from liverkit.nets.classifier import LesionCNN
+from liverkit.progress import tqdm
 
 
 @dataclass(frozen=True)
@@ -259,17 +259,19 @@ def load_classifier(path, device: str | torch.device = "cpu") -> tuple[LesionCNN
     path = Path(path)
     if not path.is_file():
         raise LiverkitError(f"classifier file '{path}' does not exist; run the notebook that trains it (05) first.")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != _MODEL_FORMAT:
-        raise LiverkitError(f"'{path}' is not a liverkit classifier file (written by save_classifier).")
-    values = payload["config"]
-    known = {f.name for f in fields(ClassifierConfig)}  # files from before the budget rule also hold max_steps
-    config = ClassifierConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known})
-    class_names = tuple(payload["class_names"])
-    state = payload["state_dict"]
-    model = LesionCNN(len(class_names), config.channels, config.kernels, config.hidden, config.dropout,
-                      state["mean_image"])  # fmt: skip
-    model.load_state_dict(state)
+    with reading(path, "the classifier file", "delete it and rerun the notebook that trains it (05)"):
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(payload, dict) or payload.get("format") != _MODEL_FORMAT:
+            raise LiverkitError(f"'{path}' is not a liverkit classifier file (written by save_classifier).")
+        values = payload["config"]
+        known = {f.name for f in fields(ClassifierConfig)}  # files from before the budget rule also hold max_steps
+        kept = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known}
+        config = ClassifierConfig(**kept)
+        class_names = tuple(payload["class_names"])
+        state = payload["state_dict"]
+        model = LesionCNN(len(class_names), config.channels, config.kernels, config.hidden, config.dropout,
+                          state["mean_image"])  # fmt: skip
+        model.load_state_dict(state)
     if config.channels_last:  # the layout it was trained in, so that predictions match to the last bit
         model = model.to(memory_format=torch.channels_last)
     return model.to(resolve_device(device)).eval(), config, class_names

@@ -33,14 +33,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from liverkit.data.lesionset import LesionSet
 from liverkit.env import resolve_device
 from liverkit.errors import LiverkitError
-from liverkit.io import atomic_path, atomic_write
+from liverkit.io import atomic_path, atomic_write, reading
 from liverkit.nets.acgan import ACGANDiscriminator, ACGANGenerator
 from liverkit.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from liverkit.progress import tqdm
 
 CHECKPOINT_FILE = "checkpoint.pt"
 """The resumable training state in a GAN's ``out_dir``."""
@@ -801,25 +801,19 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Save
         raise LiverkitError(
             f"generator file '{path}' does not exist; train the GAN first (it writes {GENERATOR_FILE})."
         )
-    try:
+    with reading(path, "the generator file", "delete it and train the GAN again (notebook 03 or 04)"):
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except _UNREADABLE as exc:
-        raise LiverkitError(
-            f"cannot read the generator file '{path}' ({type(exc).__name__}); retrain the GAN."
-        ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != _GENERATOR_FORMAT:
-        raise LiverkitError(f"'{path}' is not a liverkit generator file (written by save_generator).")
-    config = GANConfig.from_dict(payload["config"])
-    class_names = tuple(payload["class_names"])
-    generator, _ = build_gan(config, len(class_names))
-    try:
+        if not isinstance(payload, dict) or payload.get("format") != _GENERATOR_FORMAT:
+            raise LiverkitError(f"'{path}' is not a liverkit generator file (written by save_generator).")
+        config = GANConfig.from_dict(payload["config"])
+        class_names = tuple(payload["class_names"])
+        generator, _ = build_gan(config, len(class_names))
         generator.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
-        raise LiverkitError(f"the weights in '{path}' do not fit its recorded config ({exc}).") from exc
+        recorded = {"source": str(payload["source"]), "data": payload["data"], "seed": int(payload["seed"]),
+                    "epochs_trained": int(payload["epochs_trained"])}  # fmt: skip
     return SavedGenerator(
-        generator=generator.to(resolve_device(device)).eval(), config=config, class_names=class_names,
-        source=str(payload["source"]), data=payload["data"], seed=int(payload["seed"]),
-        epochs_trained=int(payload["epochs_trained"]), path=path,
+        generator=generator.to(resolve_device(device)).eval(), config=config, class_names=class_names, path=path,
+        **recorded,
     )  # fmt: skip
 
 

@@ -1,0 +1,88 @@
+"""Profiles with overrides: `--set key=value` parsing, dotted keys, kinds, and the manifest's augment settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from liverkit import LiverkitError
+from liverkit.config import get_profile, parse_overrides, resolve_profile
+
+
+def test_parse_overrides_reads_values_as_yaml():
+    parsed = parse_overrides(["classifier.epochs=4", "augment.rot_range_deg=[0, 15]", "classifier.bf16=true",
+                              "classifier.lr=0.05", "selection=paper", " n_folds = 5"])  # fmt: skip
+    assert parsed == {"classifier.epochs": 4, "augment.rot_range_deg": [0, 15], "classifier.bf16": True,
+                      "classifier.lr": 0.05, "selection": "paper", "n_folds": 5}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("classifier.epochs", r"--set 'classifier.epochs' must look like key=value"),
+        ("=4", r"--set '=4' must look like key=value"),
+        ("augment.rot_range_deg=[0, 15", r"--set 'augment.rot_range_deg=\[0, 15': the value is not valid YAML"),
+    ],
+)
+def test_parse_overrides_refuses_malformed_assignments(text, message):
+    with pytest.raises(LiverkitError, match=message):
+        parse_overrides([text])
+
+
+def test_dotted_keys_change_one_field_of_a_section():
+    smoke = get_profile("smoke")
+    resolved = resolve_profile("smoke", overrides={"classifier.epochs": 5, "n_folds": 4, "dcgan.max_steps": 9})
+    assert (resolved.classifier.epochs, resolved.n_folds, resolved.dcgan.max_steps) == (5, 4, 9)
+    assert resolved.classifier.channels == smoke.classifier.channels  # the rest of the section is kept
+    assert resolved.acgan == smoke.acgan and resolved.repeats == smoke.repeats
+
+
+def test_lists_become_tuples_and_kinds_convert():
+    resolved = resolve_profile(
+        "smoke",
+        overrides={"augment.rot_range_deg": [0, 15], "classic_groups": [0, 50], "classifier.lr": 1,
+                   "classifier.bf16": True},
+    )  # fmt: skip
+    assert resolved.augment.rot_range_deg == (0, 15) and isinstance(resolved.augment.rot_range_deg, tuple)
+    assert resolved.classic_groups == (0, 50)
+    assert resolved.classifier.lr == 1 and resolved.classifier.bf16 is True  # an int is a fine float
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"n_fold": 4}, r"override 'n_fold': no field 'n_fold'; valid fields here: \[.*'n_folds'"),
+        ({"classifier.epoch": 4}, r"override 'classifier.epoch': no field 'epoch'"),
+        ({"optimizer.lr": 0.1}, r"'optimizer' is not a section of the profile; sections: \['acgan', 'augment'"),
+        ({"name.x": 1}, r"'name' is not a section of the profile"),
+        ({"classifier.epochs": 2.5}, r"override 'classifier.epochs': expected a value like 2 \(int\), got 2.5"),
+        ({"classifier.bf16": 1}, r"override 'classifier.bf16': expected a value like False \(bool\), got 1"),
+        ({"n_folds": True}, r"override 'n_folds': expected a value like 3 \(int\), got True"),
+        ({"selection": 3}, r"override 'selection': expected a value like 'honest' \(str\), got 3"),
+        ({"gan_repeats": 7}, r"gan_repeats must be between 1 and repeats \(2\), got 7"),
+    ],
+)
+def test_unknown_keys_and_invalid_values_are_refused(overrides, message):
+    with pytest.raises(LiverkitError, match=message):
+        resolve_profile("smoke", overrides=overrides)
+
+
+def test_unknown_profile_and_data_are_refused():
+    with pytest.raises(LiverkitError, match=r"unknown profile 'huge'; choose one of \['paper', 'quick', 'smoke'\]"):
+        resolve_profile("huge")
+    with pytest.raises(LiverkitError, match=r"no data set 'phantm' in the manifest"):
+        resolve_profile("smoke", "phantm")
+
+
+def test_manifest_augment_applies_before_overrides(tmp_path, monkeypatch):
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(
+        "datasets:\n  upright:\n    reader: lesionset\n    path: upright.npz\n"
+        "    augment: {rot_range_deg: [0, 15], n_flip: 0}\n"
+    )
+    monkeypatch.setenv("LIVERKIT_MANIFEST", str(manifest))
+    from_manifest = resolve_profile("smoke", "upright")
+    assert (from_manifest.augment.rot_range_deg, from_manifest.augment.n_flip) == ((0, 15), 0)
+    assert from_manifest.augment.n_rot == get_profile("smoke").augment.n_rot  # the profile's own value stays
+    overridden = resolve_profile("smoke", "upright", {"augment.n_flip": 2})
+    assert (overridden.augment.rot_range_deg, overridden.augment.n_flip) == ((0, 15), 2)  # the override wins
+    assert resolve_profile("smoke", "phantom").augment == get_profile("smoke").augment

@@ -1,0 +1,249 @@
+"""The notebook runner: what it skips and why, the digest of every input, the run lock, and the progress estimate."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from helpers import make_set
+
+from liverkit import LiverkitError, runner
+from liverkit.config import get_profile, resolve_profile
+from liverkit.runner import Eta, notebook_work, run_inputs_digest, run_lock, run_notebooks
+
+RECORD = """import json, os, pathlib
+m = pathlib.Path(run_dir) / 'metrics'
+m.mkdir(exist_ok=True)
+(m / '{stem}.json').write_text(json.dumps({{'data': data, 'overrides': overrides,
+    'manifest': os.environ.get('LIVERKIT_MANIFEST')}}))"""
+
+
+def tiny_notebooks(folder: Path, sources: dict[str, str]) -> Path:
+    """Notebooks named by ``sources``' keys: the parameters cell, the given source, then a metrics record."""
+    folder.mkdir(exist_ok=True)
+    for stem, source in sources.items():
+        nb = nbformat.v4.new_notebook()
+        parameters = "profile = 'x'\nrun_dir = ''\ndata = ''\nseed = 0\ndevice = ''\noverrides = {}"
+        nb.cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
+                    nbformat.v4.new_code_cell(source), nbformat.v4.new_code_cell(RECORD.format(stem=stem))]  # fmt: skip
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, folder / f"{stem}.ipynb")
+    return folder
+
+
+def lesion_file(path: Path, seed: int = 0) -> Path:
+    """A small LesionSet file that splits into the smoke profile's folds (8 patients per class)."""
+    return make_set([0, 1, 2] * 8, seed=seed).save(path)
+
+
+def write_manifest(path: Path, entries: str) -> Path:
+    path.write_text("datasets:\n" + entries)
+    return path
+
+
+def run(out, nbs, data, **kwargs) -> list[bool]:
+    """Which notebooks were skipped."""
+    results = run_notebooks(out, profile="smoke", data=str(data), notebook_dir=nbs, progress=None, **kwargs)
+    return [r.skipped for r in results]
+
+
+# ---------------------------------------------------------------------------------------------- skipping
+def test_unchanged_notebooks_are_skipped_and_a_rerun_reaches_every_later_one(tmp_path):
+    nbs, out, data = tmp_path / "nbs", tmp_path / "run", lesion_file(tmp_path / "d.npz")
+    tiny_notebooks(nbs, {"01_first": "x = 1", "02_second": "y = 2"})
+    assert run(out, nbs, data) == [False, False]
+    assert run(out, nbs, data) == [True, True]
+    tiny_notebooks(nbs, {"02_second": "y = 3"})  # only the second changed
+    assert run(out, nbs, data) == [True, False]
+    (out / "metrics" / "01_first.json").unlink()  # a lost metrics record reruns it, and so every later one
+    assert run(out, nbs, data) == [False, False]
+    assert run(out, nbs, data, force=True) == [False, False]
+    assert json.loads((out / "run.json").read_text()) == {"data": str(data), "profile": "smoke", "seed": 0}
+
+
+def test_new_data_bytes_under_the_same_manifest_name_rerun_the_notebook(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lesion_file(tmp_path / "lesions.npz", seed=0)
+    write_manifest(tmp_path / "manifest.yaml", "  mine:\n    reader: lesionset\n    path: lesions.npz\n")
+    monkeypatch.setenv("LIVERKIT_MANIFEST", "manifest.yaml")  # relative: made absolute for the kernels
+    monkeypatch.setenv("LIVERKIT_DATA", ".")
+    nbs = tiny_notebooks(tmp_path / "nbs", {"01_only": "import time; time.sleep(1.5)"})
+    lines: list[str] = []
+    results = run_notebooks("run", profile="smoke", data="mine", notebook_dir=nbs, progress=lines.append,
+                            heartbeat_s=0.5, overrides={"classifier.epochs": 3})  # fmt: skip
+    assert [r.skipped for r in results] == [False]
+    assert any("01_only running; 0 of 1 notebooks done" in line for line in lines), lines  # the heartbeat
+    assert "1 of 1 notebooks done, 100% of the work" in lines[-1]
+    recorded = json.loads((tmp_path / "run" / "metrics" / "01_only.json").read_text())
+    assert recorded == {"data": "mine", "overrides": {"classifier.epochs": 3},
+                        "manifest": str(tmp_path / "manifest.yaml")}  # fmt: skip
+    again = dict(data="mine", overrides={"classifier.epochs": 3})
+    assert run("run", nbs, **again) == [True]
+    lesion_file(tmp_path / "lesions.npz", seed=1)  # same name, same manifest entry, other bytes
+    assert run("run", nbs, **again) == [False]
+
+
+# ---------------------------------------------------------------------------------------------- digests
+@pytest.fixture
+def data_sets(tmp_path, monkeypatch):
+    """A manifest with a LesionSet file, a folder and a NIfTI table, each with something on disk."""
+    lesion_file(tmp_path / "lesions.npz")
+    (tmp_path / "rois").mkdir()
+    (tmp_path / "rois" / "labels.csv").write_text("path,label,patient_id\na.png,cyst,p1\n")
+    (tmp_path / "rois" / "a.png").write_bytes(b"png bytes")
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "scans" / "lesions.csv").write_text("volume,mask,label,patient_id\nv1.nii,m1.nii,cyst,p1\n")
+    (tmp_path / "scans" / "v1.nii").write_bytes(b"volume")
+    (tmp_path / "scans" / "m1.nii").write_bytes(b"mask")
+    entries = ("  file-set:\n    reader: lesionset\n    path: lesions.npz\n"
+               "  folder-set:\n    reader: folder\n    path: rois\n    options: {class_names: [cyst]}\n"
+               "  scans:\n    reader: nifti\n    path: scans/lesions.csv\n")  # fmt: skip
+    monkeypatch.setenv("LIVERKIT_MANIFEST", str(write_manifest(tmp_path / "manifest.yaml", entries)))
+    monkeypatch.setenv("LIVERKIT_DATA", str(tmp_path))
+    return tmp_path
+
+
+def _digest(data: str, **overrides) -> str:
+    return run_inputs_digest(data, resolve_profile("smoke", data, overrides))
+
+
+def _edit_manifest(folder: Path, old: str, new: str) -> None:
+    manifest = folder / "manifest.yaml"
+    manifest.write_text(manifest.read_text().replace(old, new))
+
+
+def _same_manifest_elsewhere(folder: Path) -> None:
+    copy = folder / "copy.yaml"
+    copy.write_text((folder / "manifest.yaml").read_text())
+    os.environ["LIVERKIT_MANIFEST"] = str(copy)  # the fixture's monkeypatch restores it
+
+
+def test_the_same_inputs_give_the_same_digest(data_sets):
+    for name in ("file-set", "folder-set", "scans", "phantom", str(data_sets / "lesions.npz")):
+        assert _digest(name) == _digest(name), name
+    assert len({_digest(name) for name in ("file-set", "folder-set", "scans", "phantom")}) == 4
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    [
+        ("file-set", lambda d: lesion_file(d / "lesions.npz", seed=5)),
+        ("folder-set", lambda d: (d / "rois" / "labels.csv").write_text("path,label,patient_id\na.png,cyst,p2\n")),
+        ("folder-set", lambda d: (d / "rois" / "a.png").write_bytes(b"other bytes")),
+        ("folder-set", lambda d: (d / "rois" / "b.png").write_bytes(b"a new image")),
+        ("scans", lambda d: (d / "scans" / "m1.nii").write_bytes(b"new mask")),
+        ("folder-set", lambda d: _edit_manifest(d, "class_names: [cyst]", "class_names: [cyst], window: [0, 1]")),
+        ("file-set", lambda d: _edit_manifest(d, "lesions.npz\n", "lesions.npz\n    augment: {n_flip: 0}\n")),
+        ("file-set", lambda d: _edit_manifest(d, "lesions.npz\n", "lesions.npz\n    md5: abc\n")),
+        ("file-set", lambda d: _same_manifest_elsewhere(d)),
+    ],
+    ids=["data-bytes", "labels-csv", "folder-image", "folder-new-file", "nifti-mask", "options", "augment", "md5",
+         "manifest-file"],
+)  # fmt: skip
+def test_changing_one_input_changes_the_digest(data_sets, name, change):
+    before = _digest(name)
+    change(data_sets)
+    assert _digest(name) != before
+
+
+def test_a_profile_override_and_a_package_version_change_the_digest(data_sets, monkeypatch):
+    before = _digest("file-set")
+    assert _digest("file-set", **{"classifier.epochs": 3}) != before
+    assert _digest("file-set", **{"classifier.epochs": 2}) == before  # the smoke profile's own value
+    versions = runner.package_versions()
+    assert set(versions) == {"torch", "numpy", "scikit-learn", "umap-learn"} and versions["numpy"]
+    monkeypatch.setattr(runner, "package_versions", lambda: {**versions, "torch": "0.0.1"})
+    assert _digest("file-set") != before
+
+
+# ---------------------------------------------------------------------------------------------- lock
+def test_a_second_run_into_a_locked_folder_is_refused_and_a_dead_holder_frees_it(tmp_path):
+    out = tmp_path / "run"
+    holder = ("import sys, time; from pathlib import Path; from liverkit.runner import run_lock\n"
+              "with run_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)\n")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", holder, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(LiverkitError, match=rf"'{out}' is in use by another liverkit run \(process {proc.pid}\)"):
+            with run_lock(out):
+                pass
+    finally:
+        proc.kill()  # killed, not released: the operating system frees the lock
+        proc.wait()
+    with run_lock(out):
+        assert (out / ".liverkit.lock").read_text().strip() == str(os.getpid())
+
+
+# ---------------------------------------------------------------------------------------------- progress
+def test_the_work_model_counts_trainings_epochs_images_and_gan_steps():
+    smoke, quick = get_profile("smoke"), get_profile("quick")
+    n_train = 182 * 2 / 3
+    expected = {  # hand-counted: see notebook_work's docstring
+        ("smoke", "02_classic_augmentation"): 10_000 + 6 * 3 * 2 * (n_train + 100),
+        ("quick", "02_classic_augmentation"): 10_000 + 9 * 3 * 8 * (n_train + 150 + 450),
+        ("smoke", "03_dcgan"): 10_000 + 18 * 4 * 16 * 1.0,  # 2 epochs x 2 batches of 33 images, width 32
+        ("quick", "03_dcgan"): 10_000 + 9 * 600 * 16 * 4.0,  # capped at 600 steps
+        ("quick", "04_acgan"): 10_000 + 3 * 800 * 16 * 8.0,
+        ("quick", "05_gan_augmentation"): 10_000 + 9 * 8 * (450 + 3 * (3 * 525 + 3 * 675)),
+        ("quick", "01_data"): 40_000,
+        ("smoke", "99_not_the_kits"): 40_000,
+    }
+    profiles = {"smoke": smoke, "quick": quick}
+    for (profile, stem), work in expected.items():
+        assert notebook_work(stem, profiles[profile], 182, 3) == pytest.approx(work), (profile, stem)
+    # The quick demo's notebook times on two CPU cores (seconds, README): each training notebook's share of the
+    # counted work is within a factor 1.5 of its share of the time.
+    seconds = {"01_data": 13, "02_classic_augmentation": 92, "03_dcgan": 195, "04_acgan": 177,
+               "05_gan_augmentation": 299, "06_feature_maps": 33, "07_synthetic_quality": 16,
+               "08_visual_turing_test": 10}  # fmt: skip
+    work = {stem: notebook_work(stem, quick, 182, 3) for stem in seconds}
+    training = ("02_classic_augmentation", "03_dcgan", "04_acgan", "05_gan_augmentation")
+    for stem in training:
+        ratio = (work[stem] / sum(work.values())) / (seconds[stem] / sum(seconds.values()))
+        assert 1 / 1.5 < ratio < 1.5, (stem, ratio)
+    smoke_training = sum(notebook_work(stem, smoke, 182, 3) - 10_000 for stem in training)
+    assert sum(work[stem] - 10_000 for stem in training) > 40 * smoke_training  # 1,618,608 vs 36,576
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_time_left_is_the_work_left_at_the_speed_measured_so_far():
+    clock = FakeClock()
+    eta = Eta({"a": 100.0, "b": 300.0}, clock=clock)
+    eta.start("a")
+    clock.now += 7
+    assert eta.estimate() == (0.0, None)
+    assert eta.line() == "0 of 2 notebooks done, 0% of the work, 0m07s elapsed, time left: measuring"
+    clock.now += 3
+    eta.finish("a")  # 100 units in 10 s: 10 units/s
+    assert eta.estimate() == (0.25, 30.0)
+    eta.start("b")
+    clock.now += 10  # 100 of b's 300 units done at the measured speed
+    assert eta.estimate() == (0.5, 20.0)
+    assert eta.line() == "1 of 2 notebooks done, 50% of the work, 0m20s elapsed, about 0m20s left"
+    clock.now += 3600  # slower than measured: never more than the notebook's own work, never negative time
+    assert eta.estimate() == (1.0, 0.0)
+    assert "1h00m elapsed" in eta.line()
+
+
+def test_relative_data_paths_are_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lesion_file(tmp_path / "d.npz")
+    monkeypatch.setenv("LIVERKIT_DATA", "data")
+    monkeypatch.setenv("LIVERKIT_MANIFEST", "sub/m.yaml")
+    runner.absolute_data_env()
+    assert os.environ["LIVERKIT_DATA"] == str(tmp_path / "data")
+    assert os.environ["LIVERKIT_MANIFEST"] == str(tmp_path / "sub" / "m.yaml")
+    assert runner.absolute_data("d.npz") == str(tmp_path / "d.npz")
+    assert runner.absolute_data("phantom") == "phantom"

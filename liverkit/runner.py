@@ -16,8 +16,6 @@ what it writes). ``force=True`` reruns everything.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import tempfile
@@ -25,13 +23,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from importlib import metadata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from liverkit.config import Profile, resolve_profile
+from liverkit.digest import input_digests, is_lesionset_file, run_inputs_digest
 from liverkit.errors import LiverkitError
+from liverkit.eta import Eta, notebook_work
 from liverkit.io import read_json, write_json
 from liverkit.progress import HEADLESS_ENV
 from liverkit.runs import RunFolder, identity_differences, run_identity
@@ -43,8 +42,6 @@ STATE_FILE = "runner_state.json"
 """Per notebook, the digest of the inputs it last succeeded with (in the run folder)."""
 LOCK_FILE = ".liverkit.lock"
 """Held (locked) by the run using the folder; it holds that run's process id."""
-VERSIONED_PACKAGES = ("torch", "numpy", "scikit-learn", "umap-learn")
-"""Packages whose version can change a notebook's numbers: a new version reruns every notebook."""
 
 
 def default_notebook_dir() -> Path:
@@ -211,7 +208,7 @@ def _check_data_source(data: str) -> None:
     """``data`` must name a manifest entry or an existing LesionSet ``.npz`` file."""
     from liverkit.data import manifest
 
-    if _is_lesionset_file(data):
+    if is_lesionset_file(data):
         return
     entries = manifest.read_manifest()
     if data not in entries:
@@ -222,17 +219,12 @@ def _check_data_source(data: str) -> None:
         )
 
 
-def _is_lesionset_file(data: str) -> bool:
-    """The rule of ``manifest.load``: an existing ``.npz`` path is a LesionSet file, whatever the manifest says."""
-    return data.endswith(".npz") and Path(data).is_file()
-
-
 def _load_data(data: str, seed: int):
     from liverkit.data.lesionset import LesionSet
     from liverkit.data.manifest import load
     from liverkit.io import reading
 
-    if _is_lesionset_file(data):
+    if is_lesionset_file(data):
         with reading(data, "the LesionSet file", "pass a file written by LesionSet.save()") as path:
             return LesionSet.load(path)
     return load(data, seed=seed)
@@ -240,7 +232,7 @@ def _load_data(data: str, seed: int):
 
 def absolute_data(data: str) -> str:
     """A relative LesionSet ``.npz`` path made absolute: the kernels run in ``<out>/notebooks``."""
-    return str(Path(data).expanduser().resolve()) if _is_lesionset_file(data) else data
+    return str(Path(data).expanduser().resolve()) if is_lesionset_file(data) else data
 
 
 def absolute_data_env() -> None:
@@ -358,183 +350,7 @@ def plan_runs(
     return plan
 
 
-def input_digests(notebooks: Sequence[Path], parameters: dict, run_inputs: str) -> dict[str, str]:
-    """A digest per notebook of everything its result depends on: chained, so a change reaches every later one.
-
-    The chain starts from the parameters, ``run_inputs`` (:func:`run_inputs_digest`) and the library's source;
-    each notebook adds its cells (sources and types; outputs and metadata are ignored).
-    """
-    chain = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode())
-    chain.update(run_inputs.encode())
-    chain.update(_library_digest().encode())
-    digests = {}
-    for notebook in notebooks:
-        cells = json.loads(notebook.read_text())["cells"]
-        chain.update(json.dumps([(c["cell_type"], "".join(c["source"])) for c in cells]).encode())
-        digests[notebook.stem] = chain.copy().hexdigest()
-    return digests
-
-
-def run_inputs_digest(data: str, profile: Profile) -> str:
-    """The run's inputs beside the parameters: the data (contents and manifest entry), the resolved profile and
-    the versions of the packages that compute the numbers."""
-    record = {"data": data_record(data), "profile": profile.to_dict(), "versions": package_versions()}
-    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def data_record(data: str) -> dict[str, Any]:
-    """What the data source resolves to: a LesionSet file's digest, or the manifest entry (which manifest, reader,
-    path, options, augment, md5) with the digest of its file or folder (none for the built-in phantom)."""
-    from liverkit.data import manifest
-
-    if _is_lesionset_file(data):
-        return {"file": data, "sha256": _path_digest(Path(data))}
-    entry = manifest.get_entry(data)
-    content = _path_digest(entry.path) if entry.path is not None else ""
-    if entry.reader == "nifti" and entry.path is not None and entry.path.is_file():
-        content += _nifti_digest(entry.path, entry.options.get("root"))
-    return {"manifest": str(manifest.manifest_path()), "name": entry.name, "reader": entry.reader,
-            "path": str(entry.path), "options": entry.options, "augment": entry.augment, "md5": entry.md5,
-            "sha256": content}  # fmt: skip
-
-
-def _path_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes, or of a folder's every file (relative path and bytes, in sorted order)."""
-    if path.is_file():
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(file.relative_to(path).as_posix().encode())
-        digest.update(_path_digest(file).encode())
-    return digest.hexdigest()
-
-
-def _nifti_digest(table: Path, root: str | None) -> str:
-    """The volumes and masks a NIfTI reader's table names (they live outside the table file)."""
-    import pandas as pd
-
-    rows = pd.read_csv(table, dtype=str, keep_default_na=False, skipinitialspace=True)
-    base = Path(root).expanduser() if root else table.parent
-    names = sorted({v.strip() for column in ("volume", "mask") if column in rows for v in rows[column] if v.strip()})
-    return hashlib.sha256("".join(name + _path_digest(base / name) for name in names).encode()).hexdigest()
-
-
-def package_versions() -> dict[str, str | None]:
-    """The installed versions of :data:`VERSIONED_PACKAGES` (None for one that is not installed)."""
-    versions: dict[str, str | None] = {}
-    for name in VERSIONED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def _library_digest() -> str:
-    """The library's Python sources: editing the kit reruns every notebook."""
-    package = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 # ---------------------------------------------------------------------------------------------- progress
-KERNEL_WORK = 10_000.0
-"""Work units of starting a kernel and importing the kit (about 5 s at the quick demo's speed on two CPU cores)."""
-LIGHT_WORK = 30_000.0
-"""Work units of a notebook without training loops (data, feature maps, quality, Turing test)."""
-GAN_IMAGE_WORK = {"dcgan": 4.0, "acgan": 8.0}
-"""Work units of one image through one GAN step at generator width 64 (measured beside the CNN on the quick demo:
-03 took 180 s for 86,400 images, 04 162 s for 38,400, 02 76 s for 147,000 CNN image-epochs); cost grows as the
-square of the generator's width."""
-
-
-def notebook_work(stem: str, profile: Profile, n_lesions: int, n_classes: int) -> float:
-    """The counted work of one notebook under ``profile``, in CNN image-epochs (one image through one epoch).
-
-    Only for the progress line: the time left is this work divided by the speed measured so far, so only the
-    ratios between notebooks matter. CNN sweeps: trainings x epochs x training images (02: every classic group,
-    outer and inner; 05: the classic model and the three added arms at every synthetic size, on the largest
-    classic group). GANs: models x steps x batch x :data:`GAN_IMAGE_WORK`. Other notebooks, and notebooks that
-    are not the kit's: :data:`LIGHT_WORK`. Every notebook adds :data:`KERNEL_WORK`.
-    """
-    name = stem.split("_", 1)[-1]
-    splits = profile.repeats * profile.n_folds
-    n_train = n_lesions * (profile.n_folds - 1) / profile.n_folds
-    group = max(profile.classic_groups) or n_train  # group 0 trains on the original lesions only
-    epochs = profile.classifier.epochs
-    if name == "classic_augmentation":
-        images = sum(g or n_train for g in profile.classic_groups)
-        return KERNEL_WORK + splits * (1 + profile.inner_folds) * epochs * images
-    if name == "gan_augmentation":
-        added = sum(3 * (group + size * n_classes) for size in profile.synthetic_sizes)
-        return KERNEL_WORK + splits * epochs * (group + (1 + profile.inner_folds) * added)
-    if name in ("dcgan", "acgan"):
-        gan = profile.dcgan if name == "dcgan" else profile.acgan
-        models = profile.n_folds * profile.gan_repeats * (n_classes if name == "dcgan" else 1)
-        steps = gan.total_steps(int(group / n_classes if name == "dcgan" else group))
-        cost = GAN_IMAGE_WORK[name] * (gan.g_width / 64) ** 2
-        return KERNEL_WORK + models * steps * gan.batch_size * cost
-    return KERNEL_WORK + LIGHT_WORK
-
-
-@dataclass
-class Eta:
-    """Overall progress and time left of a run, from each notebook's counted work and the speed measured so far.
-
-    Args:
-        work: the counted work of each notebook that will run (:func:`notebook_work`), in run order.
-        clock: seconds from any origin (a fake clock in the tests).
-    """
-
-    work: dict[str, float]
-    clock: Callable[[], float] = time.monotonic
-    done: list[str] = field(default_factory=list)
-    seconds_done: float = 0.0
-    current: str | None = None
-    started: float = 0.0
-    first_start: float | None = None
-
-    def start(self, stem: str) -> None:
-        self.current, self.started = stem, self.clock()
-        self.first_start = self.started if self.first_start is None else self.first_start
-
-    def finish(self, stem: str) -> None:
-        self.seconds_done += self.clock() - self.started
-        self.done.append(stem)
-        self.current = None
-
-    def estimate(self) -> tuple[float, float | None]:
-        """(fraction of the work done, seconds left); seconds left is None until a notebook has finished."""
-        total = sum(self.work.values()) or 1.0
-        done = sum(self.work[s] for s in self.done)
-        if not self.done or self.seconds_done <= 0:
-            return done / total, None
-        speed = done / self.seconds_done
-        in_current = 0.0
-        if self.current is not None:
-            in_current = min((self.clock() - self.started) * speed, self.work[self.current])
-        left = total - done - in_current
-        return (done + in_current) / total, left / speed
-
-    def line(self) -> str:
-        """``3 of 6 notebooks done, 41% of the work, 4m12s elapsed, about 6m left``."""
-        fraction, left = self.estimate()
-        elapsed = 0.0 if self.first_start is None else self.clock() - self.first_start
-        eta = "time left: measuring" if left is None else f"about {_duration(left)} left"
-        return (f"{len(self.done)} of {len(self.work)} notebooks done, {fraction:.0%} of the work, "
-                f"{_duration(elapsed)} elapsed, {eta}")  # fmt: skip
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(int(round(seconds)), 0)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
-
-
 @contextmanager
 def _heartbeat(progress: Callable[[str], None] | None, tracker: Eta, every_s: float) -> Iterator[None]:
     """Print the progress line every ``every_s`` seconds from a background thread while the block runs."""

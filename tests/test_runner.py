@@ -12,9 +12,11 @@ import nbformat
 import pytest
 from helpers import make_set
 
-from liverkit import LiverkitError, runner
+from liverkit import LiverkitError, digest, runner
 from liverkit.config import get_profile, resolve_profile
-from liverkit.runner import Eta, notebook_work, run_inputs_digest, run_lock, run_notebooks
+from liverkit.digest import run_inputs_digest
+from liverkit.eta import Eta, notebook_work
+from liverkit.runner import run_lock, run_notebooks
 
 RECORD = """import json, os, pathlib
 m = pathlib.Path(run_dir) / 'metrics'
@@ -155,9 +157,9 @@ def test_a_profile_override_and_a_package_version_change_the_digest(data_sets, m
     before = _digest("file-set")
     assert _digest("file-set", **{"classifier.epochs": 3}) != before
     assert _digest("file-set", **{"classifier.epochs": 2}) == before  # the smoke profile's own value
-    versions = runner.package_versions()
+    versions = digest.package_versions()
     assert set(versions) == {"torch", "numpy", "scikit-learn", "umap-learn"} and versions["numpy"]
-    monkeypatch.setattr(runner, "package_versions", lambda: {**versions, "torch": "0.0.1"})
+    monkeypatch.setattr(digest, "package_versions", lambda: {**versions, "torch": "0.0.1"})
     assert _digest("file-set") != before
 
 

@@ -134,6 +134,11 @@ def static_figures(enabled: bool = True) -> str:
     return f"static pictures: on (kaleido {version('kaleido')}, {chrome})"
 
 
+def static_on() -> bool:
+    """Whether :func:`static_figures` is on: figures (and widgets' first views) carry PNG pictures."""
+    return _state["previous_default"] is not None
+
+
 def _restore_renderers() -> None:
     """Undo :func:`static_figures`: plotly's renderer list as it was; the browser stays open for a later call."""
     if _state["previous_default"] is not None:
@@ -173,7 +178,12 @@ def _as_uint8(array: np.ndarray) -> np.ndarray:
 
 def widget_bundle(widget: Any, picture: Any = None) -> dict[str, Any]:
     """The output :func:`show_widget` displays: the live view, a PNG of ``picture`` and a how-to line."""
-    bundle = dict(widget._repr_mimebundle_())
+    return with_picture(dict(widget._repr_mimebundle_()), picture)
+
+
+def with_picture(bundle: dict[str, Any], picture: Any = None) -> dict[str, Any]:
+    """A widget's mime bundle with the how-to line as its text and, when given, a PNG of ``picture``."""
+    bundle = dict(bundle)
     bundle["text/plain"] = LIVE_HINT
     if picture is not None:
         bundle["image/png"] = base64.b64encode(picture_png(picture)).decode("ascii")

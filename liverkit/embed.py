@@ -38,9 +38,10 @@ from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
 from liverkit.data.lesionset import LesionSet
+from liverkit.display import fit_width
 from liverkit.errors import LiverkitError
 from liverkit.nets.classifier import LesionCNN
-from liverkit.plots import CLASS_COLOURS, _roi_heatmap
+from liverkit.plots import CLASS_COLOURS, _roi_heatmap, display_name, display_names
 from liverkit.train.classifier import embed_lesions
 
 SYNTHETIC_SOURCES = ("dcgan", "acgan")
@@ -247,7 +248,7 @@ def maps_figure(maps: Mapping[str, np.ndarray], meta: pd.DataFrame, title: str) 
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(title=title, height=520, width=520 * len(maps) + 160, legend_title_text="class · source")
-    return fig
+    return fit_width(fig)
 
 
 def _map_traces(coords: np.ndarray, meta: pd.DataFrame, show_legend: bool) -> list[go.Scatter]:
@@ -276,15 +277,21 @@ def _scatter(
     """The points of one source and class: real ones opaque with an outline, synthetic ones lighter."""
     shown = f"{source} (real)" if real else source
     return go.Scatter(
-        x=xy[:, 0], y=xy[:, 1], mode="markers", name=f"{name} · {shown}", legendgroup=f"{source}|{label}",
+        x=xy[:, 0], y=xy[:, 1], mode="markers", name=display_name(f"{name} · {shown}"), legendgroup=f"{source}|{label}",
         legendrank=100 * rank + label,
         marker=dict(symbol=SYMBOLS[rank % len(SYMBOLS)], color=CLASS_COLOURS[label % len(CLASS_COLOURS)],
                     size=8 if real else 6, opacity=0.95 if real else 0.55,
                     line=dict(width=1 if real else 0, color="black")),
-        customdata=rows[["id", "source", "kind", "class", "index"]].to_numpy(dtype=object),
+        customdata=_hover_data(rows),
         hovertemplate="%{customdata[0]}<br>source %{customdata[1]} (%{customdata[2]})<br>class %{customdata[3]}"
         "<br>index %{customdata[4]}<extra></extra>",
     )  # fmt: skip
+
+
+def _hover_data(rows: pd.DataFrame) -> np.ndarray:
+    """Id, source, kind, class (escaped: plotly reads HTML tags in hover text) and index of each point."""
+    text = {column: display_names(rows[column].astype(str)) for column in ("id", "source", "kind", "class")}
+    return pd.DataFrame(text | {"index": rows["index"].to_numpy()}).to_numpy(dtype=object)
 
 
 def _ordered_sources(meta: pd.DataFrame) -> list[str]:
@@ -316,7 +323,8 @@ def lesion_thumbnail(
     fig = go.Figure(_roi_heatmap(lesions, int(row["set_index"])))
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x")
-    fig.update_layout(title=f"#{index}: {row['id']}<br>{row['class']}, {row['source']}", height=300, width=280,
+    caption = f"#{index}: {display_name(row['id'])}<br>{display_name(row['class'])}, {display_name(row['source'])}"
+    fig.update_layout(title=caption, height=300, width=280,
                       margin=dict(l=10, r=10, t=60, b=10), title_font_size=12)  # fmt: skip
     return fig
 

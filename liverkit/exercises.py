@@ -6,7 +6,7 @@ returns a short message: ``"Right: ..."`` with why, ``"Not quite: ..."`` with a 
 for whatever profile, data and seed you ran with. :func:`check` finds a checker by notebook and exercise number::
 
     exercises.check("01", 3, answer=17, lesions=lesions, fold_of=fold_of)
-    exercises.check_01_metastases_in_fold(lesions, fold_of, answer=17)  # the same
+    exercises.check_01_class_in_fold(lesions, fold_of, answer=17)  # the same
 
 Numbers asked "rounded to 2 decimals" count as right within 0.005 of the exact value; class names may be given
 in any case and in the plural (``"Metastases"``).
@@ -89,17 +89,34 @@ def _plural(name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- the checkers
-def check_01_metastases_in_fold(lesions: LesionSet, fold_of: np.ndarray, answer: Any = None, fold: int = 1) -> str:
-    """Notebook 01, exercise 3: how many metastases are in fold ``fold``'s test set?"""
+def exercise_01_class(lesions: LesionSet) -> str:
+    """The class notebook 01's exercise 3 asks about: the data's second class (the phantom's metastases), or its
+    only class. Chosen from the class list alone, so every run on the same data asks the same question."""
+    names = lesions.class_names
+    return names[1] if len(names) > 1 else names[0]
+
+
+def check_01_class_in_fold(
+    lesions: LesionSet, fold_of: np.ndarray, answer: Any = None, fold: int = 1, class_name: str | None = None
+) -> str:
+    """Notebook 01, exercise 3: how many lesions of class ``class_name`` are in fold ``fold``'s test set?
+
+    Args:
+        class_name: one of ``lesions.class_names``; None asks about :func:`exercise_01_class` (on the phantom:
+            metastasis), so the exercise fits whatever data the run loaded.
+    """
     fold_of = np.asarray(fold_of)
     if fold not in set(fold_of.tolist()):
         raise LiverkitError(f"there is no fold {fold}; the folds are {sorted(set(fold_of.tolist()))}.")
-    if "metastasis" not in lesions.class_names:
-        raise LiverkitError(f"these lesions have no class 'metastasis' (classes: {list(lesions.class_names)}).")
+    name = exercise_01_class(lesions) if class_name is None else class_name
+    if name not in lesions.class_names:
+        raise LiverkitError(
+            f"class_name {name!r} is not a class of these lesions; choose one of {list(lesions.class_names)}."
+        )
     in_fold = fold_of == fold
-    truth = int((lesions.labels[in_fold] == lesions.class_names.index("metastasis")).sum())
+    truth = int((lesions.labels[in_fold] == lesions.class_names.index(name)).sum())
     verdict = _Verdict(
-        question=f"how many metastases are in fold {fold}'s test set?",
+        question=f"how many lesions of class {name!r} are in fold {fold}'s test set?",
         truth=truth,
         kind="count",
         why=f"Fold {fold} tests on {int(in_fold.sum())} lesions; every patient's lesions are all in it or all out.",
@@ -193,7 +210,7 @@ def check_05_dcgan_p_value(run: RunFolder, answer: Any = None) -> str:
 
 # ---------------------------------------------------------------------------------------------- by number
 CHECKERS: dict[tuple[str, int], Callable[..., str]] = {
-    ("01", 3): check_01_metastases_in_fold,
+    ("01", 3): check_01_class_in_fold,
     ("02", 1): check_02_paper_group,
     ("03", 2): check_03_least_varied_class,
     ("04", 2): check_04_class_head_accuracy,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+from collections.abc import Iterable
 from io import BytesIO
 
 import numpy as np
@@ -12,9 +14,21 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from liverkit.data.lesionset import LesionSet
+from liverkit.display import fit_width
 
 CLASS_COLOURS = px.colors.qualitative.Set2
 """One colour per class, in class order, shared by every figure."""
+
+
+def display_name(name: str) -> str:
+    """A class name (or any data-set text) escaped for plotly, whose titles, hover texts, legends and tick labels
+    read a few HTML tags: a class called ``"benign <b>"`` would otherwise turn the rest of the label bold."""
+    return html.escape(str(name), quote=False)
+
+
+def display_names(names: Iterable[str]) -> list[str]:
+    """:func:`display_name` of every name, in order."""
+    return [display_name(name) for name in names]
 
 
 def lesion_grid(lesions: LesionSet, per_class: int = 8, seed: int = 0, title: str | None = None) -> go.Figure:
@@ -34,12 +48,12 @@ def lesion_grid(lesions: LesionSet, per_class: int = 8, seed: int = 0, title: st
         picked = rng.choice(members, size=min(per_class, len(members)), replace=False) if len(members) else []
         for col, index in enumerate(sorted(picked), start=1):
             fig.add_trace(_roi_heatmap(lesions, int(index)), row=row, col=col)
-        fig.update_yaxes(title_text=name, row=row, col=1)
+        fig.update_yaxes(title_text=display_name(name), row=row, col=1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x")
     sources = ", ".join(sorted(set(lesions.sources.tolist())))
     fig.update_layout(
-        title=title or f"Example ROIs per class ({sources})",
+        title=title or f"Example ROIs per class ({display_name(sources)})",
         height=110 * rows + 80,
         width=max(110 * per_class, 500),
         margin=dict(l=90, r=10, t=50, b=10),
@@ -47,11 +61,19 @@ def lesion_grid(lesions: LesionSet, per_class: int = 8, seed: int = 0, title: st
     return fig
 
 
+def lesion_caption(lesions: LesionSet, index: int) -> str:
+    """A lesion's id with its diameter when known (``"p01/a (34 mm)"``, else ``"p01/a"``), escaped for plotly."""
+    diameter = lesions.diameters_mm[index]
+    size = f" ({diameter:.0f} mm)" if np.isfinite(diameter) else ""
+    return display_name(lesions.ids[index]) + size
+
+
 def _roi_heatmap(lesions: LesionSet, index: int) -> go.Heatmap:
     """One ROI as a grey heatmap in [0, 1] with its id, class and diameter in the hover text."""
     diameter = lesions.diameters_mm[index]
     size = f"{diameter:.0f} mm" if np.isfinite(diameter) else "diameter unknown"
-    label = f"{lesions.ids[index]}<br>{lesions.class_names[lesions.labels[index]]}, {size}"
+    name = lesions.class_names[lesions.labels[index]]
+    label = f"{display_name(lesions.ids[index])}<br>{display_name(name)}, {size}"
     return go.Heatmap(
         z=lesions.images[index, 0],
         zmin=0.0,
@@ -63,14 +85,22 @@ def _roi_heatmap(lesions: LesionSet, index: int) -> go.Heatmap:
 
 
 def diameter_histogram(lesions: LesionSet, bins: int = 40) -> go.Figure:
-    """Lesion diameters in mm, overlaid per class (lesions of unknown diameter are left out and counted)."""
+    """Lesion diameters in mm, overlaid per class (lesions of unknown diameter are left out and counted; with no
+    known diameter at all the figure says so instead of drawing empty axes)."""
     table = _per_lesion_table(lesions)
     known = table.dropna(subset=["diameter_mm"])
     missing = len(table) - len(known)
+    if not lesions.has_diameters:
+        fig = go.Figure()
+        fig.add_annotation(text=f"No diameters in this data set (all {missing} lesions: unknown)", showarrow=False,
+                           x=0.5, y=0.5, xref="paper", yref="paper", font_size=16)  # fmt: skip
+        fig.update_layout(title="Lesion diameter per class: none known", height=250, xaxis_visible=False,
+                          yaxis_visible=False)  # fmt: skip
+        return fig
     title = "Lesion diameter per class" + (f" ({missing} of unknown diameter not shown)" if missing else "")
     fig = px.histogram(
         known, x="diameter_mm", color="class", nbins=bins, barmode="overlay", opacity=0.6, title=title,
-        category_orders={"class": list(lesions.class_names)}, color_discrete_sequence=CLASS_COLOURS,
+        category_orders={"class": display_names(lesions.class_names)}, color_discrete_sequence=CLASS_COLOURS,
     )  # fmt: skip
     fig.update_layout(xaxis_title="diameter (mm)", yaxis_title="lesions", height=350)
     return fig
@@ -87,7 +117,7 @@ def intensity_histogram(lesions: LesionSet, bins: int = 40, region: str = "centr
     fig = px.histogram(
         table, x=column, color="class", nbins=bins, barmode="overlay", opacity=0.6,
         title=f"Mean intensity per lesion ({region} of the ROI, window [0, 1])",
-        category_orders={"class": list(lesions.class_names)}, color_discrete_sequence=CLASS_COLOURS,
+        category_orders={"class": display_names(lesions.class_names)}, color_discrete_sequence=CLASS_COLOURS,
     )  # fmt: skip
     fig.update_layout(xaxis_title="mean intensity", yaxis_title="lesions", height=350)
     return fig
@@ -99,7 +129,7 @@ def _per_lesion_table(lesions: LesionSet) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "id": lesions.ids,
-            "class": np.asarray(lesions.class_names)[lesions.labels],
+            "class": np.asarray(display_names(lesions.class_names))[lesions.labels],
             "diameter_mm": lesions.diameters_mm,
             "mean_intensity": lesions.images.mean(axis=(1, 2, 3)),
             "centre_intensity": centre,
@@ -112,7 +142,7 @@ def fold_bars(table: pd.DataFrame, class_names: tuple[str, ...]) -> go.Figure:
     fig = go.Figure()
     for k, name in enumerate(class_names):
         colour = CLASS_COLOURS[k % len(CLASS_COLOURS)]
-        fig.add_bar(x=[f"fold {f}" for f in table.index], y=table[name], name=name, marker_color=colour)
+        fig.add_bar(x=[f"fold {f}" for f in table.index], y=table[name], name=display_name(name), marker_color=colour)
     fig.update_layout(barmode="stack", title="Lesions per class in each patient-level fold", height=350)
     fig.update_yaxes(title_text="lesions")
     return fig
@@ -128,7 +158,7 @@ def image_row(images: np.ndarray, titles: list[str], title: str) -> go.Figure:
     fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x")
     fig.update_layout(title=title, height=230, width=max(120 * len(images), 500), margin=dict(l=10, r=10, t=70, b=10))
     fig.update_annotations(font_size=10)
-    return fig
+    return fit_width(fig)
 
 
 def sweep_chart(table: pd.DataFrame, title: str = "CNN-AUG: accuracy against training images") -> go.Figure:
@@ -166,9 +196,10 @@ def confusion_heatmap(matrix: np.ndarray, class_names: tuple[str, ...], title: s
     """Counts with rows = true class, columns = predicted class, and the row percentages on hover."""
     matrix = np.asarray(matrix)
     row_share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    names = display_names(class_names)
     fig = go.Figure(
         go.Heatmap(
-            z=row_share, x=list(class_names), y=list(class_names), text=matrix, texttemplate="%{text}",
+            z=row_share, x=names, y=names, text=matrix, texttemplate="%{text}",
             colorscale="Blues", zmin=0, zmax=1, colorbar_title="row share",
             hovertemplate="true %{y}<br>predicted %{x}<br>%{text} lesions (%{z:.0%})<extra></extra>",
         )
@@ -269,14 +300,15 @@ def real_vs_synthetic(real: LesionSet, synthetic: LesionSet, per_class: int = 6,
             picked = part.images[chosen, 0]
             halves.append(np.concatenate([picked, np.repeat(blank, per_class - len(picked), axis=0)]))
         rows.append(np.concatenate([halves[0], blank, halves[1]]))
-        labels.append(name)
-    title = f"Real (left) and synthetic {', '.join(sorted(set(synthetic.sources.tolist())))} (right)"
+        labels.append(display_name(name))
+    title = f"Real (left) and synthetic {display_name(', '.join(sorted(set(synthetic.sources.tolist()))))} (right)"
     return image_mosaic(np.concatenate(rows), 2 * per_class + 1, title, labels)
 
 
 def collapse_chart(collapse: pd.DataFrame) -> go.Figure:
     """Collapse ratio per epoch (mean pairwise distance of samples / of real images; near 1 is healthy, near 0
     means the generator repeats itself). ``collapse``: columns fold, class, epoch, ratio."""
+    collapse = collapse.assign(**{"class": display_names(collapse["class"])})
     fig = px.line(collapse, x="epoch", y="ratio", color="class", line_dash="fold", markers=True,
                   title="Mode-collapse indicator (1 = as diverse as the real images)")  # fmt: skip
     fig.add_hline(y=1.0, line_dash="dot", line_color="grey")
@@ -328,10 +360,11 @@ def confusion_row(matrices: dict[str, np.ndarray], class_names: tuple[str, ...])
     for i, matrix in enumerate(matrices.values(), start=1):
         matrix = np.asarray(matrix)
         share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-        heatmap = go.Heatmap(z=share, x=list(class_names), y=list(class_names), text=matrix, texttemplate="%{text}",
+        names = display_names(class_names)
+        heatmap = go.Heatmap(z=share, x=names, y=names, text=matrix, texttemplate="%{text}",
                              colorscale="Blues", zmin=0, zmax=1, showscale=i == 1,
                              hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>")  # fmt: skip
         fig.add_trace(heatmap, 1, i)
         fig.update_yaxes(autorange="reversed", row=1, col=i)
     fig.update_layout(height=360, width=330 * len(matrices) + 80, title="Confusion matrices, pooled over folds")
-    return fig
+    return fit_width(fig)  # four matrices would be 1,400 px: cut off in a normal window

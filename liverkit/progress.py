@@ -10,6 +10,7 @@ JupyterLab, text in a terminal.
 
 from __future__ import annotations
 
+import html
 import os
 import sys
 from typing import Any
@@ -40,4 +41,13 @@ def tqdm(*args: Any, **kwargs: Any) -> text_tqdm:
         kwargs.setdefault("file", sys.stdout)
         kwargs.setdefault("mininterval", HEADLESS_MININTERVAL)
         return text_tqdm(*args, **kwargs)
+    if kwargs.get("desc") and _draws_html():
+        kwargs["desc"] = html.escape(str(kwargs["desc"]))  # a widget bar's label is HTML: class names stay text
     return auto_tqdm(*args, **kwargs)
+
+
+def _draws_html() -> bool:
+    """Whether ``tqdm.auto`` resolved to the widget bar, whose description is an HTML label."""
+    from tqdm.notebook import tqdm_notebook
+
+    return issubclass(auto_tqdm, tqdm_notebook)

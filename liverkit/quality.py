@@ -71,10 +71,11 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from liverkit.data.lesionset import ROI_SIZE, LesionSet
+from liverkit.display import fit_width
 from liverkit.errors import LiverkitError
 from liverkit.metrics import cluster_resampler
 from liverkit.nets.classifier import LesionCNN
-from liverkit.plots import image_mosaic
+from liverkit.plots import display_name, image_mosaic
 
 METRICS = ("fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverage")
 """The metrics of :func:`quality_table`, in row order."""
@@ -872,13 +873,14 @@ def closest_pairs_figure(audit: pd.DataFrame, train: LesionSet, candidates: Lesi
     title = f"The {len(top)} candidates closest to a training lesion (RMS pixel distance)"
     fig = image_mosaic(images, cols=len(top), title=title, row_labels=["candidate", "nearest train"])
     ticks = [
-        f"{row.candidate_id}<br>{row.nearest_id}<br>d={row.pixel_distance:.3f}{' FLAG' if row.flagged else ''}"
+        f"{display_name(row.candidate_id)}<br>{display_name(row.nearest_id)}<br>d={row.pixel_distance:.3f}"
+        + (" FLAG" if row.flagged else "")
         for row in top.itertuples()
     ]
     step = ROI_SIZE + 2  # image_mosaic's default gap is 2 pixels
     fig.update_xaxes(showticklabels=True, tickvals=[step * c + ROI_SIZE / 2 for c in range(len(top))], ticktext=ticks)
     fig.update_layout(margin=dict(b=80), width=max(130 * len(top) + 130, 400))
-    return fig
+    return fit_width(fig)
 
 
 def key_numbers(table: pd.DataFrame, memorization: dict[str, dict[str, float]]) -> dict:

@@ -33,6 +33,7 @@ import html
 import json
 import os
 import re
+import shlex
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -47,7 +48,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from liverkit import embed, experiment, gan_experiment, gan_results, plots, quality, synthesis
-from liverkit.config import Profile, get_profile
+from liverkit.config import Profile, resolve_profile
 from liverkit.data.folds import split
 from liverkit.data.lesionset import LesionSet
 from liverkit.env import config_info
@@ -161,7 +162,8 @@ class RunData:
         missing = [key for key in ("profile", "data", "seed") if key not in self.identity]
         if missing:
             raise LiverkitError(f"'{path / 'run.json'}' lacks {missing}; it was not written by liverkit.")
-        self.profile: Profile = get_profile(self.identity["profile"])
+        identity = self.identity
+        self.profile: Profile = resolve_profile(identity["profile"], identity["data"], identity.get("overrides"))
         self.seed = int(self.identity["seed"])
         self._gan_training: dict[int, LesionSet] = {}
 
@@ -612,15 +614,24 @@ def metrics_section(data: RunData, figures: Figures) -> Section:
 
 
 def config_section(data: RunData, figures: Figures) -> Section:
-    """The profile's every setting, and the command that reruns the run."""
-    command = (
-        f"liverkit run --profile {data.identity['profile']} --data {data.identity['data']} "
-        f"--seed {data.seed} --out {data.run.path}"
-    )
-    body = paragraph("To run this again:") + f"<pre>{esc(command)}</pre>"
+    """The profile's every setting (as the run resolved it), and the command that reruns the run."""
+    body = paragraph("To run this again:") + f"<pre>{esc(rerun_command(data.identity, data.run.path))}</pre>"
     body += details(f"Profile '{data.profile.name}' (liverkit.config)", json_block(data.profile.to_dict()))
     body += details("run.json", json_block(data.identity))
     return Section("config", "Configuration", body)
+
+
+def rerun_command(identity: dict[str, Any], run_dir: str | os.PathLike) -> str:
+    """The shell command that reruns a run: every part shell-quoted (a data name or folder with spaces or quotes
+    stays one argument), the run's ``--set`` overrides included, and the manifest in use when one was named with
+    ``$LIVERKIT_MANIFEST`` (the data name means nothing without it)."""
+    parts = ["liverkit", "run", "--profile", identity["profile"], "--data", identity["data"]]
+    parts += ["--seed", str(identity["seed"]), "--out", str(run_dir)]
+    for key, value in (identity.get("overrides") or {}).items():
+        parts += ["--set", f"{key}={json.dumps(value)}"]  # JSON is YAML, which --set reads
+    manifest = os.environ.get("LIVERKIT_MANIFEST")
+    prefix = f"LIVERKIT_MANIFEST={shlex.quote(manifest)} " if manifest else ""
+    return prefix + shlex.join(parts)
 
 
 SECTION_BUILDERS = (

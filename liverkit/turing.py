@@ -201,7 +201,7 @@ def _read_answers(path: Path) -> pd.DataFrame:
     if not path.is_file():
         return _empty_answers()
     text_columns = {"rater": str, "lesion_id": str, "answered_class": str, "answered_at": str}
-    table = pd.read_csv(path, dtype=text_columns)
+    table = pd.read_csv(path, dtype=text_columns, keep_default_na=False)  # a class may be called "NA" or "None"
     if tuple(table.columns) != ANSWER_COLUMNS:
         raise LiverkitError(
             f"'{path}' is not an answers file: columns {list(table.columns)}, expected {list(ANSWER_COLUMNS)}."

@@ -24,7 +24,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from IPython import get_ipython
 
-from liverkit import plots
+from liverkit import display, plots
 from liverkit.data.lesionset import LesionSet
 from liverkit.data.phantom import PhantomConfig, make_phantom
 from liverkit.errors import LiverkitError
@@ -103,6 +103,12 @@ class Explorer(ipw.VBox):
     def __repr__(self) -> str:
         return f"<liverkit {self.name}: open the notebook in Jupyter to move its controls>"
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The live widget, a line saying how to use it, and (when ``display.static_figures`` is on) a picture of its
+        first view, so that a saved copy on GitHub or nbviewer shows the starting figure instead of a bare line."""
+        picture = self.figure if display.static_on() else None
+        return display.with_picture(super()._repr_mimebundle_(**kwargs), picture)
+
 
 def _show(output: ipw.Output, items: list) -> None:
     """Replace the output area's content with ``items``; outside IPython (tests, scripts) there is nothing to show.
@@ -127,6 +133,11 @@ def _display_data(shell: Any, item: Any) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- notebook 01
+def is_phantom(lesions: LesionSet) -> bool:
+    """Whether every lesion comes from the built-in phantom (the phantom explorer only fits such data)."""
+    return set(lesions.sources.tolist()) == {"phantom"}
+
+
 def phantom_explorer(seed: int = 0, per_class: int = 4, config: PhantomConfig | None = None) -> Explorer:
     """Sliders for the phantom's main settings and ``per_class`` lesions of every class drawn with them.
 
@@ -217,7 +228,7 @@ def epoch_scrubber(
     }
 
     def draw(class_name: str, epoch: int) -> list:
-        return [epoch_figure(grids[class_name], epoch, f"{title}: {class_name}")]
+        return [epoch_figure(grids[class_name], epoch, f"{title}: {plots.display_name(class_name)}")]
 
     return Explorer("epoch scrubber", controls, draw)
 
@@ -319,6 +330,7 @@ __all__ = [
     "epoch_figure",
     "epoch_grids",
     "epoch_scrubber",
+    "is_phantom",
     "phantom_explorer",
     "phantom_figure",
     "phantom_lesions",

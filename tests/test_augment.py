@@ -190,3 +190,72 @@ def test_pool_of_a_120_lesion_fold_is_fast():
     pool = augment.render(s, augment.plan_pool(s, AugmentConfig(), rng))
     assert pool.shape == (57600, 1, 64, 64)
     assert time.perf_counter() - start < 20  # the issue's bar is 10 s on 2 idle cores; CI may share them
+
+
+def _two_class_set(cue: str, n: int = 20, seed: int = 0) -> LesionSet:
+    """Two classes of noisy ROIs: ``"side"`` puts class a's blob left of centre and class b's right (the side is the
+    class cue, as for organs on CT); ``"symmetric"`` centres both, class a dark and class b bright."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1], n)
+    yy, xx = np.mgrid[:64, :64]
+    images = []
+    for label in labels:
+        if cue == "side":
+            blob, level = np.hypot(yy - 32, xx - (20 if label == 0 else 44)) < 10, 0.4
+        else:
+            blob, level = np.hypot(yy - 32, xx - 32) < 12, (-0.2 if label == 0 else 0.3)
+        images.append(np.clip(0.4 + level * blob + rng.normal(0, 0.1, (64, 64)), 0, 1))
+    return LesionSet(
+        images=np.stack(images)[:, None].astype(np.float32), labels=labels, class_names=("a", "b"),
+        patient_ids=[f"p{i}" for i in range(2 * n)], diameters_mm=np.full(2 * n, np.nan),
+        ids=[f"x{i}" for i in range(2 * n)], sources="test",
+    )  # fmt: skip
+
+
+def test_orientation_cue_flags_a_side_cue_under_flips_and_rotations():
+    cue = augment.orientation_cue(_two_class_set("side"), AugmentConfig())
+    assert cue["class"].tolist() == ["a", "b"] and cue["lesions"].tolist() == [20, 20]
+    assert cue["accuracy"].tolist() == [1.0, 1.0]  # as they are, every lesion is nearest its own class's mean
+    assert (cue["drop"] > 0.4).all()  # turned and flipped, about half land nearer the other class's mean
+    assert augment.orientation_advice(cue, AugmentConfig()).startswith("WARNING: after the rotations in [0, 180]")
+    small = AugmentConfig(rot_range_deg=(0.0, 15.0), n_flip=0)
+    kept = augment.orientation_cue(_two_class_set("side"), small)
+    assert (kept["drop"] < 0.05).all()  # small turns and no flips keep the side
+    assert "look safe" in augment.orientation_advice(kept, small)
+
+
+def test_orientation_cue_is_quiet_without_an_orientation_cue():
+    cue = augment.orientation_cue(_two_class_set("symmetric"), AugmentConfig())
+    assert (cue["drop"].abs() < 0.05).all() and (cue["accuracy"] == 1.0).all()
+    assert "look safe" in augment.orientation_advice(cue, AugmentConfig())
+
+
+def test_orientation_cue_per_class_draw_and_one_class():
+    lesions = _two_class_set("side", n=30)
+    cue = augment.orientation_cue(lesions, AugmentConfig(), per_class=8)
+    assert cue["lesions"].tolist() == [8, 8]
+    single = lesions.subset(lesions.labels == 0)
+    single_cue = augment.orientation_cue(LesionSet(
+        images=single.images, labels=single.labels, class_names=("a",), patient_ids=single.patient_ids,
+        diameters_mm=single.diameters_mm, ids=single.ids, sources="test",
+    ), AugmentConfig())  # fmt: skip
+    assert single_cue["drop"].tolist() == [0.0]  # nothing to confuse it with
+    assert "no other class" in augment.orientation_advice(single_cue, AugmentConfig())
+
+
+def test_settings_sources_names_the_last_layer_that_changed_a_setting():
+    profile = AugmentConfig(n_rot=2)
+    data = AugmentConfig(n_rot=2, rot_range_deg=(0.0, 15.0), n_flip=0)
+    final = AugmentConfig(n_rot=2, rot_range_deg=(0.0, 15.0), n_flip=1)
+    table = augment.settings_sources({"profile 'smoke'": profile, "data set 'x'": data, "overrides": final})
+    by_setting = table.set_index("setting")
+    assert by_setting.loc["n_flip", "set_by"] == "overrides" and by_setting.loc["n_flip", "value"] == 1
+    assert by_setting.loc["rot_range_deg", "set_by"] == "data set 'x'"
+    assert by_setting.loc["n_rot", "set_by"] == "profile 'smoke'" and by_setting.loc["n_rot", "value"] == 2
+    assert len(table) == len(AugmentConfig.__dataclass_fields__)
+
+
+def test_largest_lesion_without_diameters_is_the_first():
+    lesions = _blob_set()
+    assert augment.largest_lesion(lesions) == 3
+    assert augment.largest_lesion(_two_class_set("side", n=2)) == 0

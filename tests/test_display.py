@@ -123,3 +123,28 @@ def test_a_headless_notebook_saves_pictures_and_text_bars(monkeypatch, tmp_path)
     assert len(widget) == 1 and _png_size(widget[0]["data"]["image/png"]) == (40, 30)
     assert widget[0]["data"]["text/plain"] == display.LIVE_HINT
     assert [o["name"] for o in bar] == ["stdout"] and "steps: 100%" in bar[0]["text"] and "\r" not in bar[0]["text"]
+
+
+def test_widget_bar_labels_are_escaped_and_text_bars_are_not(monkeypatch):
+    from liverkit import progress
+
+    import io
+
+    monkeypatch.setenv(progress.HEADLESS_ENV, "1")
+    assert progress.tqdm(range(2), desc="benign <b>", file=io.StringIO()).desc == "benign <b>"
+    monkeypatch.setenv(progress.HEADLESS_ENV, "0")
+    monkeypatch.setattr(progress, "_draws_html", lambda: True)
+    monkeypatch.setattr(progress, "auto_tqdm", progress.text_tqdm)
+    assert progress.tqdm(range(2), desc="benign <b>", file=io.StringIO()).desc == "benign &lt;b&gt;"
+
+
+def test_the_widest_kit_figures_fit_a_normal_window():
+    import numpy as np
+
+    from liverkit import plots
+
+    matrices = {name: np.eye(3, dtype=int) * 5 for name in ("a", "b", "c", "d")}  # 4 x 330 + 80 = 1,400 px asked
+    fig = plots.confusion_row(matrices, ("x", "y", "z"))
+    assert fig.layout.width == 1000 and fig.layout.height == round(360 * 1000 / 1400)
+    row = plots.image_row(np.zeros((12, 64, 64)), [str(i) for i in range(12)], "twelve")  # 1,440 px asked
+    assert row.layout.width == 1000

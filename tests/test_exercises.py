@@ -34,18 +34,32 @@ def _acgan(acc_fake: list[float]) -> TrainedGAN:
                       Path("."))  # fmt: skip
 
 
-def test_01_metastases_in_fold():
+def test_01_class_in_fold():
     lesions = make_set([0, 1, 1, 2, 1, 0], class_names=("cyst", "metastasis", "hemangioma"))
     fold_of = np.array([0, 1, 1, 1, 0, 2])  # metastases at 1, 2 (fold 1) and 4 (fold 0)
-    check = exercises.check_01_metastases_in_fold
+    check = exercises.check_01_class_in_fold
     assert check(lesions, fold_of).startswith("Fill in your answer")
+    assert "class 'metastasis'" in check(lesions, fold_of)  # the phantom's question: its second class
     for right in (2, "2", 2.0, np.int64(2)):
         assert check(lesions, fold_of, answer=right).startswith("Right: 2."), right
     for wrong in (3, 2.5, "two", True):
         assert check(lesions, fold_of, answer=wrong).startswith("Not quite"), wrong
     assert check(lesions, fold_of, answer=1, fold=0).startswith("Right: 1.")
+    assert check(lesions, fold_of, answer=1, class_name="hemangioma").startswith("Right: 1.")
     with pytest.raises(LiverkitError, match="no fold 5"):
         check(lesions, fold_of, answer=2, fold=5)
+    with pytest.raises(LiverkitError, match="'liver' is not a class of these lesions"):
+        check(lesions, fold_of, class_name="liver")
+
+
+def test_01_asks_about_a_class_the_data_has():
+    lesions = make_set([0, 1, 1, 0, 1, 1], class_names=("benign <b>", "malignant & co"))
+    fold_of = np.array([0, 1, 1, 1, 0, 2])
+    assert exercises.exercise_01_class(lesions) == "malignant & co"
+    assert "class 'malignant & co'" in exercises.check_01_class_in_fold(lesions, fold_of)
+    assert exercises.check_01_class_in_fold(lesions, fold_of, answer=2).startswith("Right: 2.")
+    single = make_set([0, 0], class_names=("only",))
+    assert exercises.exercise_01_class(single) == "only"
 
 
 def test_02_and_05_read_the_run_folder(run, tmp_path):

@@ -75,9 +75,18 @@ def test_paper_configs():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("kind", "wgan"), ("g_width", 20), ("lr", 0.0), ("betas", (0.5,)), ("batch_size", 0), ("max_steps", 0),
-     ("collapse_samples", 1), ("bf16", 1), ("dropout", 1.0)],
-)  # fmt: skip
+    [
+        ("kind", "wgan"),
+        ("g_width", 20),
+        ("lr", 0.0),
+        ("betas", (0.5,)),
+        ("batch_size", 0),
+        ("max_steps", 0),
+        ("collapse_samples", 1),
+        ("bf16", 1),
+        ("dropout", 1.0),
+    ],
+)
 def test_config_names_a_bad_field(field, value):
     with pytest.raises(LiverkitError, match=f"GANConfig.{field} must be"):
         GANConfig(**{field: value})
@@ -329,3 +338,15 @@ def test_larger_draws_extend_smaller_ones(dcgans):
     small, large = sample(trained, 3, seed=0), sample(trained, 7, seed=0)
     for name in ("a", "b", "c"):
         assert np.allclose(small.by_class(name).images, large.by_class(name).images[:3], atol=1e-6)
+
+
+def test_class_folders_are_safe_and_never_shared():
+    from liverkit.train.gan import class_folders
+
+    assert class_folders(("cyst", "métastase", "FNH/adenoma")) == {
+        "cyst": "cyst",
+        "métastase": "m_tastase",
+        "FNH/adenoma": "FNH_adenoma",
+    }
+    clashing = class_folders(("a b", "a_b", ".hidden"))
+    assert clashing == {"a b": "00_a_b", "a_b": "01_a_b", ".hidden": "02_hidden"}

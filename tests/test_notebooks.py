@@ -37,7 +37,7 @@ def test_standard_opening_cells(path):
     assert 'find_spec("liverkit") is None' in cells[1].source  # guarded install
     assert "print_config()" in cells[2].source  # imports + environment
     assert cells[3].metadata.get("tags") == ["parameters"]
-    for name in ("profile", "run_dir", "data", "seed", "device"):
+    for name in ("profile", "run_dir", "data", "seed", "device", "overrides"):
         assert f"{name} = " in cells[3].source
 
 
@@ -71,7 +71,7 @@ def test_failure_names_notebook_and_cell(tmp_path):
     nbformat.write(nb, tmp_path / "nbs" / "01_broken.ipynb")
     with pytest.raises(LiverkitError, match=r"'01_broken.ipynb' failed in cell 3 .*RuntimeError: planted failure"):
         run_notebooks(tmp_path / "run", profile="smoke", notebook_dir=tmp_path / "nbs", progress=None)
-    assert (tmp_path / "run" / "notebooks" / "01_broken.ipynb").is_file()  # kept, with the traceback
+    assert (tmp_path / "run" / "notebooks" / "01_broken.failed.ipynb").is_file()  # kept, with the traceback
 
 
 def test_classic_augmentation_notebook_records(smoke_run):
@@ -194,28 +194,10 @@ def _tiny_notebooks(folder, second_source="y = 2"):
     folder.mkdir(exist_ok=True)
     for name, source in (("01_first", "x = 1"), ("02_second", second_source)):
         nb = nbformat.v4.new_notebook()
-        nb.cells = [nbformat.v4.new_code_cell("profile = 'x'", metadata={"tags": ["parameters"]}),
-                    nbformat.v4.new_code_cell(source)]  # fmt: skip
+        parameters = nbformat.v4.new_code_cell("profile = 'x'", metadata={"tags": ["parameters"]})
+        nb.cells = [parameters, nbformat.v4.new_code_cell(source)]
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, folder / f"{name}.ipynb")
-
-
-def test_unchanged_notebooks_are_skipped_and_changes_propagate(tmp_path):
-    nbs, out = tmp_path / "nbs", tmp_path / "run"
-    _tiny_notebooks(nbs)
-
-    def run(**kwargs):
-        results = run_notebooks(out, profile="smoke", notebook_dir=nbs, progress=None, **kwargs)
-        return [r.skipped for r in results]
-
-    assert run() == [False, False]
-    assert run() == [True, True]
-    _tiny_notebooks(nbs, second_source="y = 3")  # only the second changed
-    assert run() == [True, False]
-    assert run(seed=1) == [False, False]  # other parameters: everything reruns
-    assert run(seed=1, force=True) == [False, False]
-    (out / "notebooks" / "02_second.ipynb").unlink()  # a lost executed copy is rebuilt
-    assert run(seed=1) == [True, False]
 
 
 def test_a_failed_notebook_is_not_marked_done(tmp_path):

@@ -10,6 +10,7 @@ the page's own check from the dumped DOM: ``<body data-errors>`` counts JavaScri
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import time
@@ -21,7 +22,8 @@ import pytest
 from helpers import make_set
 
 from liverkit import LiverkitError, embed, quality, report
-from liverkit.runs import RunFolder
+from liverkit.config import parse_overrides
+from liverkit.runs import RunFolder, run_identity
 from liverkit.synthesis import GAN_KINDS
 
 CLASSES = ("a", "b", "c")
@@ -201,6 +203,19 @@ def test_not_a_run_folder_is_refused(tmp_path):
     assert not (tmp_path / "nowhere").exists()
     with pytest.raises(LiverkitError, match="no run.json"):
         report.write_report(tmp_path)
+
+
+def test_rerun_command_is_shell_quoted_and_keeps_the_overrides(monkeypatch):
+    monkeypatch.delenv("LIVERKIT_MANIFEST", raising=False)
+    identity = run_identity("quick", "my data's set", 3, {"n_folds": 4, "augment.rot_range_deg": [0, 15]})
+    command = report.rerun_command(identity, Path("/tmp/my runs/a"))
+    parts = shlex.split(command)
+    assert parts[:11] == ["liverkit", "run", "--profile", "quick", "--data", "my data's set", "--seed", "3", "--out",
+                          "/tmp/my runs/a", "--set"]  # fmt: skip
+    assert parse_overrides(parts[11::2]) == identity["overrides"] and parts[12::2] == ["--set"]
+    monkeypatch.setenv("LIVERKIT_MANIFEST", "/data/my manifest.yaml")
+    with_manifest = report.rerun_command(identity, "r")
+    assert with_manifest.startswith("LIVERKIT_MANIFEST='/data/my manifest.yaml' liverkit run --profile quick")
 
 
 def test_map_coordinates_undo_map_table():

@@ -372,3 +372,20 @@ def test_interrupted_simulation_resumes_with_the_same_answers(tmp_path, real, sy
     pd.testing.assert_frame_equal(again[columns], rows[columns])
     accuracy = turing.score(turing.load_answers(whole), big).origin_accuracy.iloc[0]
     assert 0.3 < accuracy < 0.9  # a 60% rater on 40 items
+
+
+def test_answers_keep_any_class_name(tmp_path):
+    names = ("NA", "benign <b>", "malignant, & co")  # "NA" would read back as a missing value; a comma needs quoting
+    real_set = dataclasses.replace(lesions([0, 1, 2] * 3, "real", "phantom", seed=1), class_names=names)
+    fakes = {k: dataclasses.replace(lesions([0, 1, 2] * 2, k, k, seed=s), class_names=names)
+             for s, k in enumerate(("dcgan", "acgan"), start=2)}  # fmt: skip
+    session = turing.make_session(real_set, fakes, n_real=3, n_synthetic=3, seed=0)
+    run = RunFolder(tmp_path)
+    app = turing.TuringApp(run, session, "alice")
+    truth = session.items.true_class.tolist()
+    for k in range(len(session)):
+        app.answer(truth[k], False)
+    answers = turing.load_answers(run)
+    assert answers.answered_class.tolist() == truth and set(truth) == set(names)
+    scores = turing.score(answers, session).set_index("rater")
+    assert scores.loc["alice", "class_accuracy_real"] == 1.0

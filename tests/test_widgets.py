@@ -1,5 +1,6 @@
 """The notebook widgets: each explorer draws what its controls say, and redraws when a control moves."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,7 @@ import pandas as pd
 import pytest
 
 from liverkit import LiverkitError, plots, widgets
-from liverkit.data import make_phantom
+from liverkit.data import LesionSet, make_phantom
 from liverkit.gan_experiment import GanSweep
 from liverkit.gan_results import curve_table
 from liverkit.train.gan import GANConfig, TrainedGAN
@@ -68,6 +69,20 @@ def test_epoch_scrubber_shows_that_epoch_and_class():
     np.testing.assert_allclose(_z(scrubber), plots.mosaic(samples[2, 2:4], 2))
     assert sorted(set(np.unique(_z(scrubber)).round(3))) == [0.21, 0.211, 1.0]  # 1.0: the gap between images
     assert "b, epoch 3 of 5" in scrubber.figure.layout.title.text
+
+
+def test_epoch_scrubber_escapes_class_names_in_its_title():
+    samples = _known_samples(epochs=2, classes=2, per_class=2)
+    scrubber = widgets.epoch_scrubber(samples, per_class=2, class_names=("benign <b>", "malignant & co"))
+    assert scrubber.figure.layout.title.text.startswith("Fixed-noise samples: benign &lt;b&gt;, epoch 2 of 2")
+
+
+def test_is_phantom_only_for_phantom_lesions():
+    phantom = make_phantom(seed=0, n_cyst=2, n_metastasis=2, n_hemangioma=2)
+    assert widgets.is_phantom(phantom)
+    other = replace(phantom, sources="medmnist", ids=[f"m{i}" for i in range(len(phantom))])
+    assert not widgets.is_phantom(other)
+    assert not widgets.is_phantom(LesionSet.concat([phantom, other]))  # partly the phantom: not the phantom
 
 
 def test_epoch_scrubber_takes_trained_gans():
@@ -159,3 +174,17 @@ def test_synthetic_size_explorer_with_one_size():
     assert explorer.values == {"kind": "dcgan", "synthetic": 10}
     assert explorer.table.accuracy.tolist() == [0.6, 0.5]
     assert "picked 10 in 1 of 1 folds" in explorer.figure.layout.title.text
+
+
+def test_explorer_output_carries_its_first_view_as_a_picture_when_static_pictures_are_on(monkeypatch):
+    from liverkit import display, widgets
+
+    explorer = widgets.phantom_explorer(seed=0, per_class=1)
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "image/png" not in bundle
+    assert bundle["text/plain"] == display.LIVE_HINT
+    monkeypatch.setattr(display, "static_on", lambda: True)
+    monkeypatch.setattr(display, "picture_png", lambda picture: b"PNG of " + type(picture).__name__.encode())
+    import base64
+
+    assert base64.b64decode(explorer._repr_mimebundle_()["image/png"]) == b"PNG of Figure"

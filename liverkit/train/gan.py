@@ -355,10 +355,13 @@ def train_acgan(
 
 
 def class_folders(class_names: tuple[str, ...]) -> dict[str, str]:
-    """A safe folder name per class (letters, digits, '_', '.', '-'; anything else becomes '_')."""
+    """A safe folder name per class (letters, digits, '_', '.', '-'; anything else becomes '_').
+
+    Names that would share a folder ("a b" and "a_b") are told apart by the class's index as a prefix ("00_a_b").
+    """
     folders = {name: re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "_" for name in class_names}
     if len(set(folders.values())) != len(folders):
-        raise LiverkitError(f"class names {list(class_names)} give clashing folder names {list(folders.values())}.")
+        folders = {name: f"{i:02d}_{folder}" for i, (name, folder) in enumerate(folders.items())}
     return folders
 
 

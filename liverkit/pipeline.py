@@ -1,0 +1,278 @@
+"""Start at any notebook: build what the earlier notebooks would have left in the run folder (every notebook's
+first cells after its parameters call :func:`prepare`).
+
+Each notebook reads what earlier ones wrote into the run folder (lesions and folds, notebook 02's sweep tables and
+chosen groups, the GANs and their samples, the experiment's CNNs). A notebook opened in an empty run folder (Colab,
+Binder, a student who starts at 05) would stop at its first read. :func:`prepare` runs, for every earlier step the
+notebook needs whose outputs are missing, the same library calls as that notebook's cells, with the same arguments,
+seeds and order, so the artifacts are bitwise the ones the full chain of notebooks writes; it saves them and records
+the same ``metrics/<notebook>.json``. Interactive cells (plots, widgets, exercises) are left out: they change nothing.
+
+Which files prove a step done is one table, :data:`DONE_WHEN`; which steps a notebook needs is another,
+:data:`NEEDS` (notebook 06's feature maps and 07's quality numbers are read by no later notebook, so they are never
+built here).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from liverkit import augment, experiment, gan_experiment, gan_results, synthesis
+from liverkit.config import Profile
+from liverkit.data import folds, load
+from liverkit.data.lesionset import LesionSet
+from liverkit.env import resolve_device, seed_everything
+from liverkit.errors import LiverkitError
+from liverkit.runs import RunFolder
+
+NOTEBOOKS = (
+    "01_data",
+    "02_classic_augmentation",
+    "03_dcgan",
+    "04_acgan",
+    "05_gan_augmentation",
+    "06_feature_maps",
+    "07_synthetic_quality",
+    "08_visual_turing_test",
+)
+
+NEEDS: dict[str, tuple[str, ...]] = {
+    "01_data": (),
+    "02_classic_augmentation": ("01_data",),
+    "03_dcgan": ("01_data", "02_classic_augmentation"),
+    "04_acgan": ("01_data", "02_classic_augmentation"),
+    "05_gan_augmentation": ("01_data", "02_classic_augmentation", "03_dcgan", "04_acgan"),
+    "06_feature_maps": ("01_data", "02_classic_augmentation", "03_dcgan", "04_acgan", "05_gan_augmentation"),
+    "07_synthetic_quality": ("01_data", "02_classic_augmentation", "03_dcgan", "04_acgan", "05_gan_augmentation"),
+    "08_visual_turing_test": ("01_data", "02_classic_augmentation", "03_dcgan", "04_acgan"),
+}
+"""The earlier steps each notebook reads from (directly or through the steps it reads), in story order."""
+
+DONE_WHEN: dict[str, tuple[str, ...]] = {
+    "01_data": ("artifacts/lesions.npz", "artifacts/folds.npy"),
+    "02_classic_augmentation": tuple(
+        f"artifacts/classic_{name}.csv" for name in ("predictions", "inner", "history", "timing", "choice")
+    ),
+    "03_dcgan": ("artifacts/gans/dcgan/{gan}/*/generator.pt", "artifacts/synthetic_dcgan_fold{fold}.npz"),
+    "04_acgan": ("artifacts/gans/acgan/{gan}/generator.pt", "artifacts/synthetic_acgan_fold{fold}.npz"),
+    "05_gan_augmentation": (
+        *(f"artifacts/gan_{name}.csv" for name in ("predictions", "inner", "timing")),
+        *(f"artifacts/cnn_{arm}_fold{{fold}}.pt" for arm in gan_experiment.ARMS),
+    ),
+}
+"""Files (glob patterns in the run folder) that prove a step done, besides its ``metrics/<step>.json``. ``{fold}``
+stands for every fold; ``{gan}`` for every GAN folder, ``fold<k>`` and, with ``gan_repeats`` > 1, ``r<r>/fold<k>``."""
+
+WHAT = {
+    "01_data": "lesion set and fold split",
+    "02_classic_augmentation": "classic sweep",
+    "03_dcgan": "DCGAN training",
+    "04_acgan": "ACGAN training",
+    "05_gan_augmentation": "CNN-AUG-GAN sweep",
+}
+"""How the messages name what each step builds."""
+
+RESUMES = ("03_dcgan", "04_acgan", "05_gan_augmentation")
+"""Steps whose finished models are kept in the run folder (checkpoints, sweep caches) and reused on a rebuild."""
+
+
+def notebook_name(notebook: str) -> str:
+    """The full name of a notebook given as ``"05"``, ``"5"``, ``"05_gan_augmentation"`` or a path to it."""
+    key = str(notebook).replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".ipynb")
+    matches = [name for name in NOTEBOOKS if key == name or (key.isdigit() and name[:2] == key.zfill(2))]
+    if not matches:
+        raise LiverkitError(f"no notebook '{notebook}'; use a number 01-08 or one of {list(NOTEBOOKS)}.")
+    return matches[0]
+
+
+def missing(run: RunFolder, step: str, cfg: Profile) -> list[str]:
+    """The files of ``step`` (see :data:`DONE_WHEN`) not in ``run``, as patterns relative to the run folder."""
+    return [pattern for pattern in _patterns(step, cfg) if next(run.path.glob(pattern), None) is None]
+
+
+def _patterns(step: str, cfg: Profile) -> list[str]:
+    """Every file ``step`` leaves: its metrics record and its :data:`DONE_WHEN` templates, expanded."""
+    return [f"metrics/{step}.json", *(pattern for t in DONE_WHEN[step] for pattern in _expand(t, cfg))]
+
+
+def _expand(template: str, cfg: Profile) -> list[str]:
+    """A :data:`DONE_WHEN` template as one pattern per fold or per GAN folder."""
+    fold_numbers = range(cfg.n_folds)
+    if "{gan}" in template:
+        places = [f"fold{f}" if r == 0 else f"r{r}/fold{f}" for r in range(cfg.gan_repeats) for f in fold_numbers]
+        return [template.format(gan=place) for place in places]
+    if "{fold}" in template:
+        return [template.format(fold=f) for f in fold_numbers]
+    return [template]
+
+
+def prepare(
+    run: RunFolder,
+    notebook: str,
+    cfg: Profile,
+    data: str,
+    seed: int,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> list[str]:
+    """Build, in story order, every earlier step that ``notebook`` needs and ``run`` lacks; say what and why.
+
+    Args:
+        run: the run folder the notebook works in.
+        notebook: the notebook about to run, e.g. ``"05_gan_augmentation"`` or ``"05"``.
+        cfg, data, seed, device: the notebook's profile (resolved, overrides applied) and parameters.
+        progress: show progress bars while training.
+
+    Returns:
+        The steps built (empty when everything was there).
+    """
+    name = notebook_name(notebook)
+    todo = [(step, gaps) for step in NEEDS[name] if (gaps := missing(run, step, cfg))]
+    if not todo:
+        needed = f"notebooks {NEEDS[name][0][:2]}-{NEEDS[name][-1][:2]}" if NEEDS[name] else "nothing before it"
+        print(f"run folder '{run.path}' has everything notebook {name[:2]} needs ({needed}).")
+        return []
+    device = resolve_device(device)
+    for step, gaps in todo:
+        print(_announce(run, step, gaps, cfg), flush=True)
+        start = time.perf_counter()
+        seed_everything(seed)  # as the step's own notebook does in its setup cell
+        BUILDERS[step](run, cfg, data, seed, device, progress)
+        print(f"notebook {step[:2]}'s {WHAT[step]}: done in {time.perf_counter() - start:.0f} s.", flush=True)
+    seed_everything(seed)  # leave the global seeds as the calling notebook's setup cell left them
+    return [step for step, _ in todo]
+
+
+def _announce(run: RunFolder, step: str, gaps: list[str], cfg: Profile) -> str:
+    """One line: what is missing and what is built now, with its size in models."""
+    whole = len(gaps) == len(_patterns(step, cfg))
+    where = "is not in this run folder" if whole else f"is incomplete here ({_gap_text(gaps)})"
+    count = model_count(step, cfg, run)
+    size = f" (about {count} models{'' if whole or step not in RESUMES else '; finished ones are reused'})"
+    size = size if count else ""
+    return f"notebook {step[:2]}'s {WHAT[step]} {where}: building it now{size}."
+
+
+def _gap_text(gaps: list[str]) -> str:
+    more = f" and {len(gaps) - 1} more" if len(gaps) > 1 else ""
+    return f"'{gaps[0]}'{more} missing"
+
+
+def model_count(step: str, cfg: Profile, run: RunFolder) -> int:
+    """How many models ``step`` trains (the messages' "about N models"): its notebook's loops, counted."""
+    outer = cfg.repeats * cfg.n_folds  # (repeat, fold) pairs
+    if step == "02_classic_augmentation":
+        return outer * len(cfg.classic_groups) * (1 + cfg.inner_folds)
+    if step == "03_dcgan":
+        return cfg.gan_repeats * cfg.n_folds * len(run.load_lesionset("lesions").class_names)
+    if step == "04_acgan":
+        return cfg.gan_repeats * cfg.n_folds
+    if step == "05_gan_augmentation":
+        sizes = len(cfg.synthetic_sizes)
+        inner = cfg.inner_folds if sizes > 1 else 0
+        return outer * (1 + (len(gan_experiment.ARMS) - 1) * sizes * (1 + inner))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- the steps
+def data_key_numbers(lesions: LesionSet, fold_of: np.ndarray, data: str) -> dict:
+    """The numbers notebook 01 records: sizes, class counts, fold sizes, the patient-level and duplicate checks, the
+    fingerprint."""
+    table = folds.fold_table(lesions, fold_of)
+    return {
+        "n_lesions": len(lesions),
+        "n_patients": len(lesions.patients),
+        "class_counts": lesions.class_counts(),
+        "fold_sizes": table["lesions"].tolist(),
+        "patients_in_several_folds": len(folds.patients_in_several_folds(lesions, fold_of)),
+        "duplicate_groups": len(folds.duplicates_report(lesions, fold_of)),
+        "fingerprint": lesions.fingerprint(),
+        "data": data,
+    }
+
+
+def build_01_data(run: RunFolder, cfg: Profile, data: str, seed: int, device: torch.device, progress: bool) -> None:
+    """Notebook 01: load the data, split it by patient, save both and record the data's numbers."""
+    lesions = load(data, seed=seed)
+    fold_of = folds.patient_folds(lesions, k=cfg.n_folds, seed=seed)
+    run.save_lesionset("lesions", lesions)
+    run.save_array("folds", fold_of)
+    run.record_metrics("01_data", data_key_numbers(lesions, fold_of, data))
+
+
+def build_02_classic(run: RunFolder, cfg: Profile, data: str, seed: int, device: torch.device, progress: bool) -> None:
+    """Notebook 02: the CNN-AUG sweep, its tables, the chosen group per (repeat, fold) and its key numbers."""
+    lesions, fold_of = experiment.load_data(run, data, seed, cfg.n_folds)
+    cue = augment.orientation_cue(lesions, cfg.augment, seed=seed)
+    sweep = experiment.run_classic_sweep(
+        lesions, fold_of, cfg.classic_groups, cfg.augment, cfg.classifier, seed=seed, repeats=cfg.repeats,
+        device=device, inner_folds=cfg.inner_folds, progress=progress,
+    )  # fmt: skip
+    table = experiment.sweep_table(sweep)
+    choices = {mode: experiment.choose_groups(sweep, mode) for mode in ("honest", "paper")}
+    results = experiment.results_table(sweep)
+    for name in ("predictions", "inner", "history", "timing"):
+        run.save_table(f"classic_{name}", getattr(sweep, name))
+    run.save_table("classic_choice", choices[cfg.selection])
+    metrics = experiment.classic_key_numbers(sweep, results, table, choices)
+    metrics["orientation_drop"] = {row["class"]: round(float(row["drop"]), 4) for _, row in cue.iterrows()}
+    run.record_metrics("02_classic_augmentation", metrics)
+
+
+def _build_gans(kind: str, run: RunFolder, cfg: Profile, data: str, seed: int, device: torch.device,
+                progress: bool) -> None:  # fmt: skip
+    """Notebooks 03 and 04: every fold's GAN(s) on its chosen group (and per repeat), samples saved, numbers kept."""
+    config = cfg.dcgan if kind == "dcgan" else cfg.acgan
+    lesions, fold_of = experiment.load_data(run, data, seed, cfg.n_folds)
+    choice = synthesis.load_choice(run)
+    args = (kind, lesions, fold_of, choice, cfg.augment, config, run, seed, device, progress)
+    trained = synthesis.train_fold_gans(*args)
+    table = synthesis.training_table(trained)
+    for r in range(1, cfg.gan_repeats):
+        synthesis.train_fold_gans(*args, repeat=r)
+    synthesis.save_fold_samples(run, kind, trained, lesions.class_names, cfg.gan_samples_per_class, seed)
+    run.record_metrics("03_dcgan" if kind == "dcgan" else "04_acgan", synthesis.key_numbers(trained, table))
+
+
+def build_03_dcgan(run: RunFolder, cfg: Profile, data: str, seed: int, device: torch.device, progress: bool) -> None:
+    """Notebook 03: one DCGAN per class and fold."""
+    _build_gans("dcgan", run, cfg, data, seed, device, progress)
+
+
+def build_04_acgan(run: RunFolder, cfg: Profile, data: str, seed: int, device: torch.device, progress: bool) -> None:
+    """Notebook 04: one ACGAN per fold."""
+    _build_gans("acgan", run, cfg, data, seed, device, progress)
+
+
+def build_05_gan_augmentation(run: RunFolder, cfg: Profile, data: str, seed: int, device: torch.device,
+                              progress: bool) -> None:  # fmt: skip
+    """Notebook 05: every arm's CNNs (the chosen ones saved for 06 and 07), its tables and its key numbers."""
+    lesions, fold_of = experiment.load_data(run, data, seed, cfg.n_folds)
+    classic = experiment.load_sweep(run, lesions.class_names)  # read back from the tables, as notebook 05 does
+    choice = synthesis.load_choice(run)
+    gans = gan_experiment.load_all_gans(run, fold_of, device, cfg.gan_repeats)
+    settings = gan_experiment.SweepSettings(
+        sizes=cfg.synthetic_sizes, aug=cfg.augment, clf=cfg.classifier, seed=seed, inner_folds=cfg.inner_folds,
+        data_fingerprint=lesions.fingerprint(), gan_repeats=cfg.gan_repeats,
+    )  # fmt: skip
+    sweep = gan_experiment.run_gan_sweep(lesions, fold_of, choice, gans, settings, cfg.repeats, device, run, progress)
+    no_augmentation = classic.predictions[classic.predictions.group == 0]
+    results = gan_results.results_table(sweep, no_augmentation)
+    comparisons = gan_results.compare(sweep)
+    for name in ("predictions", "inner", "timing"):
+        run.save_table(f"gan_{name}", getattr(sweep, name))
+    run.record_metrics("05_gan_augmentation", gan_results.key_numbers(sweep, results, comparisons))
+
+
+BUILDERS: dict[str, Callable[..., None]] = {
+    "01_data": build_01_data,
+    "02_classic_augmentation": build_02_classic,
+    "03_dcgan": build_03_dcgan,
+    "04_acgan": build_04_acgan,
+    "05_gan_augmentation": build_05_gan_augmentation,
+}
+"""The step function of every notebook whose outputs a later notebook reads."""

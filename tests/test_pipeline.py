@@ -1,0 +1,155 @@
+"""liverkit.pipeline: a notebook started in an empty run folder gets exactly what the earlier notebooks would write.
+
+The builds run in a subprocess under ``helpers.SMOKE_ENV``, the environment of the session's smoke run, so thread
+counts (and with them float rounding) match, and the artifacts can be compared with the smoke run's bitwise.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import SMOKE_ENV
+
+from liverkit import LiverkitError, pipeline
+from liverkit.config import resolve_profile
+from liverkit.regress import collect
+from liverkit.runner import default_notebook_dir
+from liverkit.runs import RunFolder
+from liverkit.train.gan import load_generator
+
+SMOKE = resolve_profile("smoke", "phantom")
+PREPARE = """
+import sys
+from liverkit import pipeline
+from liverkit.config import resolve_profile
+from liverkit.runs import RunFolder, run_identity
+run = RunFolder(sys.argv[1], identity=run_identity("smoke", "phantom", 0))
+built = pipeline.prepare(run, sys.argv[2], resolve_profile("smoke", "phantom"), "phantom", 0, "cpu", progress=False)
+print("built:", ",".join(built))
+"""
+
+
+def prepare_in_subprocess(out: Path, notebook: str) -> str:
+    """Run ``pipeline.prepare`` for ``notebook`` into ``out`` (smoke profile, phantom, seed 0) under SMOKE_ENV."""
+    command = [sys.executable, "-c", PREPARE, str(out), notebook]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, env={**os.environ, **SMOKE_ENV})
+    assert done.returncode == 0, f"prepare failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> tuple[RunFolder, str]:
+    """An empty run folder prepared for notebook 05 (notebooks 01-04 built; about a minute), and what it printed."""
+    out = tmp_path_factory.mktemp("prepared") / "run"
+    return RunFolder(out), prepare_in_subprocess(out, "05")
+
+
+def file_times(run: RunFolder) -> dict[str, int]:
+    return {str(p.relative_to(run.path)): p.stat().st_mtime_ns for p in sorted(run.path.rglob("*")) if p.is_file()}
+
+
+# ---------------------------------------------------------------------------------------------- without training
+@pytest.mark.parametrize("key", ["5", "05", "05_gan_augmentation", "notebooks/05_gan_augmentation.ipynb"])
+def test_notebook_names(key):
+    assert pipeline.notebook_name(key) == "05_gan_augmentation"
+
+
+def test_unknown_notebook_names_the_value():
+    with pytest.raises(LiverkitError, match=r"no notebook '09'.*01-08"):
+        pipeline.notebook_name("09")
+
+
+def test_every_needed_step_has_a_builder_and_comes_earlier():
+    for notebook, steps in pipeline.NEEDS.items():
+        assert list(steps) == sorted(steps) and all(s < notebook for s in steps), notebook
+        assert all(s in pipeline.BUILDERS and s in pipeline.DONE_WHEN for s in steps), notebook
+
+
+def test_missing_in_an_empty_folder_lists_every_fold_and_gan_repeat(tmp_path):
+    run = RunFolder(tmp_path)
+    gaps = pipeline.missing(run, "03_dcgan", SMOKE)  # smoke: 3 folds, GANs retrained for 2 repeats
+    assert len(gaps) == 1 + 2 * 3 + 3
+    assert gaps[0] == "metrics/03_dcgan.json"
+    assert "artifacts/gans/dcgan/r1/fold2/*/generator.pt" in gaps and "artifacts/synthetic_dcgan_fold2.npz" in gaps
+
+
+def test_model_counts_follow_the_notebooks_loops(tmp_path):
+    run = RunFolder(tmp_path)
+    assert pipeline.model_count("02_classic_augmentation", SMOKE, run) == 2 * 3 * 2 * (1 + 2)  # repeats folds groups
+    assert pipeline.model_count("04_acgan", SMOKE, run) == 2 * 3
+    assert pipeline.model_count("05_gan_augmentation", SMOKE, run) == 2 * 3 * (1 + 3 * 2 * (1 + 2))
+
+
+# ---------------------------------------------------------------------------------------------- with training
+@pytest.mark.notebook
+def test_prepare_builds_what_the_notebooks_build(prepared, smoke_run):
+    run, said = prepared
+    assert "notebook 02's classic sweep is not in this run folder: building it now (about 36 models)." in said
+    assert "built: 01_data,02_classic_augmentation,03_dcgan,04_acgan" in said
+    assert not run.metrics_path("05_gan_augmentation").exists()  # 05 is the notebook itself, not built for it
+    assert run.load_lesionset("lesions").fingerprint() == smoke_run.load_lesionset("lesions").fingerprint()
+    np.testing.assert_array_equal(run.load_array("folds"), smoke_run.load_array("folds"))
+    for name in ("predictions", "inner", "history", "choice"):
+        file = f"classic_{name}.csv"
+        assert run.artifact(file).read_bytes() == smoke_run.artifact(file).read_bytes(), file
+    for kind in ("dcgan", "acgan"):
+        for fold in range(SMOKE.n_folds):
+            ours, theirs = (r.load_lesionset(f"synthetic_{kind}_fold{fold}") for r in (run, smoke_run))
+            np.testing.assert_array_equal(ours.images, theirs.images)
+            assert ours.fingerprint() == theirs.fingerprint()
+    generator = "gans/acgan/r1/fold2/generator.pt"  # a repeat-1 GAN: trained only when gan_repeats > 1
+    ours, theirs = (load_generator(r.path / "artifacts" / generator).generator.state_dict() for r in (run, smoke_run))
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs) and ours.keys() == theirs.keys()
+    recorded = collect(run.path)
+    assert recorded == {k: v for k, v in collect(smoke_run.path).items() if k.split("/")[0] < "05"}
+
+
+@pytest.mark.notebook
+def test_second_prepare_does_nothing_and_says_so(prepared, capsys):
+    run, _ = prepared
+    before = file_times(run)
+    assert pipeline.prepare(run, "05", SMOKE, "phantom", 0, "cpu") == []
+    said = capsys.readouterr().out.strip().splitlines()
+    assert said == [f"run folder '{run.path}' has everything notebook 05 needs (notebooks 01-04)."]
+    assert file_times(run) == before
+
+
+@pytest.mark.notebook
+def test_a_missing_artifact_is_rebuilt_with_its_step(prepared, tmp_path):
+    run, _ = prepared
+    copy = RunFolder(shutil.copytree(run.path, tmp_path / "run"))
+    copy.artifact("synthetic_acgan_fold1.npz").unlink()
+    rewritten = ("metrics/04", "artifacts/gans/acgan", "artifacts/synthetic_acgan")  # step 04's own files
+    others = {k: v for k, v in file_times(copy).items() if not k.startswith(rewritten)}
+    said = prepare_in_subprocess(copy.path, "08")  # notebook 08 needs 01-04
+    assert "notebook 04's ACGAN training is incomplete here ('artifacts/synthetic_acgan_fold1.npz' missing)" in said
+    assert "built: 04_acgan\n" in said
+    for fold in range(SMOKE.n_folds):
+        file = f"synthetic_acgan_fold{fold}.npz"
+        assert copy.artifact(file).read_bytes() == run.artifact(file).read_bytes(), file
+    assert {k: v for k, v in file_times(copy).items() if k in others} == others  # nothing else was rewritten
+
+
+def notebook_calls_prepare(number: str) -> bool:
+    path = next(default_notebook_dir().glob(f"{number}_*.ipynb"))
+    return any("pipeline.prepare(" in "".join(c["source"]) for c in json.loads(path.read_text())["cells"])
+
+
+@pytest.mark.notebook
+@pytest.mark.skipif(not notebook_calls_prepare("05"), reason="notebook 05 has no pipeline.prepare cell yet")
+def test_notebook_05_alone_records_what_the_chain_records(smoke_run, tmp_path):
+    out = tmp_path / "alone"
+    code = "import sys; from liverkit.runner import run_notebooks; "
+    code += "run_notebooks(sys.argv[1], profile='smoke', notebooks=['05'], device='cpu', progress=None)"
+    command = [sys.executable, "-c", code, str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, env={**os.environ, **SMOKE_ENV})
+    assert done.returncode == 0, f"notebook 05 alone failed:\n{done.stdout}\n{done.stderr}"
+    alone, chain = collect(out), collect(smoke_run.path)
+    assert any(k.startswith("05_gan_augmentation/accuracy/") for k in alone)
+    assert alone == {k: chain[k] for k in alone}

@@ -126,9 +126,9 @@ def test_a_headless_notebook_saves_pictures_and_text_bars(monkeypatch, tmp_path)
 
 
 def test_widget_bar_labels_are_escaped_and_text_bars_are_not(monkeypatch):
-    from liverkit import progress
-
     import io
+
+    from liverkit import progress
 
     monkeypatch.setenv(progress.HEADLESS_ENV, "1")
     assert progress.tqdm(range(2), desc="benign <b>", file=io.StringIO()).desc == "benign <b>"

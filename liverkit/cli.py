@@ -120,6 +120,8 @@ def _regress(args: argparse.Namespace) -> int:
     problems = regress.check(args.run_dir, args.baseline)
     for line in problems:
         print(line)
+    for line in regress.notes(args.run_dir, args.baseline):
+        print(line)
     summary = f"{len(problems)} number(s) differ from" if problems else "all numbers match"
     print(f"{summary} {args.baseline}")
     return 1 if problems else 0

@@ -139,12 +139,17 @@ def check_02_paper_group(run: RunFolder, answer: Any = None) -> str:
     return _judge(answer, verdict)
 
 
+CHART_RESOLUTION = 0.01
+"""Differences of collapse ratios below this cannot be read off notebook 03's chart: such classes count as tied."""
+
+
 def check_03_least_varied_class(run: RunFolder, answer: Any = None) -> str:
     """Notebook 03, exercise 2: which class's DCGANs end training with the lowest collapse ratio?"""
     ratios = run.read_metrics("03_dcgan")["collapse_ratio_by_class"]
     low = min(ratios.values())
-    lowest = tuple(name for name, ratio in ratios.items() if ratio == low)  # recorded rounded: ties all count
-    tied = f", tied with {', '.join(lowest)}" if len(lowest) > 1 else ""
+    # the chart cannot tell 0.8005 from 0.8006: every class within its resolution of the lowest is a right answer
+    lowest = tuple(name for name, ratio in ratios.items() if ratio <= low + CHART_RESOLUTION)
+    tied = f" (within {CHART_RESOLUTION} of it, so as low on the chart: {', '.join(lowest)})" if len(lowest) > 1 else ""
     verdict = _Verdict(
         question="which class's DCGANs end training with the lowest collapse ratio (least varied samples), "
         "averaged over the folds?",

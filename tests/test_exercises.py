@@ -82,6 +82,10 @@ def test_03_class_names_in_any_case_and_plural(run):
     for tied in ("cyst", "metastasis"):  # the ratios are recorded rounded: a tie accepts either
         assert exercises.check_03_least_varied_class(run, answer=tied).startswith(f"Right: {tied}."), tied
     assert exercises.check_03_least_varied_class(run, answer="hemangioma").startswith("Not quite")
+    near = {"cyst": 0.8006, "metastasis": 0.8005, "hemangioma": 0.815}  # the chart cannot tell the first two apart
+    run.record_metrics("03_dcgan", {"collapse_ratio_by_class": near})
+    assert exercises.check_03_least_varied_class(run, answer="cyst").startswith("Right: cyst.")
+    assert exercises.check_03_least_varied_class(run, answer="hemangioma").startswith("Not quite")
 
 
 def test_04_class_head_accuracy_of_the_last_epoch():

@@ -43,7 +43,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
-from liverkit.io import atomic_write
+from liverkit.io import atomic_write, reading
 from liverkit.plots import grey_png
 from liverkit.runs import RunFolder
 
@@ -201,7 +201,9 @@ def _read_answers(path: Path) -> pd.DataFrame:
     if not path.is_file():
         return _empty_answers()
     text_columns = {"rater": str, "lesion_id": str, "answered_class": str, "answered_at": str}
-    table = pd.read_csv(path, dtype=text_columns, keep_default_na=False)  # a class may be called "NA" or "None"
+    remedy = "restore it from a backup, or move it away to start this rater's answers again"
+    with reading(path, "the Turing test answers file", remedy):  # a class may be called "NA" or "None":
+        table = pd.read_csv(path, dtype=text_columns, keep_default_na=False, encoding="utf-8")
     if tuple(table.columns) != ANSWER_COLUMNS:
         raise LiverkitError(
             f"'{path}' is not an answers file: columns {list(table.columns)}, expected {list(ANSWER_COLUMNS)}."

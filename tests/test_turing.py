@@ -389,3 +389,13 @@ def test_answers_keep_any_class_name(tmp_path):
     assert answers.answered_class.tolist() == truth and set(truth) == set(names)
     scores = turing.score(answers, session).set_index("rater")
     assert scores.loc["alice", "class_accuracy_real"] == 1.0
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00garbage\x81\x82", b'rater,item\n"unclosed'])
+def test_a_damaged_answers_file_is_named(tmp_path, content):
+    from liverkit.turing import _read_answers
+
+    path = tmp_path / "turing_answers_ana.csv"
+    path.write_bytes(content)
+    with pytest.raises(LiverkitError, match=r"Turing test answers file '.*turing_answers_ana.csv'"):
+        _read_answers(path)

@@ -168,7 +168,10 @@ class _Run:
 
 
 def _say(progress: Callable[[str], None] | None, line: str) -> None:
-    if progress:
+    """Hand one progress line on; printed lines are flushed at once, so a log file or a pipe (``| tee``) follows."""
+    if progress is print:
+        print(line, flush=True)
+    elif progress:
         progress(line)
 
 

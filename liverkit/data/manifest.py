@@ -39,6 +39,7 @@ import numpy as np
 import yaml
 
 from liverkit.data.lesionset import LesionSet
+from liverkit.data.readers._common import path_inside
 from liverkit.errors import LiverkitError
 from liverkit.io import atomic_path, reading
 
@@ -175,7 +176,8 @@ def _entry(name: str, spec: Any, data_root: Path, source: Path | None) -> DataEn
         raise LiverkitError(f"{where}: 'augment' must be a mapping of AugmentConfig fields, e.g. {{n_flip: 0}}.")
     path = Path(os.path.expanduser(str(spec["path"]))) if spec.get("path") else None
     if path is not None and not path.is_absolute():
-        path = _inside(data_root, path, where)
+        advice = "relative paths must stay inside it; give an absolute path for data stored elsewhere"
+        path = path_inside(data_root, path, where, advice, root_name="data root")
     return DataEntry(
         name=name,
         reader=reader,
@@ -187,18 +189,6 @@ def _entry(name: str, spec: Any, data_root: Path, source: Path | None) -> DataEn
         options=dict(options),
         augment=dict(augment),
     )
-
-
-def _inside(root: Path, relative: Path, where: str) -> Path:
-    """``root / relative``, refusing a relative path that climbs out of ``root`` (``../../etc``)."""
-    joined = root / relative
-    inside, top = os.path.normpath(joined), os.path.normpath(root)
-    if inside != top and not inside.startswith(top + os.sep):
-        raise LiverkitError(
-            f"{where}: path '{relative}' leaves the data root '{root}'; relative paths must stay inside it. "
-            "Give an absolute path for data stored elsewhere."
-        )
-    return joined
 
 
 def get_entry(name: str, manifest: str | os.PathLike | None = None) -> DataEntry:

@@ -65,18 +65,22 @@ def resolve_path(base: Path, value: str | os.PathLike) -> Path:
     return base / Path(value).expanduser()
 
 
-def path_inside(root: Path, value: str, where: str) -> Path:
+def path_inside(
+    root: Path, value: str | os.PathLike, where: str, advice: str | None = None, root_name: str = "data folder"
+) -> Path:
     """``root / value``, refusing a path that leaves ``root`` (``../../etc/passwd``, ``/etc/passwd``).
 
     A data folder that names files outside itself is either a mistake or a trap; it also would not travel.
+
+    Args:
+        advice: what the message tells the user to do instead (default: keep the files inside the folder).
+        root_name: what ``root`` is called in the message.
     """
     joined = root / Path(value).expanduser()
     inside, top = os.path.normpath(joined), os.path.normpath(root)
     if inside != top and not inside.startswith(top + os.sep):
-        raise LiverkitError(
-            f"{where}: path '{value}' leaves the data folder '{root}'; list files inside it, relative to it "
-            "(copy or link the file into the folder)."
-        )
+        advice = advice or "list files inside it, relative to it (copy or link the file into the folder)"
+        raise LiverkitError(f"{where}: path '{value}' leaves the {root_name} '{root}'; {advice}.")
     return joined
 
 

@@ -1,4 +1,10 @@
-"""Shared fixtures: the smoke run of every notebook (once per session), used by the notebook and report tests."""
+"""Shared fixtures: every notebook run end to end, once per session, on the phantom and on two other data sets.
+
+The three runs (the phantom, a 2-class MedMNIST file and a 4-class folder set, both made here) start together as
+subprocesses of the real entry point (`liverkit run --profile smoke`) and run side by side, each on one thread:
+a smoke run is mostly kernel starts and small Python loops, so three at once on two cores take about as long as
+two one after the other.
+"""
 
 import os
 import subprocess
@@ -9,21 +15,61 @@ import pytest
 
 from liverkit.runs import RunFolder
 
-# Let tests import tests/helpers.py as `helpers`.
+# Let tests import tests/helpers.py and tests/datasets.py as top-level modules.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers import SMOKE_ENV  # noqa: E402 - importable only once tests/ is on the path
+from datasets import OTHER_DATA, MadeData  # noqa: E402 - importable once tests/ is on the path
+from helpers import SMOKE_ENV  # noqa: E402
+
+RUN_TIMEOUT_S = 1800
+
+
+def liverkit_command(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start `liverkit ARGS` in a subprocess with ``env`` added, its output going to ``log``."""
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "liverkit.cli", *args], stdout=out, stderr=subprocess.STDOUT, env=os.environ | env
+        )
+
+
+def _wait(process: subprocess.Popen, log: Path, what: str) -> None:
+    code = process.wait(timeout=RUN_TIMEOUT_S)
+    assert code == 0, f"{what} failed (exit {code}):\n{log.read_text()[-4000:]}"
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
-    """Run every notebook with the smoke profile through the `liverkit` command line (about 3 minutes).
+def notebook_runs(tmp_path_factory) -> dict[str, tuple[MadeData | None, RunFolder]]:
+    """Every notebook (smoke) on the phantom and on each of OTHER_DATA, and notebook 05 alone into an empty folder,
+    side by side; then the other sets' reports.
 
-    It runs under ``helpers.SMOKE_ENV``, a perturbation of float rounding (one thread; on x86-64 the next lower
-    vector kernels), while tests/baselines/smoke.json was recorded without it: the baseline check on this run is the
-    proof that the measured tolerances absorb another machine's rounding."""
-    out = tmp_path_factory.mktemp("smoke-run")
-    cmd = [sys.executable, "-m", "liverkit.cli", "run", "--profile", "smoke", "--out", str(out), "--device", "cpu"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, env=os.environ | SMOKE_ENV)
-    assert done.returncode == 0, f"liverkit run failed:\n{done.stdout}\n{done.stderr}"
-    return RunFolder(out)
+    The phantom run is under ``helpers.SMOKE_ENV``, a perturbation of float rounding (one thread; on x86-64 the
+    next lower vector kernels), while tests/baselines/smoke.json was recorded without it: the baseline check on
+    this run is the proof that the measured tolerances absorb another machine's rounding. The other runs use the
+    same environment plus a manifest of their own (``$LIVERKIT_MANIFEST``) and a run folder with a space in it.
+    """
+    root = tmp_path_factory.mktemp("notebook-runs")
+    smoke = ["run", "--profile", "smoke", "--device", "cpu"]
+    jobs = {
+        "phantom": (None, root / "smoke-run", dict(SMOKE_ENV), []),
+        "alone-05": (None, root / "notebook-05-alone", dict(SMOKE_ENV), ["--notebooks", "05"]),  # tests/test_pipeline
+    }
+    for name, build in OTHER_DATA.items():
+        data = build(root / f"{name}-data")
+        env = SMOKE_ENV | {"LIVERKIT_MANIFEST": str(data.manifest)}
+        jobs[name] = (data, root / f"{name} run", env, ["--data", data.name])
+    started = {}
+    for name, (_, out, env, extra) in jobs.items():
+        started[name] = liverkit_command([*smoke, *extra, "--out", str(out)], env, root / f"{name}.log")
+    for name, process in started.items():
+        _wait(process, root / f"{name}.log", f"liverkit run on {name}")
+    for name, (data, out, env, _) in jobs.items():
+        if data is not None:
+            log = root / f"{name}-report.log"
+            _wait(liverkit_command(["report", str(out)], env, log), log, f"liverkit report on {name}")
+    return {name: (data, RunFolder(out)) for name, (data, out, _, _) in jobs.items()}
+
+
+@pytest.fixture(scope="session")
+def smoke_run(notebook_runs) -> RunFolder:
+    """Every notebook with the smoke profile on the phantom (see ``notebook_runs``)."""
+    return notebook_runs["phantom"][1]

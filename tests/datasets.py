@@ -106,3 +106,7 @@ def _write_manifest(folder: Path, name: str, entry: dict) -> Path:
     text = yaml.safe_dump({"version": 1, "datasets": {name: entry}}, allow_unicode=True, sort_keys=False)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+OTHER_DATA = {"medmnist": make_medmnist_set, "folder": make_folder_set}
+"""The data sets besides the phantom that every notebook runs on in the tests (conftest's ``notebook_runs``)."""

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import shlex
-import subprocess
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
-from datasets import MadeData, make_folder_set, make_medmnist_set
+from datasets import OTHER_DATA, MadeData
 from helpers import make_set
 
 from liverkit import plots
@@ -26,26 +22,12 @@ from liverkit.runner import list_notebooks
 from liverkit.runs import RunFolder
 
 NOTEBOOKS = [p.stem for p in list_notebooks()]
-BUILDERS = {"medmnist": make_medmnist_set, "folder": make_folder_set}
 
 
-def _run(args: list[str], manifest: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LIVERKIT_MANIFEST": str(manifest)}
-    done = subprocess.run([sys.executable, "-m", "liverkit.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=1200)  # fmt: skip
-    assert done.returncode == 0, f"liverkit {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done
-
-
-@pytest.fixture(scope="module", params=list(BUILDERS))
-def data_run(request, tmp_path_factory) -> tuple[MadeData, RunFolder]:
-    """Every notebook, then the report, on one test data set (about 2 minutes each on 2 free cores)."""
-    folder = tmp_path_factory.mktemp(f"any-data-{request.param}")
-    data = BUILDERS[request.param](folder / "data")
-    out = folder / "my run"  # a space: the report's rerun command must quote it
-    _run(["run", "--profile", "smoke", "--data", data.name, "--out", str(out), "--device", "cpu"], data.manifest)
-    _run(["report", str(out)], data.manifest)
-    return data, RunFolder(out)
+@pytest.fixture(scope="module", params=list(OTHER_DATA))
+def data_run(request, notebook_runs) -> tuple[MadeData, RunFolder]:
+    """Every notebook, then the report, on one test data set (run with the phantom's in conftest)."""
+    return notebook_runs[request.param]
 
 
 def _executed(run: RunFolder) -> dict[str, dict]:

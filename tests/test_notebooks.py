@@ -37,6 +37,8 @@ def test_standard_opening_cells(path):
     assert 'find_spec("liverkit") is None' in cells[1].source  # guarded install
     assert "print_config()" in cells[2].source  # imports + environment
     assert cells[3].metadata.get("tags") == ["parameters"]
+    kernel = nbformat.read(path, as_version=4).metadata.kernelspec  # the kit's own environment, not any python3
+    assert (kernel.name, kernel.display_name) == ("liverkit", "Python (liverkit)")
     for name in ("profile", "run_dir", "data", "seed", "device", "overrides"):
         assert f"{name} = " in cells[3].source
 

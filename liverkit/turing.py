@@ -41,6 +41,7 @@ import pandas as pd
 from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
 
+from liverkit import display
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
 from liverkit.io import atomic_write, reading
@@ -401,7 +402,10 @@ class TuringApp:
         self.image.value = grey_png(self.session.image(item), self.scale)
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The live app, a line saying how to use it, and a picture of the ROI on screen (enlarged like the app's),
+        so that a saved copy on GitHub or nbviewer shows what a rater sees first instead of a bare line."""
+        picture = None if self.done else np.kron(self.session.image(self.item), np.ones((self.scale, self.scale)))
+        return display.with_picture(self.widget._repr_mimebundle_(**kwargs), picture)
 
 
 def simulate_rater(

@@ -399,3 +399,20 @@ def test_a_damaged_answers_file_is_named(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(LiverkitError, match=r"Turing test answers file '.*turing_answers_ana.csv'"):
         _read_answers(path)
+
+
+def test_a_saved_copy_of_the_app_shows_the_roi_on_screen(tmp_path, session):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from liverkit import display
+
+    app = turing.TuringApp(RunFolder(tmp_path / "run"), session, "ana", scale=2)
+    bundle = app._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and bundle["text/plain"] == display.LIVE_HINT
+    picture = Image.open(io.BytesIO(base64.b64decode(bundle["image/png"])))
+    assert picture.size == (128, 128)  # the 64 x 64 ROI at the app's scale
+    expected = np.round(np.kron(session.image(app.item), np.ones((2, 2))) * 255)
+    assert np.abs(np.asarray(picture, dtype=float) - expected).max() <= 1

@@ -196,18 +196,10 @@ def resolve_profile(profile: str | Profile, data: str = "phantom", overrides: di
 
 
 def _manifest_augment(data: str) -> dict[str, Any]:
-    """The ``augment`` mapping of the data set's manifest entry (empty for a LesionSet file or no such field)."""
+    """The ``augment`` mapping of the data set's manifest entry (empty for a LesionSet file)."""
     from liverkit.data import manifest
 
-    if data.endswith(".npz") and not _is_manifest_name(data):
-        return {}
-    return dict(getattr(manifest.get_entry(data), "augment", None) or {})
-
-
-def _is_manifest_name(data: str) -> bool:
-    from liverkit.data import manifest
-
-    return data in manifest.read_manifest()
+    return {} if manifest.is_lesionset_file(data) else dict(manifest.get_entry(data).augment)
 
 
 def _set_field(profile: Profile, key: str, value: Any) -> Profile:

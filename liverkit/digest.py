@@ -20,11 +20,6 @@ VERSIONED_PACKAGES = ("torch", "numpy", "scikit-learn", "umap-learn")
 """Packages whose version can change a notebook's numbers: a new version reruns every notebook."""
 
 
-def is_lesionset_file(data: str) -> bool:
-    """The rule of ``manifest.load``: an existing ``.npz`` path is a LesionSet file, whatever the manifest says."""
-    return data.endswith(".npz") and Path(data).is_file()
-
-
 def input_digests(notebooks: Sequence[Path], parameters: dict, run_inputs: str) -> dict[str, str]:
     """A digest per notebook of everything its result depends on: chained, so a change reaches every later one.
 
@@ -54,7 +49,7 @@ def data_record(data: str) -> dict[str, Any]:
     path, options, augment, md5) with the digest of its file or folder (none for the built-in phantom)."""
     from liverkit.data import manifest
 
-    if is_lesionset_file(data):
+    if manifest.is_lesionset_file(data):
         return {"file": data, "sha256": _path_digest(Path(data))}
     entry = manifest.get_entry(data)
     content = _path_digest(entry.path) if entry.path is not None else ""

@@ -202,6 +202,12 @@ def get_entry(name: str, manifest: str | os.PathLike | None = None) -> DataEntry
     return entries[name]
 
 
+def is_lesionset_file(name: str) -> bool:
+    """The one rule for a data source: an existing ``.npz`` path is a LesionSet file, whatever the manifest says;
+    anything else is a manifest entry's name."""
+    return name.endswith(".npz") and Path(name).is_file()
+
+
 def load(
     name: str, manifest: str | os.PathLike | None = None, download: bool = False, seed: int = 0, **options: Any
 ) -> LesionSet:
@@ -214,7 +220,7 @@ def load(
         seed: the phantom's seed (ignored by file readers).
         **options: reader options that override the entry's ``options``.
     """
-    if name.endswith(".npz") and Path(name).is_file():
+    if is_lesionset_file(name):
         return LesionSet.load(name)
     entry = get_entry(name, manifest)
     merged = {**entry.options, **options}

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from liverkit.config import Profile, resolve_profile
-from liverkit.digest import input_digests, is_lesionset_file, run_inputs_digest
+from liverkit.data.manifest import is_lesionset_file
+from liverkit.digest import input_digests, run_inputs_digest
 from liverkit.errors import LiverkitError
 from liverkit.eta import Eta, notebook_work
 from liverkit.io import read_json, write_json
@@ -82,6 +83,11 @@ class NotebookResult:
     """True when the notebook was unchanged since it last succeeded, and was not run again."""
 
 
+def print_flushed(line: str) -> None:
+    """The default progress: print the line and flush at once, so a log file or a pipe (``| tee``) follows the run."""
+    print(line, flush=True)
+
+
 def run_notebooks(
     out: str | os.PathLike,
     profile: str = "quick",
@@ -90,7 +96,7 @@ def run_notebooks(
     device: str = "auto",
     notebooks: Sequence[str] | None = None,
     notebook_dir: str | os.PathLike | None = None,
-    progress: Callable[[str], None] | None = print,
+    progress: Callable[[str], None] | None = print_flushed,
     force: bool = False,
     overrides: dict[str, Any] | None = None,
     heartbeat_s: float = 30.0,
@@ -168,10 +174,7 @@ class _Run:
 
 
 def _say(progress: Callable[[str], None] | None, line: str) -> None:
-    """Hand one progress line on; printed lines are flushed at once, so a log file or a pipe (``| tee``) follows."""
-    if progress is print:
-        print(line, flush=True)
-    elif progress:
+    if progress:
         progress(line)
 
 

@@ -23,6 +23,9 @@ from liverkit.errors import LiverkitError
 from liverkit.train.classifier import ClassifierConfig
 from liverkit.train.gan import GANConfig
 
+FUSED_SETTINGS = ("auto", "on", "off")
+"""Values of :attr:`Profile.fused`."""
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -88,11 +91,19 @@ class Profile:
     turing_synthetic: int = 50
     """Synthetic ROIs in notebook 08's visual Turing test, balanced over classes and the two GANs."""
 
+    fused: str = "auto"
+    """Train many small models as one (:mod:`liverkit.train.fused`): ``auto`` does it on CUDA only (on CPUs it is
+    slower), ``on`` and ``off`` force it. Fused and one-by-one training give the same models up to float rounding."""
+
     def to_dict(self) -> dict:
         """The profile as a plain dict (for run-folder records and reports)."""
         return asdict(self)
 
     def __post_init__(self) -> None:
+        if self.fused not in FUSED_SETTINGS:
+            raise LiverkitError(
+                f"Profile '{self.name}': fused must be one of {list(FUSED_SETTINGS)}, got {self.fused!r}."
+            )
         if not 1 <= self.gan_repeats <= self.repeats:
             raise LiverkitError(
                 f"Profile '{self.name}': gan_repeats must be between 1 and repeats ({self.repeats}), "

@@ -101,3 +101,16 @@ def print_config(device: str | torch.device = "auto") -> dict[str, object]:
     for key, value in info.items():
         print(f"{key:<{width}}  {value}")
     return info
+
+
+def use_fused(setting: str, device: str | torch.device) -> bool:
+    """Whether to train many small models as one (``Profile.fused``): ``auto`` on CUDA only, ``on``/``off`` forced.
+
+    Fusing pays on a GPU, where one small model leaves most of the chip idle; on CPUs it was measured slower than
+    one model after another (see ``liverkit.train.fused``), so ``auto`` keeps CPUs on the one-by-one path.
+    """
+    if setting not in ("auto", "on", "off"):
+        raise LiverkitError(f"fused must be 'auto', 'on' or 'off', got {setting!r}.")
+    if setting == "auto":
+        return resolve_device(device).type == "cuda"
+    return setting == "on"

@@ -25,16 +25,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from liverkit import augment
 from liverkit.augment import AugmentConfig
-from liverkit.data.folds import patient_folds, split
+from liverkit.data.folds import patient_folds
 from liverkit.data.lesionset import LesionSet
 from liverkit.data.manifest import load
 from liverkit.errors import LiverkitError
+from liverkit.executors import Executor, default_executor
+from liverkit.jobs import CNNJob, SweepInputs, make_job
 from liverkit.metrics import CI_METHOD, accuracy, bootstrap_ci, confusion, metrics_table
 from liverkit.progress import tqdm
 from liverkit.runs import RunFolder
-from liverkit.train.classifier import ClassifierConfig, predict, train_classifier
+from liverkit.train.classifier import ClassifierConfig
 
 SELECTION_MODES = ("honest", "paper")
 
@@ -56,11 +57,6 @@ class ClassicSweep:
     meta: dict = field(default_factory=dict)
 
 
-def _seed(*parts: int) -> int:
-    """One 32-bit seed from several integers (repeat, fold, group...), stable across runs."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
-
-
 def run_classic_sweep(
     lesions: LesionSet,
     fold_of: np.ndarray,
@@ -72,6 +68,8 @@ def run_classic_sweep(
     device: str = "cpu",
     inner_folds: int | None = 4,
     progress: bool = True,
+    fused: str = "auto",
+    executor: Executor | None = None,
 ) -> ClassicSweep:
     """Train and test one CNN per (repeat, fold, group), and score every group on an inner split for ``honest``.
 
@@ -83,115 +81,74 @@ def run_classic_sweep(
         repeats: independent repetitions (new pools, orders and initialisations).
         inner_folds: the honest mode validates on 1 / inner_folds of the training patients; None skips the
             inner models (then only the ``paper`` choice is available).
+        fused: train many CNNs as one (``auto``: on CUDA only; see ``Profile.fused``).
+        executor: where the jobs run (:mod:`liverkit.executors`); None: this process, or the cluster that
+            ``liverkit run --executor`` names.
     """
-    folds = sorted(set(np.asarray(fold_of).tolist()))
-    jobs = [(r, f) for r in range(repeats) for f in folds]
-    tables: dict[str, list] = {"predictions": [], "inner": [], "history": [], "timing": []}
-    stages = 1 if inner_folds is None else 1 + inner_folds
-    bar = tqdm(total=len(jobs) * len(groups) * stages, desc="CNN-AUG sweep", disable=not progress)
-    for r, f in jobs:
-        train, test = split(lesions, fold_of, f)
-        test_index = np.flatnonzero(np.asarray(fold_of) == f)
-        _outer(train, test, test_index, groups, aug, clf, (seed, r, f), device, tables, bar)
-        for k, (inner_train, inner_val) in enumerate(inner_splits(train, inner_folds, seed, r, f)):
-            _inner(inner_train, inner_val, groups, aug, clf, (seed, r, f, k), device, tables, bar)
+    inputs = SweepInputs(lesions, np.asarray(fold_of), aug, clf, seed, inner_folds)
+    jobs = classic_jobs(inputs, groups, repeats)
+    bar = tqdm(total=len(jobs), desc="CNN-AUG sweep", disable=not progress)
+    executor = executor or default_executor(device, fused)
+    records = executor.map(jobs, inputs, on_done=lambda job, record: bar.update())
     bar.close()
-    frames = {name: pd.DataFrame([row for rows in parts for row in rows]) for name, parts in tables.items()}
-    return ClassicSweep(**frames, class_names=lesions.class_names, groups=tuple(groups), meta={"seed": seed})
+    return _collect(jobs, records, lesions, tuple(groups), seed)
 
 
-def model_seed(seed: int, repeat: int, fold: int, inner_fold: int | None = None) -> int:
-    """The one model seed of every CNN of (repeat, fold), all groups and arms alike (common random numbers).
-
-    Inner models of inner fold ``k`` share their own seed. Groups and arms then differ only in their training data.
-    """
-    return _seed(seed, repeat, fold, 3) if inner_fold is None else _seed(seed, repeat, fold, 5, inner_fold)
-
-
-def _pool(train: LesionSet, aug: AugmentConfig, rng: np.random.Generator):
-    plan = augment.plan_pool(train, aug, rng)
-    return plan, augment.nested_order(plan, rng)
-
-
-def outer_pool(train: LesionSet, aug: AugmentConfig, seed: int, repeat: int, fold: int):
-    """The augmentation pool and nested order that the sweep's outer models of (repeat, fold) were cut from.
-
-    The GAN notebooks use it to rebuild exactly the classic group the chosen CNN was trained on.
-    """
-    return _pool(train, aug, np.random.default_rng(_seed(seed, repeat, fold, 2)))
+def classic_jobs(inputs: SweepInputs, groups: tuple[int, ...], repeats: int) -> list[CNNJob]:
+    """The sweep's jobs: per (repeat, fold), every group's outer model, then every group's inner models."""
+    folds = sorted(set(inputs.fold_of.tolist()))
+    n_inner = inputs.inner_folds if inputs.inner_folds is not None and inputs.inner_folds >= 2 else 0
+    jobs = []
+    for r in range(repeats):
+        for f in folds:
+            jobs += [make_job(inputs, r, f, None, size) for size in groups]
+            jobs += [make_job(inputs, r, f, k, size) for k in range(n_inner) for size in groups]
+    return jobs
 
 
-def inner_splits(train: LesionSet, inner_folds: int | None, seed: int, repeat: int, fold: int):
-    """[(inner training, inner validation)] of (repeat, fold): each of ``inner_folds`` patient groups held out once.
-
-    The honest choices of notebooks 02 (classic group) and 05 (synthetic size) both use these splits; ``None`` or
-    fewer than 2 inner folds gives no splits (then only the ``paper`` choice is possible).
-    """
-    if inner_folds is None or inner_folds < 2:
-        return []
-    inner_fold_of = patient_folds(train, k=inner_folds, seed=_seed(seed, repeat, fold, 1))
-    return [split(train, inner_fold_of, k) for k in range(inner_folds)]
-
-
-def inner_pool(inner_train: LesionSet, aug: AugmentConfig, seed: int, repeat: int, fold: int, inner_fold: int = 0):
-    """The augmentation pool and nested order that the inner models of (repeat, fold, inner_fold) were cut from."""
-    return _pool(inner_train, aug, np.random.default_rng(_seed(seed, repeat, fold, 4, inner_fold)))
-
-
-def _train_group(train, plan, order, size, clf, seed, device, test_patients):
-    """Cut one group from the pool and train on it, checking that no test patient is in it."""
-    group = augment.make_group(train, plan, order, size, device)
-    leaked = set(group.patient_ids.tolist()) & test_patients
-    if leaked:  # cannot happen through split(); kept as a guard for future callers
-        raise LiverkitError(f"test patients {sorted(leaked)[:3]} reached a training group; this is a bug, report it.")
-    return train_classifier(group, clf, seed=seed, device=device)
-
-
-def _outer(train, test, test_index, groups, aug, clf, key, device, tables, bar) -> None:
-    """Train each group on the fold's training lesions and predict the fold's test lesions."""
-    seed, r, f = key
-    plan, order = outer_pool(train, aug, seed, r, f)
-    rows, history, timing = [], [], []
-    for size in groups:
-        trained = _train_group(train, plan, order, size, clf, model_seed(seed, r, f), device, set(test.patient_ids))
-        y_pred = predict(trained.model, test, device)
-        rows += [
-            {"repeat": r, "fold": f, "group": size, "index": int(i), "id": lid, "patient": pid, "y_true": int(t),
-             "y_pred": int(p)}
-            for i, lid, pid, t, p in zip(test_index, test.ids, test.patient_ids, test.labels, y_pred, strict=True)
-        ]  # fmt: skip
-        history.append(trained.history.assign(repeat=r, fold=f, group=size))
-        timing.append(_timing(r, f, size, "outer", trained))
-        bar.update()
-    tables["predictions"].append(rows)
-    tables["history"].append(pd.concat(history).to_dict("records"))
-    tables["timing"].append(timing)
-
-
-def _inner(inner_train, inner_val, groups, aug, clf, key, device, tables, bar) -> None:
-    """Score each group on one inner validation part of the training lesions (the honest choice)."""
-    seed, r, f, k = key
-    plan, order = inner_pool(inner_train, aug, seed, r, f, k)
-    rows, timing = [], []
-    for size in groups:
-        if size > len(plan):
-            raise LiverkitError(f"group {size} exceeds the inner pool ({len(plan)}); drop it or raise n_rot.")
-        val_patients = set(inner_val.patient_ids)
-        trained = _train_group(inner_train, plan, order, size, clf, model_seed(seed, r, f, k), device, val_patients)
-        correct = int((predict(trained.model, inner_val, device) == inner_val.labels).sum())
-        rows.append({"repeat": r, "fold": f, "inner_fold": k, "group": size, "val_correct": correct,
-                     "val_lesions": len(inner_val)})  # fmt: skip
-        timing.append(_timing(r, f, size, "inner", trained))
-        bar.update()
-    tables["inner"].append(rows)
-    tables["timing"].append(timing)
-
-
-def _timing(r: int, f: int, size: int, stage: str, trained) -> dict:
-    n = int(trained.n_images)
-    return {"repeat": r, "fold": f, "group": size, "stage": stage, "training_images": n,
-            "epochs": trained.config.epochs, "steps": trained.config.steps_for(n), "seconds": trained.seconds,
-            "images_per_second": trained.images_per_second}  # fmt: skip
+def _collect(jobs: list[CNNJob], records: list[dict], lesions: LesionSet, groups, seed: int) -> ClassicSweep:
+    """The sweep's tidy tables from its jobs' records."""
+    predictions, inner, history, timing = [], [], [], []
+    for job, rec in zip(jobs, records, strict=True):
+        key = {"repeat": job.repeat, "fold": job.fold}
+        timing.append(
+            {
+                **key,
+                "group": job.classic_group,
+                "stage": "outer" if job.inner_fold is None else "inner",
+                "training_images": rec["training_images"],
+                "epochs": job.config.epochs,
+                "steps": job.config.steps_for(rec["training_images"]),
+                "seconds": rec["seconds"],
+                "images_per_second": rec["images_per_second"],
+            }
+        )
+        if job.inner_fold is not None:
+            inner.append(
+                {
+                    **key,
+                    "inner_fold": job.inner_fold,
+                    "group": job.classic_group,
+                    "val_correct": rec["val_correct"],
+                    "val_lesions": rec["val_lesions"],
+                }
+            )
+            continue
+        history += [{**row, **key, "group": job.classic_group} for row in rec["history"]]
+        for i, p in zip(rec["index"], rec["y_pred"], strict=True):
+            predictions.append(
+                {
+                    **key,
+                    "group": job.classic_group,
+                    "index": i,
+                    "id": lesions.ids[i],
+                    "patient": lesions.patient_ids[i],
+                    "y_true": int(lesions.labels[i]),
+                    "y_pred": p,
+                }
+            )
+    frames = [pd.DataFrame(rows) for rows in (predictions, inner, history, timing)]
+    return ClassicSweep(*frames, class_names=lesions.class_names, groups=groups, meta={"seed": seed})
 
 
 # ---------------------------------------------------------------------------------------------- reading results

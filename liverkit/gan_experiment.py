@@ -28,29 +28,30 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from liverkit import augment
 from liverkit.augment import AugmentConfig
-from liverkit.data.folds import split
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
-from liverkit.experiment import _seed, inner_pool, inner_scores, inner_splits, model_seed, outer_pool
+from liverkit.executors import Executor, default_executor
+from liverkit.experiment import inner_scores
 from liverkit.io import reading, write_json
+from liverkit.jobs import CLASSIC, CONTROL, CNNJob, SweepInputs, make_job
 from liverkit.progress import tqdm
 from liverkit.runs import RunFolder
-from liverkit.synthesis import GAN_KINDS, fold_samples, gan_folder
-from liverkit.train.classifier import ClassifierConfig, config_dict, predict, save_classifier, train_classifier
+from liverkit.synthesis import GAN_KINDS, gan_folder
+from liverkit.train.classifier import ClassifierConfig, config_dict
 from liverkit.train.gan import load_dcgans, load_generator
 
-CONTROL = "classic_control"
-"""The same-size control arm: the classic group plus extra classic variants instead of synthetic lesions."""
-ARMS = ("classic", CONTROL, *GAN_KINDS)
+ARMS = (CLASSIC, CONTROL, *GAN_KINDS)
 """Every arm of the sweep; all but ``classic`` add ``synthetic`` images per class to the classic group."""
+_NOT_CACHED = ("history", "images_per_second")
+"""Record fields the sweep's cache files leave out (the GAN sweep reports neither)."""
 
 
 @dataclass
@@ -149,6 +150,8 @@ def run_gan_sweep(
     device: str | torch.device = "cpu",
     run: RunFolder | None = None,
     progress: bool = True,
+    fused: str = "auto",
+    executor: Executor | None = None,
 ) -> GanSweep:
     """Train and test the CNN of every (repeat, fold, arm, size): classic, the same-size control, each GAN kind.
 
@@ -161,21 +164,93 @@ def run_gan_sweep(
         settings: sizes, augmentation, classifier, seed and inner folds (see :class:`SweepSettings`).
         repeats: independent repetitions (new pools, inner splits, samples and seeds; the same for all arms).
         run: where finished models are cached and the chosen models saved; None keeps nothing.
+        fused: train many CNNs as one (``auto``: on CUDA only; see ``Profile.fused``).
+        executor: where the jobs run (:mod:`liverkit.executors`); None: this process, or the cluster that
+            ``liverkit run --executor`` names.
     """
     folds = sorted(set(np.asarray(fold_of).tolist()))
     _check_gans(gans, folds, repeats)
-    added_arms = 1 + len(gans)
-    inner = settings.inner_folds if len(settings.sizes) > 1 else 0
-    per_fold = 1 + added_arms * len(settings.sizes) * (1 + inner)
-    bar = tqdm(total=repeats * len(folds) * per_fold, desc="CNN-AUG-GAN sweep", disable=not progress)
-    records = []
-    for r in range(repeats):
-        for f in folds:
-            group = _classic_size(choice, r, f)
-            cache = _Cache(run, r, f, settings, group)
-            records += _one_fold(lesions, fold_of, r, f, group, gans, settings, device, cache, bar)
+    inputs = SweepInputs(
+        lesions,
+        np.asarray(fold_of),
+        settings.aug,
+        settings.clf,
+        settings.seed,
+        settings.inner_folds,
+        gans=gans,
+        synthetic_per_class=max(settings.sizes),
+    )
+    groups = {(r, f): _classic_size(choice, r, f) for r in range(repeats) for f in folds}
+    caches = {key: _Cache(run, *key, settings, group) for key, group in groups.items()}
+    n_jobs = len(groups) * (1 + (1 + len(gans)) * len(settings.sizes))
+    inner_jobs = [job for key, group in groups.items() for job in _inner_jobs(inputs, *key, group, settings)]
+    bar = tqdm(total=n_jobs + len(inner_jobs), desc="CNN-AUG-GAN sweep", disable=not progress)
+    executor = executor or default_executor(device, fused)
+    _run_cached(inner_jobs, inputs, caches, executor, bar)  # the inner models decide which outer models are saved
+    outer_jobs = []
+    for (r, f), group in groups.items():
+        inner = [caches[r, f].get(job.key) for job in inner_jobs if (job.repeat, job.fold) == (r, f)]
+        chosen = _honest_sizes(inner) if inner else {arm: settings.sizes[0] for arm in (CONTROL, *gans)}
+        saved = {CLASSIC: 0, **chosen} if r == 0 and run is not None else {}
+        outer_jobs += _outer_jobs(inputs, r, f, group, settings.sizes, saved, caches[r, f])
+    _run_cached(outer_jobs, inputs, caches, executor, bar)
     bar.close()
+    in_fold_order = sorted([*inner_jobs, *outer_jobs], key=lambda j: (j.repeat, j.fold))  # stable: inner first
+    records = [
+        {**caches[j.repeat, j.fold].get(j.key), "repeat": j.repeat, "fold": j.fold, "classic_group": j.classic_group}
+        for j in in_fold_order
+    ]
     return _collect(records, lesions, settings)
+
+
+def _inner_jobs(inputs: SweepInputs, r: int, f: int, group: int, settings: SweepSettings) -> list[CNNJob]:
+    """The honest choice's models of (repeat, fold): per inner fold, every added arm at every size."""
+    if len(settings.sizes) == 1:  # one size: nothing to choose, no inner models
+        return []
+    arms = (CONTROL, *inputs.gans)
+    n_inner = settings.inner_folds if settings.inner_folds >= 2 else 0
+    return [
+        make_job(inputs, r, f, k, group, arm=arm, added_per_class=s)
+        for k in range(n_inner)
+        for arm in arms
+        for s in settings.sizes
+    ]
+
+
+def _outer_jobs(inputs: SweepInputs, r: int, f: int, group: int, sizes, saved: dict, cache: _Cache) -> list[CNNJob]:
+    """The test models of (repeat, fold): the classic group alone, then every added arm at every size. The model
+    of an arm at the size in ``saved`` (``{arm: size}``) is written to the run folder."""
+    recipes = [(CLASSIC, 0)] + [(arm, s) for arm in (CONTROL, *inputs.gans) for s in sizes]
+    return [
+        make_job(
+            inputs,
+            r,
+            f,
+            None,
+            group,
+            arm=arm,
+            added_per_class=s,
+            save_to=str(cache.model_path(arm)) if saved.get(arm) == s else None,
+        )
+        for arm, s in recipes
+    ]
+
+
+def _run_cached(jobs: list[CNNJob], inputs: SweepInputs, caches: dict, executor: Executor, bar) -> None:
+    """Run the jobs that no cache holds yet (or whose model file is missing); each record is cached on arrival."""
+
+    def pending(job: CNNJob) -> bool:
+        cached = caches[job.repeat, job.fold].get(job.key) is not None
+        return not cached or (job.save_to is not None and not Path(job.save_to).is_file())
+
+    todo = [job for job in jobs if pending(job)]
+    bar.update(len(jobs) - len(todo))
+
+    def keep(job: CNNJob, record: dict) -> None:
+        caches[job.repeat, job.fold].put(job.key, {k: v for k, v in record.items() if k not in _NOT_CACHED})
+        bar.update()
+
+    executor.map(todo, inputs, on_done=keep)
 
 
 def _check_gans(gans: dict[str, dict], folds: list[int], repeats: int) -> None:
@@ -199,128 +274,7 @@ def _classic_size(choice: pd.DataFrame, repeat: int, fold: int) -> int:
     return int(rows.group.iloc[0])
 
 
-# ---------------------------------------------------------------------------------------------- one fold
-@dataclass
-class _Split:
-    """One training set's classic group and what each added arm may add to it, and the lesions it is judged on."""
-
-    classic: LesionSet
-    added: dict[str, LesionSet]
-    """Per added arm, ``max(sizes)`` images per class; the first ``n`` per class are size ``n`` (nested)."""
-    judged: LesionSet
-    index: np.ndarray | None
-    """Positions of the judged lesions in the full LesionSet (test lesions); None for inner validation."""
-    model_seed: int
-
-
-def control_variants(
-    train: LesionSet, plan, order: np.ndarray, group_size: int, per_class: int, device: str | torch.device = "cpu"
-) -> LesionSet:
-    """The control arm's extra classic variants: the first ``per_class`` of every class in the pool's nested order
-    after the classic group (for group 0, the originals, from the start), so they never repeat a group member.
-
-    Args:
-        train, plan, order: the training lesions and the pool the classic group was cut from.
-        group_size: the classic group's size (0 = the original ROIs).
-        per_class: variants per class (the largest added size).
-    """
-    rest = order[group_size:]
-    labels = train.labels[plan.parent[rest]]
-    picks = [rest[labels == k][:per_class] for k in range(len(train.class_names))]
-    short = [train.class_names[k] for k, p in enumerate(picks) if len(p) < per_class]
-    if short:
-        raise LiverkitError(
-            f"the augmentation pool has fewer than {per_class} unused variants of class(es) {short} for the control "
-            "arm; use smaller synthetic sizes or more rotations (AugmentConfig.n_rot)."
-        )
-    chosen = np.concatenate(picks)
-    return augment.make_group(train, plan, chosen, len(chosen), device)  # in pool order within each class: nested
-
-
-def _splits(lesions, fold_of, r, f, group_size, synthetic, settings, device) -> list[_Split]:
-    """The outer split (test lesions) then every inner split, each with its classic group and added images."""
-    train, test = split(lesions, fold_of, f)
-    seed, top = settings.seed, max(settings.sizes)
-    plan, order = outer_pool(train, settings.aug, seed, r, f)
-    added = {CONTROL: control_variants(train, plan, order, group_size, top, device), **synthetic}
-    classic = augment.make_group(train, plan, order, group_size, device)
-    out = [_Split(classic, added, test, np.flatnonzero(np.asarray(fold_of) == f), model_seed(seed, r, f))]
-    if len(settings.sizes) == 1:  # one size: nothing to choose, no inner models
-        return out
-    for k, (inner_train, inner_val) in enumerate(inner_splits(train, settings.inner_folds, seed, r, f)):
-        plan_k, order_k = inner_pool(inner_train, settings.aug, seed, r, f, k)
-        added_k = {CONTROL: control_variants(inner_train, plan_k, order_k, group_size, top, device), **synthetic}
-        classic_k = augment.make_group(inner_train, plan_k, order_k, group_size, device)
-        out.append(_Split(classic_k, added_k, inner_val, None, model_seed(seed, r, f, k)))
-    return out
-
-
-def first_per_class(synthetic: LesionSet, n: int) -> LesionSet:
-    """The first ``n`` lesions of every class (a smaller group is inside every larger one)."""
-    rank = np.zeros(len(synthetic), dtype=np.int64)
-    for k in range(len(synthetic.class_names)):
-        members = np.flatnonzero(synthetic.labels == k)
-        rank[members] = np.arange(len(members))
-    return synthetic.subset(np.flatnonzero(rank < n))
-
-
-def _one_fold(lesions, fold_of, r, f, group_size, gans, settings, device, cache, bar) -> list[dict]:
-    """Inner models first (they decide which models are saved), then the outer models; cached ones are skipped."""
-    seed, sizes = settings.seed, settings.sizes
-    synthetic = {
-        kind: fold_samples(fold_generators(gans, kind, r, f), lesions.class_names, max(sizes), _seed(seed, r, f, 8, k))
-        for k, kind in enumerate(gans)
-    }
-    outer, *inner = _splits(lesions, fold_of, r, f, group_size, synthetic, settings, device)
-    records = []
-    for k, part in enumerate(inner):
-        for arm, images in part.added.items():
-            for s in sizes:
-                train = LesionSet.concat([part.classic, first_per_class(images, s)])
-                job = (arm, s, f"inner{k}", part.model_seed, len(part.classic))
-                records.append(_job(cache, job, train, part.judged, None, settings, device, None, bar))
-    chosen = _honest_sizes(records) if records else dict.fromkeys(outer.added, sizes[0])
-    save = {"classic": 0, **chosen} if r == 0 and cache.run is not None else {}
-    job = ("classic", 0, "outer", outer.model_seed, len(outer.classic))
-    records.append(_job(cache, job, outer.classic, outer.judged, outer.index, settings, device, save, bar))
-    for arm, images in outer.added.items():
-        for s in sizes:
-            train = LesionSet.concat([outer.classic, first_per_class(images, s)])
-            job = (arm, s, "outer", outer.model_seed, len(outer.classic))
-            records.append(_job(cache, job, train, outer.judged, outer.index, settings, device, save, bar))
-    return [{**rec, "repeat": r, "fold": f, "classic_group": group_size} for rec in records]
-
-
-def _job(cache, job, train, judged, index, settings, device, save, bar) -> dict:
-    """Train one CNN (or take it from the cache) and score it: inner-validation counts or test predictions."""
-    arm, size, stage, seed, shared = job
-    key = f"{arm}-{size}-{stage}"
-    model_file = cache.model_path(arm) if save and save.get(arm) == size and stage == "outer" else None
-    record = cache.get(key)
-    if record is None or (model_file is not None and not model_file.is_file()):
-        _check_no_overlap(train, judged, key)
-        trained = train_classifier(train, settings.clf, seed=seed, device=device)
-        y_pred = predict(trained.model, judged, device)
-        record = {"arm": arm, "synthetic": size, "stage": stage, "seconds": round(trained.seconds, 3),
-                  "training_images": len(train), "shared_images": shared}  # fmt: skip
-        if stage == "outer":
-            record |= {"index": [int(i) for i in index], "y_pred": [int(p) for p in y_pred]}
-        else:
-            record |= {"val_correct": int((y_pred == judged.labels).sum()), "val_lesions": len(judged)}
-        if model_file is not None:
-            save_classifier(trained.model, settings.clf, train.class_names, model_file)
-        cache.put(key, record)
-    bar.update()
-    return record
-
-
-def _check_no_overlap(train: LesionSet, judged: LesionSet, what: str) -> None:
-    """A guard: the lesions a model is judged on never share a patient with its training data."""
-    shared = set(train.patient_ids.tolist()) & set(judged.patient_ids.tolist())
-    if shared:  # cannot happen through split(); kept for future callers
-        raise LiverkitError(f"patients {sorted(shared)[:3]} are in both the training and the judged data of {what}.")
-
-
+# ---------------------------------------------------------------------------------------------- choices
 def _honest_sizes(inner_records: list[dict]) -> dict[str, int]:
     """Per added arm, the size with the best accuracy over all inner validation lesions (ties: the smaller)."""
     scores = inner_scores(pd.DataFrame(inner_records))  # the same pooled score as notebook 02's choice

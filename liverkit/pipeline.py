@@ -210,7 +210,7 @@ def build_02_classic(run: RunFolder, cfg: Profile, data: str, seed: int, device:
     cue = augment.orientation_cue(lesions, cfg.augment, seed=seed)
     sweep = experiment.run_classic_sweep(
         lesions, fold_of, cfg.classic_groups, cfg.augment, cfg.classifier, seed=seed, repeats=cfg.repeats,
-        device=device, inner_folds=cfg.inner_folds, progress=progress,
+        device=device, inner_folds=cfg.inner_folds, progress=progress, fused=cfg.fused,
     )  # fmt: skip
     table = experiment.sweep_table(sweep)
     choices = {mode: experiment.choose_groups(sweep, mode) for mode in ("honest", "paper")}
@@ -259,7 +259,9 @@ def build_05_gan_augmentation(run: RunFolder, cfg: Profile, data: str, seed: int
         sizes=cfg.synthetic_sizes, aug=cfg.augment, clf=cfg.classifier, seed=seed, inner_folds=cfg.inner_folds,
         data_fingerprint=lesions.fingerprint(), gan_repeats=cfg.gan_repeats,
     )  # fmt: skip
-    sweep = gan_experiment.run_gan_sweep(lesions, fold_of, choice, gans, settings, cfg.repeats, device, run, progress)
+    sweep = gan_experiment.run_gan_sweep(
+        lesions, fold_of, choice, gans, settings, cfg.repeats, device, run, progress, fused=cfg.fused
+    )
     no_augmentation = classic.predictions[classic.predictions.group == 0]
     results = gan_results.results_table(sweep, no_augmentation)
     comparisons = gan_results.compare(sweep)

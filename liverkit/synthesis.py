@@ -19,7 +19,7 @@ from liverkit.augment import AugmentConfig
 from liverkit.data.folds import split
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
-from liverkit.experiment import outer_pool
+from liverkit.protocol import outer_pool
 from liverkit.runs import RunFolder
 from liverkit.train.gan import GANConfig, TrainedGAN, build_gan, sample, train_acgan, train_dcgans
 

@@ -60,7 +60,7 @@ from liverkit.data.lesionset import LesionSet
 from liverkit.data.manifest import get_entry, load
 from liverkit.data.phantom import PhantomConfig
 from liverkit.errors import LiverkitError
-from liverkit.experiment import outer_pool
+from liverkit.protocol import outer_pool
 from liverkit.io import atomic_write
 from liverkit.plots import grey_png, mosaic
 from liverkit.quality import CNNFeatures, fid_kid_from_features, prdc

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liverkit import LiverkitError, experiment
+from liverkit import LiverkitError, jobs
 from liverkit.augment import AugmentConfig
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds
@@ -31,13 +31,13 @@ def small():
 def test_no_test_patient_reaches_augmentation_or_training(small, monkeypatch):
     lesions, fold_of = small
     seen = []
-    original = experiment.train_classifier
+    original = jobs.train_classifier
 
     def spy(train, *args, **kwargs):
         seen.append(set(train.patient_ids.tolist()))
         return original(train, *args, **kwargs)
 
-    monkeypatch.setattr(experiment, "train_classifier", spy)
+    monkeypatch.setattr(jobs, "train_classifier", spy)
     sweep = run_classic_sweep(lesions, fold_of, (0, 50), AUG, CLF, seed=0, inner_folds=3, progress=False)
     assert len(seen) == 3 * 2 * (1 + 3)  # folds x groups x (outer, 3 inner folds)
     for f in range(3):
@@ -50,21 +50,21 @@ def test_no_test_patient_reaches_augmentation_or_training(small, monkeypatch):
 def test_inner_validation_patients_stay_out_of_inner_training(small, monkeypatch):
     lesions, fold_of = small
     calls = []
-    original_predict = experiment.predict
+    original_predict = jobs.predict
 
     def spy_predict(model, data, device):
         calls.append(set(data.patient_ids.tolist()))
         return original_predict(model, data, device)
 
     trained_on = []
-    original_train = experiment.train_classifier
+    original_train = jobs.train_classifier
 
     def spy_train(train, *args, **kwargs):
         trained_on.append(set(train.patient_ids.tolist()))
         return original_train(train, *args, **kwargs)
 
-    monkeypatch.setattr(experiment, "predict", spy_predict)
-    monkeypatch.setattr(experiment, "train_classifier", spy_train)
+    monkeypatch.setattr(jobs, "predict", spy_predict)
+    monkeypatch.setattr(jobs, "train_classifier", spy_train)
     run_classic_sweep(lesions, fold_of, (0,), AUG, CLF, seed=0, progress=False)
     for trained, scored in zip(trained_on, calls, strict=True):  # one prediction per trained model
         assert not trained & scored
@@ -131,13 +131,13 @@ def test_every_group_of_a_fold_starts_from_the_same_model_seed(small, monkeypatc
     """Common random numbers: within (repeat, fold) all groups share a seed; inner fold k has its own."""
     lesions, fold_of = small
     seeds = []
-    original = experiment.train_classifier
+    original = jobs.train_classifier
 
     def spy(train, config, seed, *args, **kwargs):
         seeds.append(seed)
         return original(train, config, seed, *args, **kwargs)
 
-    monkeypatch.setattr(experiment, "train_classifier", spy)
+    monkeypatch.setattr(jobs, "train_classifier", spy)
     sweep = run_classic_sweep(lesions, fold_of, (0, 20), AUG, CLF, seed=2, repeats=2, inner_folds=2, progress=False)
     per_fold = [seeds[i : i + 6] for i in range(0, len(seeds), 6)]  # 2 outer, then 2 per inner fold
     assert len(per_fold) == 2 * 3

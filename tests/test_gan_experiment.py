@@ -3,17 +3,19 @@ common random numbers, determinism, cache and resume, on a small phantom with ti
 (Reading the sweep, the paired tests and the verdict: tests/test_gan_results.py.)"""
 
 import json
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from liverkit import LiverkitError, augment, gan_experiment, gan_results, synthesis
+from liverkit import LiverkitError, augment, gan_experiment, gan_results, jobs, protocol, synthesis
 from liverkit.augment import AugmentConfig
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds, split
-from liverkit.experiment import chosen_predictions, model_seed, outer_pool, run_classic_sweep
+from liverkit.experiment import chosen_predictions, run_classic_sweep
+from liverkit.protocol import model_seed, outer_pool
 from liverkit.runs import RunFolder
 from liverkit.train.classifier import ClassifierConfig, load_classifier, predict
 from liverkit.train.gan import GANConfig
@@ -96,29 +98,27 @@ def test_control_variants_are_new_classic_variants_of_training_patients(setup):
     train, test = split(lesions, fold_of, 1)
     plan, order = outer_pool(train, AUG, SEED, 0, 1)
     group = augment.make_group(train, plan, order, 16)
-    extra = gan_experiment.control_variants(train, plan, order, 16, 5)
+    extra = protocol.control_variants(train, plan, order, 16, 5)
     assert extra.class_counts() == dict.fromkeys(lesions.class_names, 5)
     assert not set(extra.ids) & set(group.ids) and not set(extra.patient_ids) & set(test.patient_ids)
-    nested = gan_experiment.first_per_class(extra, 2)
+    nested = protocol.first_per_class(extra, 2)
     assert set(nested.ids) <= set(extra.ids) and len(nested) == 6
     with pytest.raises(LiverkitError, match="fewer than 1000 unused variants"):
-        gan_experiment.control_variants(train, plan, order, 16, 1000)
+        protocol.control_variants(train, plan, order, 16, 1000)
 
 
 def test_all_models_of_a_fold_share_one_seed(setup, monkeypatch):
     seeds = []
-    real_train = gan_experiment.train_classifier
+    real_train = jobs.train_classifier
     monkeypatch.setattr(
-        gan_experiment,
+        jobs,
         "train_classifier",
         lambda train, config, seed, **k: seeds.append(seed) or real_train(train, config, seed, **k),
     )
     _sweep(setup)
-    blocks = [seeds[i : i + PER_FOLD] for i in range(0, len(seeds), PER_FOLD)]
-    for f, block in enumerate(blocks):
-        inner, outer = block[: 3 * 2 * 2], block[3 * 2 * 2 :]
-        assert set(outer) == {model_seed(SEED, 0, f)}  # classic, control and GAN arms: common random numbers
-        assert set(inner) == {model_seed(SEED, 0, f, 0), model_seed(SEED, 0, f, 1)}
+    outer = {model_seed(SEED, 0, f): 1 + 3 * 2 for f in range(3)}  # classic, control and GAN arms: one seed
+    inner = {model_seed(SEED, 0, f, k): 3 * 2 for f in range(3) for k in range(2)}  # per inner fold: its own
+    assert Counter(seeds) == outer | inner
 
 
 def test_classic_arm_reproduces_notebook_02(setup, sweep):
@@ -136,20 +136,19 @@ def test_classic_arm_reproduces_notebook_02(setup, sweep):
 def test_no_test_patient_reaches_training_or_choice(setup, monkeypatch):
     lesions, fold_of = setup[0], setup[1]
     seen = []
-    real_train = gan_experiment.train_classifier
+    real_train = jobs.train_classifier
 
     def recording(train, config, seed, device="cpu", **kwargs):
-        seen.append(set(train.patient_ids.tolist()))
+        seen.append((seed, set(train.patient_ids.tolist())))
         return real_train(train, config, seed=seed, device=device, **kwargs)
 
-    monkeypatch.setattr(gan_experiment, "train_classifier", recording)
+    monkeypatch.setattr(jobs, "train_classifier", recording)
     sweep = _sweep(setup)
-    per_fold = PER_FOLD
-    assert len(seen) == 3 * per_fold
+    assert len(seen) == 3 * PER_FOLD
+    fold_of_seed = {model_seed(SEED, 0, f, k): f for f in range(3) for k in (None, 0, 1)}
+    for seed, patients in seen:  # the model seed says which fold's model it is
+        assert not patients & set(lesions.patient_ids[fold_of == fold_of_seed[seed]].tolist())
     for f in range(3):
-        test_patients = set(lesions.patient_ids[fold_of == f].tolist())
-        for patients in seen[f * per_fold : (f + 1) * per_fold]:
-            assert not patients & test_patients
         tested = sweep.predictions[sweep.predictions.fold == f]["index"].unique()
         assert set(fold_of[tested]) == {f}
     assert not sweep.inner.empty  # the choice came from inner scores only: see test_honest_choice_uses_inner_scores
@@ -171,8 +170,8 @@ def test_cache_skips_finished_models_and_resumes(setup, sweep, tmp_path, monkeyp
     del saved["jobs"]["acgan-8-outer"], saved["jobs"]["dcgan-4-inner1"]  # as if interrupted
     cache.write_text(json.dumps(saved))
     calls = []
-    real_train = gan_experiment.train_classifier
-    monkeypatch.setattr(gan_experiment, "train_classifier", lambda *a, **k: calls.append(1) or real_train(*a, **k))
+    real_train = jobs.train_classifier
+    monkeypatch.setattr(jobs, "train_classifier", lambda *a, **k: calls.append(1) or real_train(*a, **k))
     resumed = _sweep(setup, run)
     assert len(calls) == 2
     pd.testing.assert_frame_equal(resumed.predictions, sweep.predictions)
@@ -244,8 +243,8 @@ def test_gans_retrained_per_repeat_are_used_by_their_repeat(setup, tmp_path, mon
     repeat1 = gans["acgan"][(1, 0)]["cyst"]
     assert len(repeat1.data["patient_ids"]) != len(gans["acgan"][(0, 0)]["cyst"].data["patient_ids"])  # 16 vs ROIs
     used = []
-    real_samples = gan_experiment.fold_samples
-    monkeypatch.setattr(gan_experiment, "fold_samples", lambda g, *a, **k: used.append(g) or real_samples(g, *a, **k))
+    real_samples = jobs.fold_samples
+    monkeypatch.setattr(jobs, "fold_samples", lambda g, *a, **k: used.append(g) or real_samples(g, *a, **k))
     gan_experiment.run_gan_sweep(lesions, fold_of, both, gans, replace(settings, sizes=(4,)), repeats=2,
                                  progress=False)  # fmt: skip
     assert [g["cyst"] for g in used] == [gans["acgan"][(r, f)]["cyst"] for r in (0, 1) for f in range(3)]

@@ -8,7 +8,7 @@ from liverkit import LiverkitError, synthesis
 from liverkit.augment import AugmentConfig
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds, split
-from liverkit.experiment import outer_pool
+from liverkit.protocol import outer_pool
 from liverkit.runs import RunFolder
 from liverkit.train.gan import GANConfig, load_generator
 

@@ -120,7 +120,7 @@ def train_classifier(
         val: optional lesions whose accuracy is recorded after every epoch (never test lesions).
         progress: show a tqdm bar over epochs.
     """
-    _check_trainable(train, val)
+    check_trainable(train, val)
     device = resolve_device(device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
@@ -128,7 +128,8 @@ def train_classifier(
         return _fit(model, train, config, device, val, progress, seed)
 
 
-def _check_trainable(train: LesionSet, val: LesionSet | None) -> None:
+def check_trainable(train: LesionSet, val: LesionSet | None) -> None:
+    """Refuse a training set with a class that has no lesions, and validation lesions with other classes."""
     counts = train.class_counts()
     missing = [name for name, n in counts.items() if n == 0]
     if missing:

@@ -1,0 +1,149 @@
+"""Executors: where a sweep's jobs run. In this process one by one, in this process fused (many CNNs as one model,
+on a GPU), or on a Dask cluster; the records are the same whichever runs them.
+
+``liverkit run --executor dask --scheduler ADDRESS`` makes every notebook's sweeps use :class:`DaskExecutor` (the
+runner passes the choice to the kernels in ``$LIVERKIT_EXECUTOR`` and ``$LIVERKIT_SCHEDULER``). Dask was chosen
+over Ray because the kit's jobs are plain functions of picklable inputs with no actors or shared state, which is
+exactly what ``Client.map`` does; Dask is pure Python (one pip install, no binary server), its local cluster starts
+in seconds for the tests, ``dask-cuda`` gives one worker per GPU, and a worker that dies has its tasks rerun by
+the scheduler. The run folder's caches stay the only shared state: the client writes each record as it arrives,
+so a rerun after a lost client resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from liverkit.env import resolve_device, use_fused
+from liverkit.errors import LiverkitError
+from liverkit.jobs import CNNJob, SweepInputs, run_cnn_job, run_cnn_jobs_fused
+
+EXECUTORS = ("local", "dask")
+"""Values of ``liverkit run --executor`` (``$LIVERKIT_EXECUTOR``)."""
+MAX_FUSED = 64
+"""CNNs trained as one fused model at most (the paper CNN at batch 64 each: about 2 GB of activations in fp32)."""
+
+OnDone = Callable[[CNNJob, dict], None]
+
+
+def run_chunk(jobs: Sequence[CNNJob], inputs: SweepInputs, device: str, fused: str) -> list[dict]:
+    """Train and score a chunk of jobs where this runs: fused when ``fused`` says so for this device, else one by
+    one. What a Dask worker runs; ``device`` and ``fused`` are resolved on the worker (its own GPU, or CPU)."""
+    if len(jobs) > 1 and use_fused(fused, device):
+        return run_cnn_jobs_fused(list(jobs), inputs, resolve_device(device))
+    return [run_cnn_job(job, inputs, resolve_device(device)) for job in jobs]
+
+
+def chunks(jobs: Sequence[CNNJob], size: int) -> list[list[CNNJob]]:
+    """Consecutive chunks of at most ``size`` jobs with one config each (jobs of a (repeat, fold) stay together)."""
+    out: list[list[CNNJob]] = []
+    for job in jobs:
+        if out and len(out[-1]) < size and out[-1][0].config == job.config:
+            out[-1].append(job)
+        else:
+            out.append([job])
+    return out
+
+
+@dataclass
+class LocalExecutor:
+    """Jobs in this process, in order: fused chunks of ``max_models`` when ``fused`` says so, else one by one.
+
+    Args:
+        device: where to train (``auto``, ``cpu``, ``cuda``...).
+        fused: ``auto`` (fused on CUDA only), ``on`` or ``off``: see ``Profile.fused``.
+        max_models: the most CNNs in one fused model.
+    """
+
+    device: str | torch.device = "cpu"
+    fused: str = "auto"
+    max_models: int = MAX_FUSED
+
+    def map(self, jobs: Sequence[CNNJob], inputs: SweepInputs, on_done: OnDone | None = None) -> list[dict]:
+        """The records of ``jobs`` in order; ``on_done(job, record)`` is called as each finishes."""
+        size = self.max_models if use_fused(self.fused, self.device) else 1
+        records = []
+        for chunk in chunks(jobs, size):
+            for job, record in zip(chunk, run_chunk(chunk, inputs, str(self.device), self.fused), strict=True):
+                if on_done is not None:
+                    on_done(job, record)
+                records.append(record)
+        return records
+
+
+@dataclass
+class DaskExecutor:
+    """Jobs mapped over the workers of a Dask cluster (the ``distributed`` extra: ``pip install liverkit[dask]``).
+
+    The inputs go to every worker once; jobs go out in chunks (one job each, or ``max_models`` per fused chunk when
+    the workers have GPUs and ``fused`` allows it), and records come back as they finish. A worker lost mid-job
+    has its chunk rerun on another (``retries``). Every worker needs liverkit installed, and the run folder when the
+    sweep saves models.
+
+    Args:
+        scheduler: the scheduler's address (``tcp://host:8786``), or a ``distributed.Client``-compatible cluster.
+        device: the workers' device (``auto``: each worker's own GPU, else its CPU).
+        fused, max_models: as for :class:`LocalExecutor`, resolved on the workers.
+        retries: times a chunk is resubmitted after its worker died.
+    """
+
+    scheduler: object
+    device: str = "auto"
+    fused: str = "auto"
+    max_models: int = MAX_FUSED
+    retries: int = 2
+
+    def map(self, jobs: Sequence[CNNJob], inputs: SweepInputs, on_done: OnDone | None = None) -> list[dict]:
+        """The records of ``jobs`` in order; ``on_done(job, record)`` is called on the client as each arrives."""
+        client_class, as_completed = _dask()
+        with client_class(self.scheduler) as client:
+            gpus = any(client.run(torch.cuda.is_available).values())
+            fused_there = self.fused == "on" or (self.fused == "auto" and gpus and self.device != "cpu")
+            parts = chunks(jobs, self.max_models if fused_there else 1)
+            shared = client.scatter(inputs, broadcast=True)
+            futures = [
+                client.submit(run_chunk, part, shared, self.device, self.fused, pure=False, retries=self.retries)
+                for part in parts
+            ]
+            index = {future.key: i for i, future in enumerate(futures)}
+            done: dict[int, list[dict]] = {}
+            for future in as_completed(futures):
+                i = index[future.key]
+                done[i] = future.result()
+                for job, record in zip(parts[i], done[i], strict=True):
+                    if on_done is not None:
+                        on_done(job, record)
+        return [record for i in range(len(parts)) for record in done[i]]
+
+
+Executor = LocalExecutor | DaskExecutor
+"""Anything with ``map(jobs, inputs, on_done) -> records``."""
+
+
+def _dask():
+    """``(Client, as_completed)`` from dask.distributed, or a LiverkitError saying how to install it."""
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError as error:
+        raise LiverkitError(
+            "--executor dask needs Dask's distributed scheduler: pip install 'liverkit[dask]' (or dask distributed)."
+        ) from error
+    return Client, as_completed
+
+
+def default_executor(device: str | torch.device = "cpu", fused: str = "auto") -> LocalExecutor | DaskExecutor:
+    """The executor a sweep uses when none is given: ``$LIVERKIT_EXECUTOR`` (set by ``liverkit run --executor``),
+    else this process."""
+    kind = os.environ.get("LIVERKIT_EXECUTOR", "local")
+    if kind not in EXECUTORS:
+        raise LiverkitError(f"$LIVERKIT_EXECUTOR is '{kind}'; use one of {list(EXECUTORS)}.")
+    if kind == "local":
+        return LocalExecutor(device, fused)
+    scheduler = os.environ.get("LIVERKIT_SCHEDULER", "")
+    if not scheduler:
+        raise LiverkitError("$LIVERKIT_EXECUTOR is 'dask' but $LIVERKIT_SCHEDULER is empty; give --scheduler ADDRESS.")
+    return DaskExecutor(scheduler, device=str(device) if str(device) == "cpu" else "auto", fused=fused)

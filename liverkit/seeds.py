@@ -1,0 +1,37 @@
+"""Named random streams: every seed the protocol uses, derived from the run's seed and the stream's name.
+
+One run seed feeds every random choice of the sweeps through :func:`derive`, which hashes a list of integers with
+numpy's ``SeedSequence`` into one 32-bit seed: the same parts give the same seed on every machine, and different
+parts give independent streams. Which stream a seed belongs to is a :class:`Stream` member in the parts, so two
+modules that need the same stream (the classic sweep and the GAN sweep share a model seed per fold) name it
+instead of agreeing on a number. The members' values are the numbers the kit has always used, so results are
+unchanged.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+
+
+class Stream(IntEnum):
+    """The protocol's random streams, each the last-but-one part of ``derive(seed, repeat, fold, stream, ...)``."""
+
+    INNER_SPLIT = 1
+    """The split of a training fold's patients into inner folds (the honest choice's validation parts)."""
+    OUTER_POOL = 2
+    """The classic-augmentation pool and nested order of a (repeat, fold)'s outer models."""
+    OUTER_MODEL = 3
+    """The one model seed of every outer CNN of a (repeat, fold): all groups and arms alike."""
+    INNER_POOL = 4
+    """The pool and order of an inner fold's models (one more part: the inner fold)."""
+    INNER_MODEL = 5
+    """The model seed of an inner fold's CNNs (one more part: the inner fold)."""
+    SYNTHETIC = 8
+    """The synthetic lesions a GAN arm adds in a (repeat, fold) (one more part: the GAN kind's position)."""
+
+
+def derive(seed: int, *parts: int) -> int:
+    """One 32-bit seed from the run's seed and the parts that name a stream (repeat, fold, :class:`Stream`, ...)."""
+    return int(np.random.SeedSequence([int(seed), *(int(p) for p in parts)]).generate_state(1)[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -31,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     setting = "change one profile setting, e.g. classifier.epochs=4 or augment.n_flip=0 (repeatable)"
     run.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE", help=setting)
     run.add_argument("--folds", type=int, metavar="N", help="cross-validation folds (same as --set n_folds=N)")
+    where = "where the CNN sweeps' jobs run: local (this machine) or dask (a Dask cluster; needs --scheduler)"
+    run.add_argument("--executor", default="local", choices=["local", "dask"], help=where)
+    run.add_argument("--scheduler", metavar="ADDRESS", help="the Dask scheduler, e.g. tcp://10.0.0.5:8786")
 
     data = commands.add_parser("data", help="list, fetch or check data sets of the manifest")
     what = "list: names, paths and licences; fetch: download; check: read the data and summarise it"
@@ -89,6 +93,7 @@ def run_overrides(args: argparse.Namespace) -> dict:
 def _run(args: argparse.Namespace) -> int:
     from liverkit.runner import run_notebooks
 
+    _choose_executor(args.executor, args.scheduler)
     results = run_notebooks(
         out=args.out,
         profile=args.profile,
@@ -108,6 +113,22 @@ def _run(args: argparse.Namespace) -> int:
 
     print(f"report: {write_report(args.out)}")
     return 0
+
+
+def _choose_executor(executor: str, scheduler: str | None) -> None:
+    """Check the executor choice now (a Dask scheduler must answer) and pass it to the notebooks' kernels through
+    ``$LIVERKIT_EXECUTOR`` and ``$LIVERKIT_SCHEDULER`` (:func:`liverkit.executors.default_executor` reads them)."""
+    if executor == "local":
+        if scheduler:
+            raise LiverkitError("--scheduler is for --executor dask; add --executor dask or drop --scheduler.")
+        os.environ.pop("LIVERKIT_EXECUTOR", None)
+        return
+    if not scheduler:
+        raise LiverkitError("--executor dask needs --scheduler ADDRESS, e.g. tcp://10.0.0.5:8786 (dask scheduler).")
+    from liverkit.executors import check_scheduler
+
+    check_scheduler(scheduler)
+    os.environ["LIVERKIT_EXECUTOR"], os.environ["LIVERKIT_SCHEDULER"] = "dask", scheduler
 
 
 def _regress(args: argparse.Namespace) -> int:

@@ -135,6 +135,23 @@ def _dask():
     return Client, as_completed
 
 
+def check_scheduler(address: str, timeout_s: float = 10.0) -> int:
+    """Connect to the Dask scheduler at ``address`` and return its number of workers; a LiverkitError when it does
+    not answer within ``timeout_s`` or has no workers."""
+    client_class, _ = _dask()
+    try:
+        with client_class(address, timeout=timeout_s) as client:
+            workers = len(client.scheduler_info()["workers"])
+    except (OSError, TimeoutError) as error:
+        raise LiverkitError(
+            f"no Dask scheduler answered at '{address}' within {timeout_s:.0f} s ({error}); start one "
+            "(dask scheduler, then dask worker ADDRESS on each machine) or check the address."
+        ) from error
+    if workers == 0:
+        raise LiverkitError(f"the Dask scheduler at '{address}' has no workers; start some with dask worker {address}.")
+    return workers
+
+
 def default_executor(device: str | torch.device = "cpu", fused: str = "auto") -> LocalExecutor | DaskExecutor:
     """The executor a sweep uses when none is given: ``$LIVERKIT_EXECUTOR`` (set by ``liverkit run --executor``),
     else this process."""

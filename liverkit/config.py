@@ -92,8 +92,9 @@ class Profile:
     """Synthetic ROIs in notebook 08's visual Turing test, balanced over classes and the two GANs."""
 
     fused: str = "auto"
-    """Train many small models as one (:mod:`liverkit.train.fused`): ``auto`` does it on CUDA only (on CPUs it is
-    slower), ``on`` and ``off`` force it. Fused and one-by-one training give the same models up to float rounding."""
+    """Train many small models as one: the CNNs of the sweeps (:mod:`liverkit.train.fused`) and the GANs of
+    notebooks 03 and 04 (:mod:`liverkit.train.fused_gan`). ``auto`` fuses on CUDA only, ``on`` and ``off`` force it.
+    Fused and one-by-one training give the same models up to float rounding (the tests measure how close)."""
 
     def to_dict(self) -> dict:
         """The profile as a plain dict (for run-folder records and reports)."""

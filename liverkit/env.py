@@ -106,8 +106,9 @@ def print_config(device: str | torch.device = "auto") -> dict[str, object]:
 def use_fused(setting: str, device: str | torch.device) -> bool:
     """Whether to train many small models as one (``Profile.fused``): ``auto`` on CUDA only, ``on``/``off`` forced.
 
-    Fusing pays on a GPU, where one small model leaves most of the chip idle; on CPUs it was measured slower than
-    one model after another (see ``liverkit.train.fused``), so ``auto`` keeps CPUs on the one-by-one path.
+    Fusing is for GPUs, where one small model leaves most of the chip idle. On CPUs it gains nothing: measured here,
+    fused GANs ran at about the speed of one after another (``liverkit.train.fused_gan``) and fused CNNs slower
+    for the widths that matter (``liverkit.train.fused``), so ``auto`` keeps CPUs on the one-by-one path.
     """
     if setting not in ("auto", "on", "off"):
         raise LiverkitError(f"fused must be 'auto', 'on' or 'off', got {setting!r}.")

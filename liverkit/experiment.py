@@ -20,7 +20,8 @@ Confidence intervals resample patients (a patient's lesions are not independent)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ from liverkit.data.lesionset import LesionSet
 from liverkit.data.manifest import load
 from liverkit.errors import LiverkitError
 from liverkit.executors import Executor, default_executor
+from liverkit.job_cache import JobCache, run_missing
 from liverkit.jobs import CNNJob, SweepInputs, make_job
 from liverkit.metrics import CI_METHOD, accuracy, bootstrap_ci, confusion, metrics_table
 from liverkit.progress import tqdm
@@ -57,6 +59,10 @@ class ClassicSweep:
     meta: dict = field(default_factory=dict)
 
 
+HISTORY_COLUMNS = ("epoch", "steps", "loss", "train_accuracy")
+"""The per-epoch columns of a classifier's training history (:func:`liverkit.train.classifier.train_classifier`)."""
+
+
 def run_classic_sweep(
     lesions: LesionSet,
     fold_of: np.ndarray,
@@ -70,6 +76,7 @@ def run_classic_sweep(
     progress: bool = True,
     fused: str = "auto",
     executor: Executor | None = None,
+    run: RunFolder | None = None,
 ) -> ClassicSweep:
     """Train and test one CNN per (repeat, fold, group), and score every group on an inner split for ``honest``.
 
@@ -84,14 +91,34 @@ def run_classic_sweep(
         fused: train many CNNs as one (``auto``: on CUDA only; see ``Profile.fused``).
         executor: where the jobs run (:mod:`liverkit.executors`); None: this process, or the cluster that
             ``liverkit run --executor`` names.
+        run: where each finished model's record is cached (``classic_sweep_r<r>_f<f>.json``), so that a rerun
+            or an interrupted sweep resumes; None keeps nothing.
     """
     inputs = SweepInputs(lesions, np.asarray(fold_of), aug, clf, seed, inner_folds)
     jobs = classic_jobs(inputs, groups, repeats)
+    header = {
+        "augment": asdict(aug),
+        "classifier": asdict(clf),
+        "seed": seed,
+        "inner_folds": inner_folds,
+        "data_fingerprint": lesions.fingerprint(),
+    }
+    caches = {(j.repeat, j.fold): sweep_cache(run, j.repeat, j.fold, header) for j in jobs}
+
+    def cache_of(job: CNNJob) -> tuple[JobCache, str]:
+        return caches[job.repeat, job.fold], f"group{job.classic_group}-{job.stage}"
+
     bar = tqdm(total=len(jobs), desc="CNN-AUG sweep", disable=not progress)
-    executor = executor or default_executor(device, fused)
-    records = executor.map(jobs, inputs, on_done=lambda job, record: bar.update())
+    run_missing(jobs, inputs, executor or default_executor(device, fused), cache_of, bar.update)
     bar.close()
+    records = [cache.get(key) for cache, key in map(cache_of, jobs)]
     return _collect(jobs, records, lesions, tuple(groups), seed)
+
+
+def sweep_cache(run: RunFolder | None, repeat: int, fold: int, header: dict) -> JobCache:
+    """The finished models of one (repeat, fold) in ``classic_sweep_r<r>_f<f>.json``; refuses other settings."""
+    path = run.artifact(f"classic_sweep_r{repeat}_f{fold}.json") if run is not None else None
+    return JobCache(path, json.loads(json.dumps(header)), "the classic sweep's cache")
 
 
 def classic_jobs(inputs: SweepInputs, groups: tuple[int, ...], repeats: int) -> list[CNNJob]:
@@ -134,7 +161,9 @@ def _collect(jobs: list[CNNJob], records: list[dict], lesions: LesionSet, groups
                 }
             )
             continue
-        history += [{**row, **key, "group": job.classic_group} for row in rec["history"]]
+        history += [
+            {**{c: row[c] for c in HISTORY_COLUMNS}, **key, "group": job.classic_group} for row in rec["history"]
+        ]
         for i, p in zip(rec["index"], rec["y_pred"], strict=True):
             predictions.append(
                 {

@@ -40,7 +40,7 @@ from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
 from liverkit.executors import Executor, default_executor
 from liverkit.experiment import inner_scores
-from liverkit.io import reading, write_json
+from liverkit.job_cache import JobCache, run_missing
 from liverkit.jobs import CLASSIC, CONTROL, CNNJob, SweepInputs, make_job
 from liverkit.progress import tqdm
 from liverkit.runs import RunFolder
@@ -181,19 +181,23 @@ def run_gan_sweep(
         synthetic_per_class=max(settings.sizes),
     )
     groups = {(r, f): _classic_size(choice, r, f) for r in range(repeats) for f in folds}
-    caches = {key: _Cache(run, *key, settings, group) for key, group in groups.items()}
+    caches = {key: sweep_cache(run, *key, settings, group) for key, group in groups.items()}
     n_jobs = len(groups) * (1 + (1 + len(gans)) * len(settings.sizes))
     inner_jobs = [job for key, group in groups.items() for job in _inner_jobs(inputs, *key, group, settings)]
     bar = tqdm(total=n_jobs + len(inner_jobs), desc="CNN-AUG-GAN sweep", disable=not progress)
     executor = executor or default_executor(device, fused)
-    _run_cached(inner_jobs, inputs, caches, executor, bar)  # the inner models decide which outer models are saved
+
+    def cache_of(job: CNNJob) -> tuple[JobCache, str]:
+        return caches[job.repeat, job.fold], job.key
+
+    run_missing(inner_jobs, inputs, executor, cache_of, bar.update, _NOT_CACHED)  # they decide what is saved
     outer_jobs = []
     for (r, f), group in groups.items():
         inner = [caches[r, f].get(job.key) for job in inner_jobs if (job.repeat, job.fold) == (r, f)]
         chosen = _honest_sizes(inner) if inner else {arm: settings.sizes[0] for arm in (CONTROL, *gans)}
         saved = {CLASSIC: 0, **chosen} if r == 0 and run is not None else {}
-        outer_jobs += _outer_jobs(inputs, r, f, group, settings.sizes, saved, caches[r, f])
-    _run_cached(outer_jobs, inputs, caches, executor, bar)
+        outer_jobs += _outer_jobs(inputs, r, f, group, settings.sizes, saved, run)
+    run_missing(outer_jobs, inputs, executor, cache_of, bar.update, _NOT_CACHED)
     bar.close()
     in_fold_order = sorted([*inner_jobs, *outer_jobs], key=lambda j: (j.repeat, j.fold))  # stable: inner first
     records = [
@@ -217,7 +221,7 @@ def _inner_jobs(inputs: SweepInputs, r: int, f: int, group: int, settings: Sweep
     ]
 
 
-def _outer_jobs(inputs: SweepInputs, r: int, f: int, group: int, sizes, saved: dict, cache: _Cache) -> list[CNNJob]:
+def _outer_jobs(inputs: SweepInputs, r: int, f: int, group: int, sizes, saved: dict, run) -> list[CNNJob]:
     """The test models of (repeat, fold): the classic group alone, then every added arm at every size. The model
     of an arm at the size in ``saved`` (``{arm: size}``) is written to the run folder."""
     recipes = [(CLASSIC, 0)] + [(arm, s) for arm in (CONTROL, *inputs.gans) for s in sizes]
@@ -230,27 +234,10 @@ def _outer_jobs(inputs: SweepInputs, r: int, f: int, group: int, sizes, saved: d
             group,
             arm=arm,
             added_per_class=s,
-            save_to=str(cache.model_path(arm)) if saved.get(arm) == s else None,
+            save_to=str(model_path(run, arm, f)) if saved.get(arm) == s else None,
         )
         for arm, s in recipes
     ]
-
-
-def _run_cached(jobs: list[CNNJob], inputs: SweepInputs, caches: dict, executor: Executor, bar) -> None:
-    """Run the jobs that no cache holds yet (or whose model file is missing); each record is cached on arrival."""
-
-    def pending(job: CNNJob) -> bool:
-        cached = caches[job.repeat, job.fold].get(job.key) is not None
-        return not cached or (job.save_to is not None and not Path(job.save_to).is_file())
-
-    todo = [job for job in jobs if pending(job)]
-    bar.update(len(jobs) - len(todo))
-
-    def keep(job: CNNJob, record: dict) -> None:
-        caches[job.repeat, job.fold].put(job.key, {k: v for k, v in record.items() if k not in _NOT_CACHED})
-        bar.update()
-
-    executor.map(todo, inputs, on_done=keep)
 
 
 def _check_gans(gans: dict[str, dict], folds: list[int], repeats: int) -> None:
@@ -283,46 +270,15 @@ def _honest_sizes(inner_records: list[dict]) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------------------------------- the cache
-class _Cache:
+def sweep_cache(run: RunFolder | None, repeat: int, fold: int, settings: SweepSettings, group: int) -> JobCache:
     """The finished models of one (repeat, fold) in ``gan_sweep_r<r>_f<f>.json``; refuses other settings."""
-
-    def __init__(self, run: RunFolder | None, repeat: int, fold: int, settings: SweepSettings, group: int):
-        self.run, self.fold, self.jobs = run, fold, {}
-        self.header = {**settings.record(), "classic_group": group}
-        self.path = run.artifact(f"gan_sweep_r{repeat}_f{fold}.json") if run is not None else None
-        if self.path is not None and self.path.is_file():
-            remedy = "delete it to retrain that fold's models"
-            with reading(self.path, "the GAN sweep's cache", remedy):
-                saved = json.loads(self.path.read_text())
-                header, self.jobs = saved["header"], dict(saved["jobs"])
-            _check_same_settings(header, self.header, self.path)
-
-    def get(self, key: str) -> dict | None:
-        return self.jobs.get(key)
-
-    def put(self, key: str, record: dict) -> None:
-        self.jobs[key] = record
-        if self.path is not None:
-            write_json(self.path, {"header": self.header, "jobs": self.jobs})
-
-    def model_path(self, arm: str):
-        return self.run.artifact(f"cnn_{arm}_fold{self.fold}.pt")
+    path = run.artifact(f"gan_sweep_r{repeat}_f{fold}.json") if run is not None else None
+    return JobCache(path, {**settings.record(), "classic_group": group}, "the GAN sweep's cache")
 
 
-def _check_same_settings(saved: dict, current: dict, path) -> None:
-    differ = []
-    for key in sorted(set(saved) | set(current)):
-        old, new = saved.get(key), current.get(key)
-        if isinstance(old, dict) and isinstance(new, dict):
-            differ += [f"{key}.{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
-                       if old.get(k) != new.get(k)]  # fmt: skip
-        elif old != new:
-            differ.append(f"{key}: {old!r} -> {new!r}")
-    if differ:
-        raise LiverkitError(
-            f"'{path}' holds models made with other settings ({'; '.join(differ)}). Use a new run folder, or delete "
-            "the gan_sweep_*.json files in this one to retrain."
-        )
+def model_path(run: RunFolder, arm: str, fold: int) -> Path:
+    """Where the chosen model of ``arm`` in ``fold`` (repeat 0) is saved (notebooks 06 and 07 read it)."""
+    return run.artifact(f"cnn_{arm}_fold{fold}.pt")
 
 
 def _collect(records: list[dict], lesions: LesionSet, settings: SweepSettings) -> GanSweep:

@@ -210,7 +210,7 @@ def build_02_classic(run: RunFolder, cfg: Profile, data: str, seed: int, device:
     cue = augment.orientation_cue(lesions, cfg.augment, seed=seed)
     sweep = experiment.run_classic_sweep(
         lesions, fold_of, cfg.classic_groups, cfg.augment, cfg.classifier, seed=seed, repeats=cfg.repeats,
-        device=device, inner_folds=cfg.inner_folds, progress=progress, fused=cfg.fused,
+        device=device, inner_folds=cfg.inner_folds, progress=progress, fused=cfg.fused, run=run,
     )  # fmt: skip
     table = experiment.sweep_table(sweep)
     choices = {mode: experiment.choose_groups(sweep, mode) for mode in ("honest", "paper")}
@@ -230,10 +230,10 @@ def _build_gans(kind: str, run: RunFolder, cfg: Profile, data: str, seed: int, d
     lesions, fold_of = experiment.load_data(run, data, seed, cfg.n_folds)
     choice = synthesis.load_choice(run)
     args = (kind, lesions, fold_of, choice, cfg.augment, config, run, seed, device, progress)
-    trained = synthesis.train_fold_gans(*args)
+    trained = synthesis.train_fold_gans(*args, fused=cfg.fused)
     table = synthesis.training_table(trained)
     for r in range(1, cfg.gan_repeats):
-        synthesis.train_fold_gans(*args, repeat=r)
+        synthesis.train_fold_gans(*args, repeat=r, fused=cfg.fused)
     synthesis.save_fold_samples(run, kind, trained, lesions.class_names, cfg.gan_samples_per_class, seed)
     run.record_metrics("03_dcgan" if kind == "dcgan" else "04_acgan", synthesis.key_numbers(trained, table))
 

@@ -18,10 +18,12 @@ from liverkit import augment
 from liverkit.augment import AugmentConfig
 from liverkit.data.folds import split
 from liverkit.data.lesionset import LesionSet
+from liverkit.env import use_fused
 from liverkit.errors import LiverkitError
 from liverkit.protocol import outer_pool
 from liverkit.runs import RunFolder
-from liverkit.train.gan import GANConfig, TrainedGAN, build_gan, sample, train_acgan, train_dcgans
+from liverkit.train.fused_gan import GANJob, train_acgans_fused, train_dcgans_fused
+from liverkit.train.gan import GANConfig, TrainedGAN, build_gan, class_folders, sample, train_acgan, train_dcgans
 
 GAN_KINDS = ("dcgan", "acgan")
 
@@ -78,6 +80,7 @@ def train_fold_gans(
     device: str | torch.device = "cpu",
     progress: bool = True,
     repeat: int = 0,
+    fused: str = "auto",
 ) -> dict[int, dict[str, TrainedGAN]]:
     """Train the GANs of every fold on that fold's chosen classic group; resumes from checkpoints in ``run``.
 
@@ -87,30 +90,69 @@ def train_fold_gans(
         config: the GAN's architecture and schedule (``config.kind`` must equal ``kind``).
         repeat: which repeat's chosen group (and pool) the GANs learn from; repeats other than 0 get their own
             seeds and folders (:func:`gan_folder`).
+        fused: ``Profile.fused``: ``"auto"`` (fused on CUDA only), ``"on"`` or ``"off"``. Fused, all models of
+            this call (every fold's per-class DCGANs, or every fold's ACGAN) train as one network
+            (:mod:`liverkit.train.fused_gan`): the same seeds, files and models up to float rounding.
 
     Returns:
         ``{fold: {class name: TrainedGAN}}``; for an ACGAN every class maps to the same model.
     """
     _check_kind(kind)  # before any group is rendered
-    trained = {}
+    fuse = use_fused(fused, device)
+    trained, pending = {}, {}
     for fold, size in _chosen_sizes(choice, fold_of, repeat).items():
         group = fold_training_group(lesions, fold_of, fold, size, aug, seed, repeat=repeat, device=device)
         out_dir = gan_folder(run, kind, fold, repeat)
         gan_seed = seed if repeat == 0 else int(np.random.SeedSequence([seed, repeat, 11]).generate_state(1)[0])
-        gans = _train_one_fold(kind, group, config, out_dir, gan_seed, fold, device, progress)
-        _, test = split(lesions, fold_of, fold)
-        for gan in _distinct(gans):
-            _check_no_test_patients(np.asarray(gan.data["patient_ids"]), test, f"the {kind} of fold {fold}")
-        trained[fold] = gans
+        if fuse:
+            pending[fold] = (group, out_dir, _fold_seed(gan_seed, fold))
+            continue
+        trained[fold] = _train_one_fold(kind, group, config, out_dir, gan_seed, fold, device, progress)
+        _check_fold(kind, lesions, fold_of, fold, trained[fold])
+    if fuse:
+        trained = _train_folds_fused(kind, pending, config, device, progress)
+        for fold, gans in trained.items():
+            _check_fold(kind, lesions, fold_of, fold, gans)
     return trained
 
 
+def _fold_seed(seed: int, fold: int) -> int:
+    """The seed of fold ``fold``'s GAN(s) (every class's DCGAN uses the same one, as :func:`train_dcgans` does)."""
+    return int(np.random.SeedSequence([seed, fold, 7]).generate_state(1)[0])
+
+
 def _train_one_fold(kind, group, config, out_dir, seed, fold, device, progress) -> dict[str, TrainedGAN]:
-    gan_seed = int(np.random.SeedSequence([seed, fold, 7]).generate_state(1)[0])
-    common = {"out_dir": out_dir, "seed": gan_seed, "device": device, "resume": True, "progress": progress}
+    common = {"out_dir": out_dir, "seed": _fold_seed(seed, fold), "device": device, "resume": True}
     if kind == "dcgan":
-        return train_dcgans(group, config, **common)
-    return dict.fromkeys(group.class_names, train_acgan(group, config, **common))
+        return train_dcgans(group, config, progress=progress, **common)
+    return dict.fromkeys(group.class_names, train_acgan(group, config, progress=progress, **common))
+
+
+def _train_folds_fused(kind, pending, config, device, progress) -> dict[int, dict[str, TrainedGAN]]:
+    """Every fold's GAN(s) as one fused job list; ``pending`` is {fold: (group, out_dir, seed)}. The jobs, folders
+    and seeds are those of :func:`_train_one_fold` (a DCGAN per class in ``out_dir / class_folders(...)``)."""
+    jobs, owners = [], []
+    for fold, (group, out_dir, seed) in pending.items():
+        if kind == "dcgan":
+            folders = class_folders(group.class_names)
+            for name in group.class_names:
+                jobs.append(GANJob(group.by_class(name), (name,), out_dir / folders[name], seed))
+                owners.append((fold, (name,)))
+        else:
+            jobs.append(GANJob(group, group.class_names, out_dir, seed))
+            owners.append((fold, group.class_names))
+    train = train_dcgans_fused if kind == "dcgan" else train_acgans_fused
+    trained: dict[int, dict[str, TrainedGAN]] = {fold: {} for fold in pending}
+    for (fold, names), gan in zip(owners, train(jobs, config, device, progress), strict=True):
+        trained[fold].update(dict.fromkeys(names, gan))
+    return trained
+
+
+def _check_fold(kind: str, lesions: LesionSet, fold_of: np.ndarray, fold: int, gans: dict[str, TrainedGAN]) -> None:
+    """The leak check: no test patient of ``fold`` is among the patients its GAN(s) recorded."""
+    _, test = split(lesions, fold_of, fold)
+    for gan in _distinct(gans):
+        _check_no_test_patients(np.asarray(gan.data["patient_ids"]), test, f"the {kind} of fold {fold}")
 
 
 def _chosen_sizes(choice: pd.DataFrame, fold_of: np.ndarray, repeat: int = 0) -> dict[int, int]:

@@ -60,9 +60,9 @@ from liverkit.data.lesionset import LesionSet
 from liverkit.data.manifest import get_entry, load
 from liverkit.data.phantom import PhantomConfig
 from liverkit.errors import LiverkitError
-from liverkit.protocol import outer_pool
 from liverkit.io import atomic_write
 from liverkit.plots import grey_png, mosaic
+from liverkit.protocol import outer_pool
 from liverkit.quality import CNNFeatures, fid_kid_from_features, prdc
 from liverkit.train.classifier import ClassifierConfig, train_classifier
 from liverkit.train.gan import GANConfig, sample, train_acgan, train_dcgans

@@ -155,10 +155,10 @@ def generator_loader():
     return load_generator
 
 
-def sweep_cache(c: Case):
-    from liverkit.gan_experiment import _Cache
+def gan_sweep_cache(c: Case):
+    from liverkit.gan_experiment import sweep_cache
 
-    return _Cache(RunFolder(c.out), 0, 0, SimpleNamespace(record=lambda: {}), 0)
+    return sweep_cache(RunFolder(c.out), 0, 0, SimpleNamespace(record=lambda: {}), 0)
 
 
 def pickled_npy(c: Case):
@@ -270,9 +270,9 @@ ROWS = [
      r"could not read the classifier file '.*cnn.pt' \(KeyError", nothing),
     ("truncated-generator-pt", bad_torch_file(generator_loader, "generator.pt", b"\x80\x02 not a zip"),
      r"could not read the generator file '.*generator.pt'.*train the GAN again", nothing),
-    ("corrupt-sweep-cache", corrupt_then("artifacts/gan_sweep_r0_f0.json", b'{"jobs": ', sweep_cache),
+    ("corrupt-sweep-cache", corrupt_then("artifacts/gan_sweep_r0_f0.json", b'{"jobs": ', gan_sweep_cache),
      r"could not read the GAN sweep's cache '.*gan_sweep_r0_f0.json'.*delete it to retrain", nothing),
-    ("sweep-cache-without-header", corrupt_then("artifacts/gan_sweep_r0_f0.json", b'{"jobs": {}}', sweep_cache),
+    ("sweep-cache-without-header", corrupt_then("artifacts/gan_sweep_r0_f0.json", b'{"jobs": {}}', gan_sweep_cache),
      r"could not read the GAN sweep's cache '.*gan_sweep_r0_f0.json' \(KeyError", nothing),
 ]  # fmt: skip
 

@@ -1,5 +1,8 @@
 """The CNN-AUG protocol: fold safety, determinism, honest vs paper model choice."""
 
+import json
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +19,7 @@ from liverkit.experiment import (
     run_classic_sweep,
     sweep_table,
 )
+from liverkit.runs import RunFolder
 from liverkit.train.classifier import ClassifierConfig
 
 AUG = AugmentConfig(n_rot=1)
@@ -158,3 +162,30 @@ def test_sweep_table_reports_the_budget(small):
     assert table.loc[0, "training_images"] == pytest.approx((fold_of != 0).sum() / 3 + (fold_of != 1).sum() / 3
                                                           + (fold_of != 2).sum() / 3)  # fmt: skip
     assert (table.epochs == CLF.epochs).all()
+
+
+def test_a_rerun_resumes_from_the_run_folder_cache(small, tmp_path, monkeypatch):
+    """Records are cached per (repeat, fold) as models finish; a rerun trains only what the cache lacks."""
+    lesions, fold_of = small
+    run = RunFolder(tmp_path / "run")
+    first = run_classic_sweep(lesions, fold_of, (0, 20), AUG, CLF, seed=5, inner_folds=2, progress=False, run=run)
+    cache = run.artifact("classic_sweep_r0_f2.json")
+    saved = json.loads(cache.read_text())
+    assert len(saved["jobs"]) == 2 * (1 + 2)  # 2 groups x (outer + 2 inner folds)
+    del saved["jobs"]["group20-outer"], saved["jobs"]["group0-inner1"]  # as if interrupted
+    cache.write_text(json.dumps(saved))
+    trained = []
+    real_train = jobs.train_classifier
+    monkeypatch.setattr(jobs, "train_classifier", lambda *a, **k: trained.append(1) or real_train(*a, **k))
+    resumed = run_classic_sweep(lesions, fold_of, (0, 20), AUG, CLF, seed=5, inner_folds=2, progress=False, run=run)
+    assert len(trained) == 2
+    pd.testing.assert_frame_equal(resumed.predictions, first.predictions)
+    pd.testing.assert_frame_equal(resumed.history, first.history)
+    with pytest.raises(
+        LiverkitError,
+        match=r"classic_sweep_r0_f0.json' holds models made with other settings "
+        r"\(classifier.epochs: 1 -> 2\).*delete the classic_sweep_\*.json files",
+    ):
+        run_classic_sweep(
+            lesions, fold_of, (0, 20), AUG, replace(CLF, epochs=2), seed=5, inner_folds=2, progress=False, run=run
+        )

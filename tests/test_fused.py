@@ -3,7 +3,7 @@
 Fused and one-by-one training run the same arithmetic summed in another order (a grouped convolution instead of K
 convolutions, a padded last batch with zero weight), so weights agree to float rounding, not to the bit, and SGD
 amplifies a rounding difference as it trains. The yardstick is measured, not guessed: the same one-by-one model
-trained again after nudging its initial weights by one part in 10^7. Measured here (2-core AMD EPYC, 1 thread,
+trained again after nudging its initial weights by one part in 10^7. Measured here (2-core Intel Xeon, 1 thread,
 fp32, tiny CNN, a 140-image set): the fused model's largest weight difference after 1, 2, 4 and 8 epochs was
 4.3e-7, 1.5e-5, 3.3e-4, 2.5e-3 and the nudge's 4.5e-7, 1.5e-5, 3.3e-4, 2.5e-3: the same growth. Over 12 models
 (3 seeds x 4 uneven sets, 4 epochs) the largest fused difference was 7.4e-4 (tiny) and 1.6e-4 (quick width); a

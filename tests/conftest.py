@@ -6,6 +6,7 @@ a smoke run is mostly kernel starts and small Python loops, so three at once on 
 two one after the other.
 """
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -57,16 +58,34 @@ def notebook_runs(tmp_path_factory) -> dict[str, tuple[MadeData | None, RunFolde
         data = build(root / f"{name}-data")
         env = SMOKE_ENV | {"LIVERKIT_MANIFEST": str(data.manifest)}
         jobs[name] = (data, root / f"{name} run", env, ["--data", data.name])
-    started = {}
-    for name, (_, out, env, extra) in jobs.items():
-        started[name] = liverkit_command([*smoke, *extra, "--out", str(out)], env, root / f"{name}.log")
-    for name, process in started.items():
-        _wait(process, root / f"{name}.log", f"liverkit run on {name}")
+    with _dask_cluster() as scheduler:
+        if scheduler is not None:  # tests/test_executors.py: notebook 02 with its sweep on 2 Dask workers
+            dask = ["--notebooks", "02", "--executor", "dask", "--scheduler", scheduler]
+            jobs["dask-02"] = (None, root / "notebook-02-on-dask", dict(SMOKE_ENV), dask)
+        started = {}
+        for name, (_, out, env, extra) in jobs.items():
+            started[name] = liverkit_command([*smoke, *extra, "--out", str(out)], env, root / f"{name}.log")
+        for name, process in started.items():
+            _wait(process, root / f"{name}.log", f"liverkit run on {name}")
     for name, (data, out, env, _) in jobs.items():
         if data is not None:
             log = root / f"{name}-report.log"
             _wait(liverkit_command(["report", str(out)], env, log), log, f"liverkit report on {name}")
     return {name: (data, RunFolder(out)) for name, (data, out, _, _) in jobs.items()}
+
+
+@contextlib.contextmanager
+def _dask_cluster():
+    """A local Dask cluster of 2 one-thread workers under ``SMOKE_ENV``; yields its address (None without dask)."""
+    try:
+        import distributed
+    except ImportError:
+        yield None
+        return
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, dashboard_address=None, env=dict(SMOKE_ENV)
+    ) as cluster:
+        yield cluster.scheduler_address
 
 
 @pytest.fixture(scope="session")

@@ -8,13 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from liverkit import LiverkitError, gan_experiment, synthesis
+from liverkit import LiverkitError, gan_experiment, regress, synthesis
 from liverkit.augment import AugmentConfig
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds
@@ -25,6 +26,7 @@ from liverkit.runs import RunFolder
 from liverkit.train.classifier import ClassifierConfig
 from liverkit.train.gan import GANConfig
 
+BASELINE = Path(__file__).parent / "baselines" / "smoke.json"
 distributed = pytest.importorskip("distributed", reason="the dask extra is installed by make setup")
 
 AUG = AugmentConfig(n_rot=1)
@@ -176,3 +178,17 @@ def test_records_do_not_depend_on_job_order(data):
     for a, b in zip(forward, backward, strict=True):
         assert a["y_pred" if "y_pred" in a else "val_correct"] == b["y_pred" if "y_pred" in b else "val_correct"]
         np.testing.assert_array_equal([h["loss"] for h in a["history"]], [h["loss"] for h in b["history"]])
+
+
+def test_notebook_02_on_a_dask_cluster_records_the_smoke_numbers(notebook_runs):
+    """`liverkit run --notebooks 02 --executor dask --scheduler ADDRESS` (conftest's run, 2 local workers) records
+    the numbers the in-process smoke run records, within the baseline's families."""
+    if "dask-02" not in notebook_runs:
+        pytest.skip("dask is not installed")
+    baseline = regress.read_baseline(BASELINE)
+    on_dask = {k: v for k, v in regress.collect(notebook_runs["dask-02"][1].path).items() if k.startswith("02_")}
+    here = {k: v for k, v in regress.collect(notebook_runs["phantom"][1].path).items() if k.startswith("02_")}
+    assert len(on_dask) > 20 and on_dask.keys() == here.keys()
+    assert regress.compare(on_dask, here, baseline["families"]) == []
+    sweep_files = sorted(p.name for p in notebook_runs["dask-02"][1].path.glob("artifacts/classic_sweep_r*_f*.json"))
+    assert sweep_files == [f"classic_sweep_r{r}_f{f}.json" for r in range(2) for f in range(3)]

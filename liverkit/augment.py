@@ -225,9 +225,13 @@ def _sampling_grid(theta: torch.Tensor) -> torch.Tensor:
 
 
 def render(
-    lesions: LesionSet, plan: AugmentPlan, index: np.ndarray | None = None, device: str | torch.device = "cpu",
-    chunk: int = 512, interpolation: str | None = None,
-) -> torch.Tensor:  # fmt: skip
+    lesions: LesionSet,
+    plan: AugmentPlan,
+    index: np.ndarray | None = None,
+    device: str | torch.device = "cpu",
+    chunk: int = 512,
+    interpolation: str | None = None,
+) -> torch.Tensor:
     """Compute the images of the chosen variants (all when ``index`` is None): V x 1 x 64 x 64 on ``device``.
 
     One ``grid_sample`` per variant from the original ROI, reflection at the borders, clamped to [0, 1] (bicubic
@@ -245,9 +249,13 @@ def render(
 
 
 def _resample(
-    images: np.ndarray, plan: AugmentPlan, index: np.ndarray | None, device: str | torch.device, chunk: int,
+    images: np.ndarray,
+    plan: AugmentPlan,
+    index: np.ndarray | None,
+    device: str | torch.device,
+    chunk: int,
     interpolation: str | None,
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """:func:`render` on bare images (N x 1 x 64 x 64) instead of a LesionSet's."""
     index = np.arange(len(plan)) if index is None else np.asarray(index)
     mode = plan.interpolation if interpolation is None else interpolation
@@ -294,10 +302,12 @@ def high_frequency_energy(images: np.ndarray | torch.Tensor, radius_px: float = 
     x = torch.as_tensor(images).detach().to("cpu", torch.float64)  # N x 1 x 64 x 64
     centre = torch.arange(1, ROI_SIZE - 1, dtype=torch.float64) - (ROI_SIZE - 1) / 2  # the 62 valid pixels
     disc = (centre[:, None] ** 2 + centre[None, :] ** 2 <= radius_px**2).double()  # 62 x 62
-    energy = torch.cat([
-        (F.conv2d(part, _LAPLACIAN_X6.view(1, 1, 3, 3))[:, 0] ** 2 * disc).sum(dim=(1, 2))  # B x 62 x 62 -> B
-        for part in x.split(2048)
-    ])  # fmt: skip
+    energy = torch.cat(
+        [
+            (F.conv2d(part, _LAPLACIAN_X6.view(1, 1, 3, 3))[:, 0] ** 2 * disc).sum(dim=(1, 2))  # B x 62 x 62 -> B
+            for part in x.split(2048)
+        ]
+    )
     return (energy / (36.0 * disc.sum())).numpy()
 
 
@@ -474,10 +484,12 @@ def orientation_cue(lesions: LesionSet, config: AugmentConfig, per_class: int = 
     counts = np.bincount(lesions.labels, minlength=n_classes)
     sums = np.stack([pooled[lesions.labels == k].sum(axis=0) for k in range(n_classes)])  # C x 16 x 16
     rng = np.random.default_rng(seed)
-    chosen = np.concatenate([
-        np.sort(rng.choice(np.flatnonzero(lesions.labels == k), min(per_class, counts[k]), replace=False))
-        for k in range(n_classes)
-    ])  # fmt: skip
+    chosen = np.concatenate(
+        [
+            np.sort(rng.choice(np.flatnonzero(lesions.labels == k), min(per_class, counts[k]), replace=False))
+            for k in range(n_classes)
+        ]
+    )
     turned = _block_mean(_transformed(lesions.images[chosen], config)[:, :, 0])  # T x M x 16 x 16
     before = _nearest_mean(pooled[chosen][None], pooled[chosen], lesions.labels[chosen], sums, counts)  # 1 x M
     after = _nearest_mean(turned, pooled[chosen], lesions.labels[chosen], sums, counts)  # T x M

@@ -55,9 +55,16 @@ def data_record(data: str) -> dict[str, Any]:
     content = _path_digest(entry.path) if entry.path is not None else ""
     if entry.reader == "nifti" and entry.path is not None and entry.path.is_file():
         content += _nifti_digest(entry.path, entry.options.get("root"))
-    return {"manifest": str(manifest.manifest_path()), "name": entry.name, "reader": entry.reader,
-            "path": str(entry.path), "options": entry.options, "augment": entry.augment, "md5": entry.md5,
-            "sha256": content}  # fmt: skip
+    return {
+        "manifest": str(manifest.manifest_path()),
+        "name": entry.name,
+        "reader": entry.reader,
+        "path": str(entry.path),
+        "options": entry.options,
+        "augment": entry.augment,
+        "md5": entry.md5,
+        "sha256": content,
+    }
 
 
 def _path_digest(path: Path) -> str:

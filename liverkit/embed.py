@@ -41,7 +41,7 @@ from liverkit.data.lesionset import LesionSet
 from liverkit.display import fit_width
 from liverkit.errors import LiverkitError
 from liverkit.nets.classifier import LesionCNN
-from liverkit.plots import CLASS_COLOURS, _roi_heatmap, display_name, display_names
+from liverkit.plots import CLASS_COLOURS, display_name, display_names, roi_heatmap
 from liverkit.train.classifier import embed_lesions
 
 SYNTHETIC_SOURCES = ("dcgan", "acgan")
@@ -277,15 +277,23 @@ def _scatter(
     """The points of one source and class: real ones opaque with an outline, synthetic ones lighter."""
     shown = f"{source} (real)" if real else source
     return go.Scatter(
-        x=xy[:, 0], y=xy[:, 1], mode="markers", name=display_name(f"{name} · {shown}"), legendgroup=f"{source}|{label}",
+        x=xy[:, 0],
+        y=xy[:, 1],
+        mode="markers",
+        name=display_name(f"{name} · {shown}"),
+        legendgroup=f"{source}|{label}",
         legendrank=100 * rank + label,
-        marker=dict(symbol=SYMBOLS[rank % len(SYMBOLS)], color=CLASS_COLOURS[label % len(CLASS_COLOURS)],
-                    size=8 if real else 6, opacity=0.95 if real else 0.55,
-                    line=dict(width=1 if real else 0, color="black")),
+        marker=dict(
+            symbol=SYMBOLS[rank % len(SYMBOLS)],
+            color=CLASS_COLOURS[label % len(CLASS_COLOURS)],
+            size=8 if real else 6,
+            opacity=0.95 if real else 0.55,
+            line=dict(width=1 if real else 0, color="black"),
+        ),
         customdata=_hover_data(rows),
         hovertemplate="%{customdata[0]}<br>source %{customdata[1]} (%{customdata[2]})<br>class %{customdata[3]}"
         "<br>index %{customdata[4]}<extra></extra>",
-    )  # fmt: skip
+    )
 
 
 def _hover_data(rows: pd.DataFrame) -> np.ndarray:
@@ -320,12 +328,11 @@ def lesion_thumbnail(
     lesions = named[row["set"]]
     if lesions.ids[row["set_index"]] != row["id"]:
         raise LiverkitError(f"set '{row['set']}' does not hold lesion '{row['id']}'; pass the same sets, in order.")
-    fig = go.Figure(_roi_heatmap(lesions, int(row["set_index"])))
+    fig = go.Figure(roi_heatmap(lesions, int(row["set_index"])))
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x")
     caption = f"#{index}: {display_name(row['id'])}<br>{display_name(row['class'])}, {display_name(row['source'])}"
-    fig.update_layout(title=caption, height=300, width=280,
-                      margin=dict(l=10, r=10, t=60, b=10), title_font_size=12)  # fmt: skip
+    fig.update_layout(title=caption, height=300, width=280, margin=dict(l=10, r=10, t=60, b=10), title_font_size=12)
     return fig
 
 
@@ -397,9 +404,14 @@ def feature_agreement(features: np.ndarray, meta: pd.DataFrame, k: int = 5) -> p
 
 
 def _source_rows(
-    source: str, syn_z: np.ndarray, syn_labels: np.ndarray, real_z: np.ndarray, real_labels: np.ndarray, k: int,
+    source: str,
+    syn_z: np.ndarray,
+    syn_labels: np.ndarray,
+    real_z: np.ndarray,
+    real_labels: np.ndarray,
+    k: int,
     names: dict,
-) -> list[dict]:  # fmt: skip
+) -> list[dict]:
     """The rows of one synthetic source: agreement with real neighbours, mixing and silhouettes in real + source."""
     agree = (real_labels[_neighbours(real_z, syn_z, k)] == syn_labels[:, None]).mean(1)
     pool, pool_labels = np.concatenate([real_z, syn_z]), np.concatenate([real_labels, syn_labels])

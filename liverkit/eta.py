@@ -91,8 +91,10 @@ class Eta:
         fraction, left = self.estimate()
         elapsed = 0.0 if self.first_start is None else self.clock() - self.first_start
         eta = "time left: measuring" if left is None else f"about {_duration(left)} left"
-        return (f"{len(self.done)} of {len(self.work)} notebooks done, {fraction:.0%} of the work, "
-                f"{_duration(elapsed)} elapsed, {eta}")  # fmt: skip
+        return (
+            f"{len(self.done)} of {len(self.work)} notebooks done, {fraction:.0%} of the work, "
+            f"{_duration(elapsed)} elapsed, {eta}"
+        )
 
 
 def _duration(seconds: float) -> str:

@@ -50,8 +50,11 @@ def _judge(answer: Any, verdict: _Verdict) -> str:
         return f"Fill in your answer (replace None): {verdict.question}"
     given = _read(answer, verdict)
     if given is None:
-        wanted = {"count": "a whole number, e.g. 12", "decimal2": "a number, e.g. 0.25",
-                  "name": f"one of {list(verdict.names)}"}[verdict.kind]  # fmt: skip
+        wanted = {
+            "count": "a whole number, e.g. 12",
+            "decimal2": "a number, e.g. 0.25",
+            "name": f"one of {list(verdict.names)}",
+        }[verdict.kind]
         return f"Not quite: {answer!r} is not {wanted}. Hint: {verdict.hint}"
     right, shown = _compare(given, verdict)
     if right:

@@ -194,16 +194,23 @@ def sweep_table(sweep: ClassicSweep, n_boot: int = 1000) -> pd.DataFrame:
     """Per group: pooled accuracy (mean over repeats) with a patient-cluster bootstrap CI, each fold's accuracy, and
     the training budget (mean training images, epochs and optimiser steps of the outer models)."""
     outer = sweep.timing[sweep.timing.stage == "outer"]
-    budget = outer.groupby("group").agg(training_images=("training_images", "mean"), epochs=("epochs", "first"),
-                                        steps=("steps", "mean"))  # fmt: skip
+    budget = outer.groupby("group").agg(
+        training_images=("training_images", "mean"), epochs=("epochs", "first"), steps=("steps", "mean")
+    )
     rows = []
     for size in sweep.groups:
         part = sweep.predictions[sweep.predictions.group == size]
         _, y_true, y_pred, patients = prediction_matrix(part)
         estimate, low, high = bootstrap_ci(y_true, y_pred, accuracy, n_boot=n_boot, seed=size, clusters=patients)
-        row = {"group": size, "training_images": float(budget.training_images[size]),
-               "epochs": int(budget.epochs[size]), "steps": float(budget.steps[size]),
-               "accuracy": estimate, "ci_low": low, "ci_high": high}  # fmt: skip
+        row = {
+            "group": size,
+            "training_images": float(budget.training_images[size]),
+            "epochs": int(budget.epochs[size]),
+            "steps": float(budget.steps[size]),
+            "accuracy": estimate,
+            "ci_low": low,
+            "ci_high": high,
+        }
         for f, fold_part in part.groupby("fold"):
             row[f"fold_{f}"] = float((fold_part.y_true == fold_part.y_pred).mean())
         rows.append(row)
@@ -313,8 +320,11 @@ def classic_key_numbers(sweep: ClassicSweep, results: pd.DataFrame, table: pd.Da
     if "honest" in choices:
         numbers["honest_choice"] = accuracy_with_ci("classic optimum (honest choice)")
         numbers["honest_groups"] = [int(g) for g in choices["honest"].group]
-    numbers |= {"repeats": int(sweep.predictions.repeat.nunique()), "ci_method": CI_METHOD,
-                "epochs": int(sweep.timing.epochs.iloc[0])}  # fmt: skip
+    numbers |= {
+        "repeats": int(sweep.predictions.repeat.nunique()),
+        "ci_method": CI_METHOD,
+        "epochs": int(sweep.timing.epochs.iloc[0]),
+    }
     return numbers
 
 

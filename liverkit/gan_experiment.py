@@ -88,11 +88,19 @@ class SweepSettings:
         object.__setattr__(self, "sizes", check_sizes(self.sizes))  # checked and sorted once, here
 
     def record(self) -> dict[str, Any]:
-        return json.loads(json.dumps({
-            "sizes": list(self.sizes), "augment": self.aug.__dict__, "classifier": config_dict(self.clf),
-            "seed": self.seed, "inner_folds": self.inner_folds, "data_fingerprint": self.data_fingerprint,
-            "gan_repeats": self.gan_repeats,
-        }))  # fmt: skip
+        return json.loads(
+            json.dumps(
+                {
+                    "sizes": list(self.sizes),
+                    "augment": self.aug.__dict__,
+                    "classifier": config_dict(self.clf),
+                    "seed": self.seed,
+                    "inner_folds": self.inner_folds,
+                    "data_fingerprint": self.data_fingerprint,
+                    "gan_repeats": self.gan_repeats,
+                }
+            )
+        )
 
 
 def load_fold_gans(run: RunFolder, kind: str, fold: int, device: str | torch.device = "cpu", repeat: int = 0):
@@ -290,15 +298,38 @@ def _collect(records: list[dict], lesions: LesionSet, settings: SweepSettings) -
         images = rec["training_images"]
         budget = {"epochs": settings.clf.epochs, "steps": settings.clf.steps_for(images)}
         timing.append(
-            {**key, "stage": stage, "inner_fold": inner_fold, "seconds": rec["seconds"], "training_images": images,
-             "shared_images": rec["shared_images"], **budget}
-        )  # fmt: skip
+            {
+                **key,
+                "stage": stage,
+                "inner_fold": inner_fold,
+                "seconds": rec["seconds"],
+                "training_images": images,
+                "shared_images": rec["shared_images"],
+                **budget,
+            }
+        )
         if stage == "inner":
-            inner.append({**key, "inner_fold": inner_fold, "val_correct": rec["val_correct"],
-                          "val_lesions": rec["val_lesions"]})  # fmt: skip
+            inner.append(
+                {**key, "inner_fold": inner_fold, "val_correct": rec["val_correct"], "val_lesions": rec["val_lesions"]}
+            )
             continue
         for i, p in zip(rec["index"], rec["y_pred"], strict=True):
-            rows.append({**key, "classic_group": rec["classic_group"], "index": i, "id": lesions.ids[i],
-                         "patient": lesions.patient_ids[i], "y_true": int(lesions.labels[i]), "y_pred": p})  # fmt: skip
-    return GanSweep(pd.DataFrame(rows), pd.DataFrame(inner), pd.DataFrame(timing), lesions.class_names,
-                    settings.sizes, meta=settings.record())  # fmt: skip
+            rows.append(
+                {
+                    **key,
+                    "classic_group": rec["classic_group"],
+                    "index": i,
+                    "id": lesions.ids[i],
+                    "patient": lesions.patient_ids[i],
+                    "y_true": int(lesions.labels[i]),
+                    "y_pred": p,
+                }
+            )
+    return GanSweep(
+        pd.DataFrame(rows),
+        pd.DataFrame(inner),
+        pd.DataFrame(timing),
+        lesions.class_names,
+        settings.sizes,
+        meta=settings.record(),
+    )

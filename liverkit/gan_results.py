@@ -46,8 +46,9 @@ def choose_sizes(sweep: GanSweep, mode: str = "honest") -> pd.DataFrame:
         return keys.assign(synthetic=sweep.sizes[0]).reset_index(drop=True)
     if mode == "honest":
         scores = inner_scores(sweep.inner)
-        ranked = scores.sort_values(["repeat", "fold", "arm", "val_accuracy", "synthetic"],
-                                    ascending=[True, True, True, False, True])  # fmt: skip
+        ranked = scores.sort_values(
+            ["repeat", "fold", "arm", "val_accuracy", "synthetic"], ascending=[True, True, True, False, True]
+        )
         return ranked.groupby(["repeat", "fold", "arm"], as_index=False).first()[["repeat", "fold", "arm", "synthetic"]]
     table = curve_table(sweep, n_boot=1)
     table = table[table.arm != "classic"].sort_values(["arm", "accuracy", "synthetic"], ascending=[True, False, True])
@@ -82,8 +83,16 @@ def curve_table(sweep: GanSweep, n_boot: int = 1000) -> pd.DataFrame:
     for (arm, size), part in sweep.predictions.groupby(["arm", "synthetic"], sort=False):
         _, y_true, y_pred, patients = prediction_matrix(part)
         estimate, low, high = bootstrap_ci(y_true, y_pred, accuracy, n_boot=n_boot, seed=int(size), clusters=patients)
-        rows.append({"arm": arm, "synthetic": int(size), "training_images": float(images.loc[(arm, size)]),
-                     "accuracy": estimate, "ci_low": low, "ci_high": high})  # fmt: skip
+        rows.append(
+            {
+                "arm": arm,
+                "synthetic": int(size),
+                "training_images": float(images.loc[(arm, size)]),
+                "accuracy": estimate,
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -93,9 +102,12 @@ def budget_table(sweep: GanSweep) -> pd.DataFrame:
     those equal across arms: adding images adds steps, never takes passes away)."""
     outer = sweep.timing[sweep.timing.stage == "outer"]
     table = outer.groupby(["arm", "synthetic"], as_index=False, sort=False).agg(
-        training_images=("training_images", "mean"), shared_images=("shared_images", "mean"),
-        epochs=("epochs", "first"), steps=("steps", "mean"), seconds=("seconds", "mean"),
-    )  # fmt: skip
+        training_images=("training_images", "mean"),
+        shared_images=("shared_images", "mean"),
+        epochs=("epochs", "first"),
+        steps=("steps", "mean"),
+        seconds=("seconds", "mean"),
+    )
     added = table.training_images - table.shared_images
     return table.assign(added_share=added / table.training_images, passes_over_shared=table.epochs)
 
@@ -166,10 +178,22 @@ def _paired(sweep: GanSweep, base: str, arm: str, mode: str, n_boot: int, n_perm
     gained = ((a[2] == y_true) & (base_pred != y_true)).sum(axis=1)
     lost = ((a[2] != y_true) & (base_pred == y_true)).sum(axis=1)
     p = paired_permutation_test(y_true, base_pred, a[2], patients, n_perm=n_perm) if mode == "honest" else None
-    return {"arm": arm, "baseline": base, "mode": mode, "lesions": len(y_true),
-            "patients": len(set(patients.tolist())), "repeats": int(a[2].shape[0]),
-            "gained": float(gained.mean()), "lost": float(lost.mean()), "accuracy_difference": diff,
-            "ci_low": low, "ci_high": high, "per_repeat": per_repeat, "p_value": p, "p_holm": None}  # fmt: skip
+    return {
+        "arm": arm,
+        "baseline": base,
+        "mode": mode,
+        "lesions": len(y_true),
+        "patients": len(set(patients.tolist())),
+        "repeats": int(a[2].shape[0]),
+        "gained": float(gained.mean()),
+        "lost": float(lost.mean()),
+        "accuracy_difference": diff,
+        "ci_low": low,
+        "ci_high": high,
+        "per_repeat": per_repeat,
+        "p_value": p,
+        "p_holm": None,
+    }
 
 
 def p_text(p: float) -> str:

@@ -21,11 +21,10 @@ import torch
 
 from liverkit import augment
 from liverkit.augment import AugmentConfig
-from liverkit.data.folds import split
+from liverkit.data.folds import check_disjoint, split
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
 from liverkit.protocol import (
-    check_disjoint,
     control_variants,
     first_per_class,
     inner_pool,
@@ -156,7 +155,8 @@ def job_data(job: CNNJob, inputs: SweepInputs, device: str | torch.device = "cpu
         )
         train = LesionSet.concat([classic, first_per_class(added, job.added_per_class)])
     index = np.flatnonzero(np.asarray(inputs.fold_of) == f) if k is None else None
-    check_disjoint(train.patient_ids, judged.patient_ids, f"job {job.key} of repeat {r}, fold {f}")
+    what = f"the training and the judged lesions of job {job.key} (repeat {r}, fold {f})"
+    check_disjoint(train.patient_ids, judged.patient_ids, what, "this is a bug, please report it.")
     return JobData(train, judged, index, len(classic))
 
 

@@ -209,9 +209,19 @@ def build_02_classic(run: RunFolder, cfg: Profile, data: str, seed: int, device:
     lesions, fold_of = experiment.load_data(run, data, seed, cfg.n_folds)
     cue = augment.orientation_cue(lesions, cfg.augment, seed=seed)
     sweep = experiment.run_classic_sweep(
-        lesions, fold_of, cfg.classic_groups, cfg.augment, cfg.classifier, seed=seed, repeats=cfg.repeats,
-        device=device, inner_folds=cfg.inner_folds, progress=progress, fused=cfg.fused, run=run,
-    )  # fmt: skip
+        lesions,
+        fold_of,
+        cfg.classic_groups,
+        cfg.augment,
+        cfg.classifier,
+        seed=seed,
+        repeats=cfg.repeats,
+        device=device,
+        inner_folds=cfg.inner_folds,
+        progress=progress,
+        fused=cfg.fused,
+        run=run,
+    )
     table = experiment.sweep_table(sweep)
     choices = {mode: experiment.choose_groups(sweep, mode) for mode in ("honest", "paper")}
     results = experiment.results_table(sweep)
@@ -223,8 +233,9 @@ def build_02_classic(run: RunFolder, cfg: Profile, data: str, seed: int, device:
     run.record_metrics("02_classic_augmentation", metrics)
 
 
-def _build_gans(kind: str, run: RunFolder, cfg: Profile, data: str, seed: int, device: torch.device,
-                progress: bool) -> None:  # fmt: skip
+def _build_gans(
+    kind: str, run: RunFolder, cfg: Profile, data: str, seed: int, device: torch.device, progress: bool
+) -> None:
     """Notebooks 03 and 04: every fold's GAN(s) on its chosen group (and per repeat), samples saved, numbers kept."""
     config = cfg.dcgan if kind == "dcgan" else cfg.acgan
     lesions, fold_of = experiment.load_data(run, data, seed, cfg.n_folds)
@@ -248,17 +259,23 @@ def build_04_acgan(run: RunFolder, cfg: Profile, data: str, seed: int, device: t
     _build_gans("acgan", run, cfg, data, seed, device, progress)
 
 
-def build_05_gan_augmentation(run: RunFolder, cfg: Profile, data: str, seed: int, device: torch.device,
-                              progress: bool) -> None:  # fmt: skip
+def build_05_gan_augmentation(
+    run: RunFolder, cfg: Profile, data: str, seed: int, device: torch.device, progress: bool
+) -> None:
     """Notebook 05: every arm's CNNs (the chosen ones saved for 06 and 07), its tables and its key numbers."""
     lesions, fold_of = experiment.load_data(run, data, seed, cfg.n_folds)
     classic = experiment.load_sweep(run, lesions.class_names)  # read back from the tables, as notebook 05 does
     choice = synthesis.load_choice(run)
     gans = gan_experiment.load_all_gans(run, fold_of, device, cfg.gan_repeats)
     settings = gan_experiment.SweepSettings(
-        sizes=cfg.synthetic_sizes, aug=cfg.augment, clf=cfg.classifier, seed=seed, inner_folds=cfg.inner_folds,
-        data_fingerprint=lesions.fingerprint(), gan_repeats=cfg.gan_repeats,
-    )  # fmt: skip
+        sizes=cfg.synthetic_sizes,
+        aug=cfg.augment,
+        clf=cfg.classifier,
+        seed=seed,
+        inner_folds=cfg.inner_folds,
+        data_fingerprint=lesions.fingerprint(),
+        gan_repeats=cfg.gan_repeats,
+    )
     sweep = gan_experiment.run_gan_sweep(
         lesions, fold_of, choice, gans, settings, cfg.repeats, device, run, progress, fused=cfg.fused
     )

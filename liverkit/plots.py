@@ -47,7 +47,7 @@ def lesion_grid(lesions: LesionSet, per_class: int = 8, seed: int = 0, title: st
         members = np.flatnonzero(lesions.labels == row - 1)
         picked = rng.choice(members, size=min(per_class, len(members)), replace=False) if len(members) else []
         for col, index in enumerate(sorted(picked), start=1):
-            fig.add_trace(_roi_heatmap(lesions, int(index)), row=row, col=col)
+            fig.add_trace(roi_heatmap(lesions, int(index)), row=row, col=col)
         fig.update_yaxes(title_text=display_name(name), row=row, col=1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x")
@@ -68,7 +68,7 @@ def lesion_caption(lesions: LesionSet, index: int) -> str:
     return display_name(lesions.ids[index]) + size
 
 
-def _roi_heatmap(lesions: LesionSet, index: int) -> go.Heatmap:
+def roi_heatmap(lesions: LesionSet, index: int) -> go.Heatmap:
     """One ROI as a grey heatmap in [0, 1] with its id, class and diameter in the hover text."""
     diameter = lesions.diameters_mm[index]
     size = f"{diameter:.0f} mm" if np.isfinite(diameter) else "diameter unknown"
@@ -92,16 +92,31 @@ def diameter_histogram(lesions: LesionSet, bins: int = 40) -> go.Figure:
     missing = len(table) - len(known)
     if not lesions.has_diameters:
         fig = go.Figure()
-        fig.add_annotation(text=f"No diameters in this data set (all {missing} lesions: unknown)", showarrow=False,
-                           x=0.5, y=0.5, xref="paper", yref="paper", font_size=16)  # fmt: skip
-        fig.update_layout(title="Lesion diameter per class: none known", height=250, xaxis_visible=False,
-                          yaxis_visible=False)  # fmt: skip
+        fig.add_annotation(
+            text=f"No diameters in this data set (all {missing} lesions: unknown)",
+            showarrow=False,
+            x=0.5,
+            y=0.5,
+            xref="paper",
+            yref="paper",
+            font_size=16,
+        )
+        fig.update_layout(
+            title="Lesion diameter per class: none known", height=250, xaxis_visible=False, yaxis_visible=False
+        )
         return fig
     title = "Lesion diameter per class" + (f" ({missing} of unknown diameter not shown)" if missing else "")
     fig = px.histogram(
-        known, x="diameter_mm", color="class", nbins=bins, barmode="overlay", opacity=0.6, title=title,
-        category_orders={"class": display_names(lesions.class_names)}, color_discrete_sequence=CLASS_COLOURS,
-    )  # fmt: skip
+        known,
+        x="diameter_mm",
+        color="class",
+        nbins=bins,
+        barmode="overlay",
+        opacity=0.6,
+        title=title,
+        category_orders={"class": display_names(lesions.class_names)},
+        color_discrete_sequence=CLASS_COLOURS,
+    )
     fig.update_layout(xaxis_title="diameter (mm)", yaxis_title="lesions", height=350)
     return fig
 
@@ -115,10 +130,16 @@ def intensity_histogram(lesions: LesionSet, bins: int = 40, region: str = "centr
     table = _per_lesion_table(lesions)
     column = "centre_intensity" if region == "centre" else "mean_intensity"
     fig = px.histogram(
-        table, x=column, color="class", nbins=bins, barmode="overlay", opacity=0.6,
+        table,
+        x=column,
+        color="class",
+        nbins=bins,
+        barmode="overlay",
+        opacity=0.6,
         title=f"Mean intensity per lesion ({region} of the ROI, window [0, 1])",
-        category_orders={"class": display_names(lesions.class_names)}, color_discrete_sequence=CLASS_COLOURS,
-    )  # fmt: skip
+        category_orders={"class": display_names(lesions.class_names)},
+        color_discrete_sequence=CLASS_COLOURS,
+    )
     fig.update_layout(xaxis_title="mean intensity", yaxis_title="lesions", height=350)
     return fig
 
@@ -171,23 +192,52 @@ def sweep_chart(table: pd.DataFrame, title: str = "CNN-AUG: accuracy against tra
     fig = go.Figure()
     band_x = pd.concat([x, x[::-1]])
     band_y = pd.concat([table["ci_high"], table["ci_low"][::-1]])
-    fig.add_scatter(x=band_x, y=band_y, fill="toself", fillcolor="rgba(31,119,180,0.2)", line_width=0,
-                    name="95% CI (patients resampled)", hoverinfo="skip")  # fmt: skip
+    fig.add_scatter(
+        x=band_x,
+        y=band_y,
+        fill="toself",
+        fillcolor="rgba(31,119,180,0.2)",
+        line_width=0,
+        name="95% CI (patients resampled)",
+        hoverinfo="skip",
+    )
     for column in [c for c in table.columns if c.startswith("fold_")]:
-        fig.add_scatter(x=x, y=table[column], mode="lines+markers", line=dict(width=1, dash="dot"),
-                        name=column.replace("_", " "), opacity=0.6)  # fmt: skip
-    fig.add_scatter(x=x, y=table["accuracy"], mode="lines+markers", line=dict(width=3, color="rgb(31,119,180)"),
-                    name="pooled accuracy")  # fmt: skip
-    fig.update_layout(title=title, xaxis_title="images trained on (group 0: the original ROIs)", yaxis_title="accuracy",
-                      yaxis_range=[0, 1], height=420)  # fmt: skip
+        fig.add_scatter(
+            x=x,
+            y=table[column],
+            mode="lines+markers",
+            line=dict(width=1, dash="dot"),
+            name=column.replace("_", " "),
+            opacity=0.6,
+        )
+    fig.add_scatter(
+        x=x,
+        y=table["accuracy"],
+        mode="lines+markers",
+        line=dict(width=3, color="rgb(31,119,180)"),
+        name="pooled accuracy",
+    )
+    fig.update_layout(
+        title=title,
+        xaxis_title="images trained on (group 0: the original ROIs)",
+        yaxis_title="accuracy",
+        yaxis_range=[0, 1],
+        height=420,
+    )
     return fig
 
 
 def training_curves(history: pd.DataFrame, fold: int = 0, repeat: int = 0) -> go.Figure:
     """Training loss per epoch of each group's model in one fold (from ``ClassicSweep.history``)."""
     part = history[(history["fold"] == fold) & (history["repeat"] == repeat)]
-    fig = px.line(part, x="steps", y="loss", color="group", markers=False,
-                  title=f"Training loss, fold {fold} (one line per classic group)")  # fmt: skip
+    fig = px.line(
+        part,
+        x="steps",
+        y="loss",
+        color="group",
+        markers=False,
+        title=f"Training loss, fold {fold} (one line per classic group)",
+    )
     fig.update_layout(xaxis_title="optimiser steps", yaxis_title="cross-entropy", height=380)
     return fig
 
@@ -199,11 +249,18 @@ def confusion_heatmap(matrix: np.ndarray, class_names: tuple[str, ...], title: s
     names = display_names(class_names)
     fig = go.Figure(
         go.Heatmap(
-            z=row_share, x=names, y=names, text=matrix, texttemplate="%{text}",
-            colorscale="Blues", zmin=0, zmax=1, colorbar_title="row share",
+            z=row_share,
+            x=names,
+            y=names,
+            text=matrix,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar_title="row share",
             hovertemplate="true %{y}<br>predicted %{x}<br>%{text} lesions (%{z:.0%})<extra></extra>",
         )
-    )  # fmt: skip
+    )
     fig.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", height=380, width=460)
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -258,8 +315,9 @@ def gan_curves(history: pd.DataFrame, title: str) -> go.Figure:
     panels = [[("loss_d", "loss_g"), "losses"], [("d_real", "d_fake"), "mean D(x), D(G(z)) (0.5 = cannot tell)"]]
     if "acc_real" in history.columns:
         panels.append([("acc_real", "acc_fake"), "class head accuracy on real and generated images"])
-    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=[t for _, t in panels])  # fmt: skip
+    fig = make_subplots(
+        rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=[t for _, t in panels]
+    )
     dashes = ["solid", "dot", "dash", "dashdot"]
     for i, (model, part) in enumerate(history.groupby("model", sort=False)):
         dash = dashes[i % len(dashes)]
@@ -309,8 +367,15 @@ def collapse_chart(collapse: pd.DataFrame) -> go.Figure:
     """Collapse ratio per epoch (mean pairwise distance of samples / of real images; near 1 is healthy, near 0
     means the generator repeats itself). ``collapse``: columns fold, class, epoch, ratio."""
     collapse = collapse.assign(**{"class": display_names(collapse["class"])})
-    fig = px.line(collapse, x="epoch", y="ratio", color="class", line_dash="fold", markers=True,
-                  title="Mode-collapse indicator (1 = as diverse as the real images)")  # fmt: skip
+    fig = px.line(
+        collapse,
+        x="epoch",
+        y="ratio",
+        color="class",
+        line_dash="fold",
+        markers=True,
+        title="Mode-collapse indicator (1 = as diverse as the real images)",
+    )
     fig.add_hline(y=1.0, line_dash="dot", line_color="grey")
     fig.update_layout(yaxis_title="sample spread / real spread", height=380)
     return fig
@@ -318,11 +383,16 @@ def collapse_chart(collapse: pd.DataFrame) -> go.Figure:
 
 # ---------------------------------------------------------------------------------------------- experiment (05)
 ARM_COLOURS = {
-    "classic": "rgb(31,119,180)", "classic_control": "rgb(127,127,127)", "dcgan": "rgb(214,39,40)",
+    "classic": "rgb(31,119,180)",
+    "classic_control": "rgb(127,127,127)",
+    "dcgan": "rgb(214,39,40)",
     "acgan": "rgb(44,160,44)",
-}  # fmt: skip
-_ARM_NAMES = {"classic_control": "classic + extra classic (control)", "dcgan": "classic + DCGAN",
-              "acgan": "classic + ACGAN"}  # fmt: skip
+}
+_ARM_NAMES = {
+    "classic_control": "classic + extra classic (control)",
+    "dcgan": "classic + DCGAN",
+    "acgan": "classic + ACGAN",
+}
 
 
 def gan_sweep_chart(classic: pd.DataFrame, curve: pd.DataFrame) -> go.Figure:
@@ -342,15 +412,26 @@ def gan_sweep_chart(classic: pd.DataFrame, curve: pd.DataFrame) -> go.Figure:
         lines[arm] = (part, _ARM_NAMES[arm])
     for arm, (part, name) in lines.items():
         colour, x = ARM_COLOURS[arm], part["training_images"]
-        fig.add_scatter(x=pd.concat([x, x[::-1]]), y=pd.concat([part["ci_high"], part["ci_low"][::-1]]),
-                        fill="toself", fillcolor=colour.replace("rgb", "rgba").replace(")", ",0.12)"), line_width=0,
-                        showlegend=False, hoverinfo="skip")  # fmt: skip
+        fig.add_scatter(
+            x=pd.concat([x, x[::-1]]),
+            y=pd.concat([part["ci_high"], part["ci_low"][::-1]]),
+            fill="toself",
+            fillcolor=colour.replace("rgb", "rgba").replace(")", ",0.12)"),
+            line_width=0,
+            showlegend=False,
+            hoverinfo="skip",
+        )
         dash = "dot" if arm == "classic_control" else "solid"
-        fig.add_scatter(x=x, y=part["accuracy"], mode="lines+markers", name=name,
-                        line=dict(color=colour, width=3, dash=dash))  # fmt: skip
-    fig.update_layout(title="Accuracy against training images (bands: 95% CI, patients resampled)",
-                      xaxis_title="images trained on (mean over folds)", yaxis_title="accuracy",
-                      yaxis_range=[0, 1], height=440)  # fmt: skip
+        fig.add_scatter(
+            x=x, y=part["accuracy"], mode="lines+markers", name=name, line=dict(color=colour, width=3, dash=dash)
+        )
+    fig.update_layout(
+        title="Accuracy against training images (bands: 95% CI, patients resampled)",
+        xaxis_title="images trained on (mean over folds)",
+        yaxis_title="accuracy",
+        yaxis_range=[0, 1],
+        height=440,
+    )
     return fig
 
 
@@ -361,9 +442,18 @@ def confusion_row(matrices: dict[str, np.ndarray], class_names: tuple[str, ...])
         matrix = np.asarray(matrix)
         share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
         names = display_names(class_names)
-        heatmap = go.Heatmap(z=share, x=names, y=names, text=matrix, texttemplate="%{text}",
-                             colorscale="Blues", zmin=0, zmax=1, showscale=i == 1,
-                             hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>")  # fmt: skip
+        heatmap = go.Heatmap(
+            z=share,
+            x=names,
+            y=names,
+            text=matrix,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            showscale=i == 1,
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>",
+        )
         fig.add_trace(heatmap, 1, i)
         fig.update_yaxes(autorange="reversed", row=1, col=i)
     fig.update_layout(height=360, width=330 * len(matrices) + 80, title="Confusion matrices, pooled over folds")

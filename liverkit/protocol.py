@@ -3,8 +3,8 @@
 Both sweeps (the classic one of notebook 02 and the GAN one of notebook 05) and the GAN notebooks cut their
 training data with these functions, so a model of one sweep can be rebuilt exactly by another: the same split,
 pool, nested order and seed, from the run seed and :class:`~liverkit.seeds.Stream`. A test fold's lesions are
-split off before anything is augmented, and :func:`check_disjoint` guards every training set against the lesions
-it is judged on.
+split off before anything is augmented, and :func:`~liverkit.data.folds.check_disjoint` guards every training
+set against the lesions it is judged on.
 """
 
 from __future__ import annotations
@@ -92,18 +92,3 @@ def first_per_class(lesions: LesionSet, n: int) -> LesionSet:
         members = np.flatnonzero(lesions.labels == k)
         rank[members] = np.arange(len(members))
     return lesions.subset(np.flatnonzero(rank < n))
-
-
-def check_disjoint(patients, judged_patients, what: str) -> None:
-    """The one leak guard: no patient of ``judged_patients`` (test or validation) may be among ``patients``
-    (training data, a GAN's training set, a classic group).
-
-    It cannot fire through :func:`~liverkit.data.folds.split`; it is kept for future callers and as the
-    executable statement of the rule.
-    """
-    shared = set(np.asarray(patients).tolist()) & set(np.asarray(judged_patients).tolist())
-    if shared:
-        raise LiverkitError(
-            f"patients {sorted(shared)[:3]} are in both the training data and the judged data of {what}; "
-            "this is a bug, report it."
-        )

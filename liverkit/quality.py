@@ -70,6 +70,7 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from liverkit.data.folds import check_disjoint
 from liverkit.data.lesionset import ROI_SIZE, LesionSet
 from liverkit.display import fit_width
 from liverkit.errors import LiverkitError
@@ -482,12 +483,8 @@ def _check_inputs(
         raise LiverkitError(f"quality_table needs k >= 1, got k={k}.")
     if n_boot < 0:
         raise LiverkitError(f"quality_table needs n_boot >= 0 (0: no intervals), got {n_boot}.")
-    shared = sorted(set(real_train.patient_ids.tolist()) & set(real_test.patient_ids.tolist()))
-    if shared:
-        raise LiverkitError(
-            f"patients {shared[:5]} are in both real_train and real_test; the reference must be held out: pass "
-            "one fold's training and test lesions (liverkit.data.folds.split)."
-        )
+    held_out = "the reference must be held out: pass one fold's training and test lesions (liverkit.data.folds.split)."
+    check_disjoint(real_train.patient_ids, real_test.patient_ids, "real_train and real_test", held_out)
     names = real_train.class_names
     n_outputs = int(model.head[-1].out_features)
     if n_outputs != len(names):

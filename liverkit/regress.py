@@ -39,17 +39,21 @@ FAMILY_FIELDS = ("name", "pattern", "compare", "measured")
 REMEDY = "fix it, or regenerate it with scripts/measure_tolerances.py (see docs/regression.md)"
 
 
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts and lists as one flat dict with ``/``-joined keys (list items by position)."""
+def flatten(value: Any, prefix: str = "", sep: str = "/", lists: bool = True) -> dict[str, Any]:
+    """Nested dicts (and lists, by position, when ``lists``) as one flat dict with ``sep``-joined keys.
+
+    The recorded metrics are flattened with ``/`` for the baselines; the report shows them with ``.`` and keeps
+    lists whole.
+    """
     if isinstance(value, dict):
         items = value.items()
-    elif isinstance(value, list):
+    elif isinstance(value, list) and lists:
         items = enumerate(value)
     else:
         return {prefix: value}
     flat: dict[str, Any] = {}
     for key, item in items:
-        flat |= flatten(item, f"{prefix}/{key}" if prefix else str(key))
+        flat |= flatten(item, f"{prefix}{sep}{key}" if prefix else str(key), sep, lists)
     return flat
 
 

@@ -54,6 +54,7 @@ from liverkit.data.lesionset import LesionSet
 from liverkit.env import config_info
 from liverkit.errors import LiverkitError
 from liverkit.io import atomic_write
+from liverkit.regress import flatten
 from liverkit.runs import RunFolder
 
 REPORT_FILE = "report.html"
@@ -233,11 +234,21 @@ class RunData:
 
 NEEDS = {
     "01": ("metrics/01_data.json", "artifacts/lesions.npz", "artifacts/folds.npy"),
-    "02": ("metrics/02_classic_augmentation.json", "artifacts/classic_predictions.csv", "artifacts/classic_inner.csv",
-           "artifacts/classic_history.csv", "artifacts/classic_timing.csv", "artifacts/classic_choice.csv"),
-    "05": ("metrics/05_gan_augmentation.json", "artifacts/gan_predictions.csv", "artifacts/gan_inner.csv",
-           "artifacts/gan_timing.csv"),
-}  # fmt: skip
+    "02": (
+        "metrics/02_classic_augmentation.json",
+        "artifacts/classic_predictions.csv",
+        "artifacts/classic_inner.csv",
+        "artifacts/classic_history.csv",
+        "artifacts/classic_timing.csv",
+        "artifacts/classic_choice.csv",
+    ),
+    "05": (
+        "metrics/05_gan_augmentation.json",
+        "artifacts/gan_predictions.csv",
+        "artifacts/gan_inner.csv",
+        "artifacts/gan_timing.csv",
+    ),
+}
 """Files a section needs from each notebook (relative to the run folder); per-fold files are named in place."""
 
 
@@ -371,13 +382,15 @@ def notebook_timings(data: RunData) -> pd.DataFrame:
             rows.append({"notebook": stem, "status": "not run yet", "seconds": np.nan, "started": "", "finished": ""})
             continue
         seconds = meta.get("duration")
-        rows.append({
-            "notebook": stem,
-            "status": "failed" if meta.get("exception") else "done",
-            "seconds": np.nan if seconds is None else round(float(seconds), 1),
-            "started": meta.get("start_time") or "",
-            "finished": meta.get("end_time") or "",
-        })  # fmt: skip
+        rows.append(
+            {
+                "notebook": stem,
+                "status": "failed" if meta.get("exception") else "done",
+                "seconds": np.nan if seconds is None else round(float(seconds), 1),
+                "started": meta.get("start_time") or "",
+                "finished": meta.get("end_time") or "",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -524,11 +537,22 @@ def quality_chart(table: pd.DataFrame) -> go.Figure:
     for i, comparison in enumerate(comparisons):
         values = overall[overall["comparison"] == comparison].set_index("metric")["value"]
         for col, metric in enumerate(QUALITY_CHART_METRICS, start=1):
-            fig.add_bar(x=[comparison], y=[values.get(metric, np.nan)], name=comparison, legendgroup=comparison,
-                        marker_color=_bar_colour(comparison, i), showlegend=col == 1, row=1, col=col)  # fmt: skip
+            fig.add_bar(
+                x=[comparison],
+                y=[values.get(metric, np.nan)],
+                name=comparison,
+                legendgroup=comparison,
+                marker_color=_bar_colour(comparison, i),
+                showlegend=col == 1,
+                row=1,
+                col=col,
+            )
     fig.update_xaxes(showticklabels=False)
-    fig.update_layout(title="Overall quality in the CNN's feature space (grey: the real-vs-real baseline)",
-                      height=360, legend_orientation="h")  # fmt: skip
+    fig.update_layout(
+        title="Overall quality in the CNN's feature space (grey: the real-vs-real baseline)",
+        height=360,
+        legend_orientation="h",
+    )
     return fig
 
 
@@ -586,22 +610,13 @@ def _closest_pairs(data: RunData, fold: int, figures: Figures) -> tuple[str, boo
 
 
 # ---------------------------------------------------------------------------------------------- 08, metrics, config
-def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as one level with dotted keys, e.g. ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
-    if not isinstance(obj, dict):
-        return {prefix: obj}
-    out: dict[str, Any] = {}
-    for key, value in obj.items():
-        out |= flatten(value, f"{prefix}.{key}" if prefix else str(key))
-    return out
-
-
 def turing_section(data: RunData, figures: Figures) -> Section | None:
     """Notebook 08's recorded numbers (the visual Turing test); no section until ``metrics/08_*.json`` exists."""
     files = sorted((data.run.path / "metrics").glob("08_*.json"))
     if not files:
         return None
-    body = "".join(heading(f.stem) + kv_table(flatten(data.run.read_metrics(f.stem))) for f in files)
+    tables = [kv_table(flatten(data.run.read_metrics(f.stem), sep=".", lists=False)) for f in files]
+    body = "".join(heading(f.stem) + table for f, table in zip(files, tables, strict=True))
     return Section("turing", "Visual Turing test", body)
 
 

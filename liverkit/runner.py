@@ -129,13 +129,22 @@ def run_notebooks(
     with run_lock(out):
         RunFolder(out, identity=identity)  # records run.json, or checks it again now that the folder is ours
         (out / "notebooks").mkdir(exist_ok=True)
-        parameters = {"profile": profile, "run_dir": str(out), "data": data, "seed": seed, "device": device,
-                      "overrides": overrides}  # fmt: skip
+        parameters = {
+            "profile": profile,
+            "run_dir": str(out),
+            "data": data,
+            "seed": seed,
+            "device": device,
+            "overrides": overrides,
+        }
         digests = input_digests(every, parameters, run_inputs_digest(data, checked.profile))
         state = read_state(out)
         plan = plan_runs(out, selected, state, digests, force)
-        work = {nb.stem: notebook_work(nb.stem, checked.profile, checked.n_lesions, checked.n_classes)
-                for nb, skip in plan if not skip}  # fmt: skip
+        work = {
+            nb.stem: notebook_work(nb.stem, checked.profile, checked.n_lesions, checked.n_classes)
+            for nb, skip in plan
+            if not skip
+        }
         run = _Run(out, every, state, digests, parameters, Eta(work), progress, heartbeat_s)
         return [run.one(i, notebook, skip, len(plan)) for i, (notebook, skip) in enumerate(plan, start=1)]
 

@@ -1,4 +1,4 @@
-"""Named random streams: every seed the protocol uses, derived from the run's seed and the stream's name.
+"""Named random streams: every seed the kit uses, derived from the run's seed and the stream's name.
 
 One run seed feeds every random choice of the sweeps through :func:`derive`, which hashes a list of integers with
 numpy's ``SeedSequence`` into one 32-bit seed: the same parts give the same seed on every machine, and different
@@ -30,6 +30,22 @@ class Stream(IntEnum):
     """The model seed of an inner fold's CNNs (one more part: the inner fold)."""
     SYNTHETIC = 8
     """The synthetic lesions a GAN arm adds in a (repeat, fold) (one more part: the GAN kind's position)."""
+    GAN_FOLD = 7
+    """The seed of a fold's GANs: ``derive(gan_run_seed, fold, Stream.GAN_FOLD)`` (no repeat part)."""
+    GAN_REPEAT = 11
+    """The GAN run seed of repeat r > 0, when GANs are retrained per repeat: ``derive(seed, r, Stream.GAN_REPEAT)``
+    (repeat 0 uses the run seed itself, so its GANs are the ones a single-repeat profile trains)."""
+
+
+class GanStream(IntEnum):
+    """The random streams inside one GAN's training and sampling: ``derive(gan_seed, GanStream.X [+ class])``."""
+
+    TRAINING = 0
+    """Data order, training noise and fake labels, drawn epoch by epoch."""
+    FIXED_NOISE = 1
+    """The fixed noise of the progress grid and the collapse ratio, and the real images it is compared with."""
+    SAMPLES = 2
+    """Sampling from a trained generator: class k of ``class_names`` uses ``SAMPLES + k``."""
 
 
 def derive(seed: int, *parts: int) -> int:

@@ -16,16 +16,18 @@ import torch
 
 from liverkit import augment
 from liverkit.augment import AugmentConfig
-from liverkit.data.folds import split
+from liverkit.data.folds import check_disjoint, split
 from liverkit.data.lesionset import LesionSet
 from liverkit.env import use_fused
 from liverkit.errors import LiverkitError
 from liverkit.protocol import outer_pool
 from liverkit.runs import RunFolder
+from liverkit.seeds import Stream, derive
 from liverkit.train.fused_gan import GANJob, train_acgans_fused, train_dcgans_fused
 from liverkit.train.gan import GANConfig, TrainedGAN, build_gan, class_folders, sample, train_acgan, train_dcgans
 
 GAN_KINDS = ("dcgan", "acgan")
+_BUG = "this cannot happen through split(); it is a bug, please report it."
 
 
 def fold_training_group(
@@ -48,7 +50,7 @@ def fold_training_group(
     train, test = split(lesions, fold_of, fold)
     plan, order = outer_pool(train, aug, seed, repeat, fold)
     group = augment.make_group(train, plan, order, size, device)
-    _check_no_test_patients(group.patients, test, f"fold {fold}'s training group")
+    check_disjoint(group.patients, test.patient_ids, f"fold {fold}'s training group and its test fold", _BUG)
     return group
 
 
@@ -103,7 +105,7 @@ def train_fold_gans(
     for fold, size in _chosen_sizes(choice, fold_of, repeat).items():
         group = fold_training_group(lesions, fold_of, fold, size, aug, seed, repeat=repeat, device=device)
         out_dir = gan_folder(run, kind, fold, repeat)
-        gan_seed = seed if repeat == 0 else int(np.random.SeedSequence([seed, repeat, 11]).generate_state(1)[0])
+        gan_seed = seed if repeat == 0 else derive(seed, repeat, Stream.GAN_REPEAT)
         if fuse:
             pending[fold] = (group, out_dir, _fold_seed(gan_seed, fold))
             continue
@@ -118,7 +120,7 @@ def train_fold_gans(
 
 def _fold_seed(seed: int, fold: int) -> int:
     """The seed of fold ``fold``'s GAN(s) (every class's DCGAN uses the same one, as :func:`train_dcgans` does)."""
-    return int(np.random.SeedSequence([seed, fold, 7]).generate_state(1)[0])
+    return derive(seed, fold, Stream.GAN_FOLD)
 
 
 def _train_one_fold(kind, group, config, out_dir, seed, fold, device, progress) -> dict[str, TrainedGAN]:
@@ -152,7 +154,7 @@ def _check_fold(kind: str, lesions: LesionSet, fold_of: np.ndarray, fold: int, g
     """The leak check: no test patient of ``fold`` is among the patients its GAN(s) recorded."""
     _, test = split(lesions, fold_of, fold)
     for gan in _distinct(gans):
-        _check_no_test_patients(np.asarray(gan.data["patient_ids"]), test, f"the {kind} of fold {fold}")
+        check_disjoint(gan.data["patient_ids"], test.patient_ids, f"the {kind} of fold {fold} and its test fold", _BUG)
 
 
 def _chosen_sizes(choice: pd.DataFrame, fold_of: np.ndarray, repeat: int = 0) -> dict[int, int]:
@@ -169,12 +171,6 @@ def _chosen_sizes(choice: pd.DataFrame, fold_of: np.ndarray, repeat: int = 0) ->
     return {f: sizes[f] for f in folds}
 
 
-def _check_no_test_patients(patients: np.ndarray, test: LesionSet, what: str) -> None:
-    leaked = sorted(set(np.asarray(patients).tolist()) & set(test.patient_ids.tolist()))
-    if leaked:  # cannot happen through split(); a guard for future callers
-        raise LiverkitError(f"test patients {leaked[:3]} reached {what}; this is a bug, please report it.")
-
-
 def training_table(trained: dict[int, dict[str, TrainedGAN]]) -> pd.DataFrame:
     """One row per trained model: fold, class(es), training images and patients, epochs, time, speed, and the
     last epoch's mean D(x), D(G(z)) and collapse ratio."""
@@ -182,15 +178,21 @@ def training_table(trained: dict[int, dict[str, TrainedGAN]]) -> pd.DataFrame:
     for fold, gans in trained.items():
         for gan in _distinct(gans):
             last_epoch = gan.history[gan.history.epoch == gan.history.epoch.max()]
-            rows.append({
-                "fold": fold, "classes": "/".join(gan.class_names), "images": gan.data["n_images"],
-                "patients": len(gan.data["patient_ids"]), "epochs": gan.epochs_trained,
-                "steps": int(gan.history.step.max()) if len(gan.history) else 0,
-                "seconds": round(gan.seconds, 1), "images_per_s": round(gan.images_per_second),
-                "d_real": round(float(last_epoch.d_real.mean()), 3),
-                "d_fake": round(float(last_epoch.d_fake.mean()), 3),
-                "collapse_ratio": round(float(gan.collapse.iloc[-1].mean()), 3),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "fold": fold,
+                    "classes": "/".join(gan.class_names),
+                    "images": gan.data["n_images"],
+                    "patients": len(gan.data["patient_ids"]),
+                    "epochs": gan.epochs_trained,
+                    "steps": int(gan.history.step.max()) if len(gan.history) else 0,
+                    "seconds": round(gan.seconds, 1),
+                    "images_per_s": round(gan.images_per_second),
+                    "d_real": round(float(last_epoch.d_real.mean()), 3),
+                    "d_fake": round(float(last_epoch.d_fake.mean()), 3),
+                    "collapse_ratio": round(float(gan.collapse.iloc[-1].mean()), 3),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -233,8 +235,9 @@ def load_choice(run: RunFolder) -> pd.DataFrame:
     return run.load_table("classic_choice")
 
 
-def training_data_table(lesions: LesionSet, fold_of: np.ndarray, choice: pd.DataFrame, aug: AugmentConfig,
-                        seed: int) -> pd.DataFrame:  # fmt: skip
+def training_data_table(
+    lesions: LesionSet, fold_of: np.ndarray, choice: pd.DataFrame, aug: AugmentConfig, seed: int
+) -> pd.DataFrame:
     """Per fold: the chosen group, its images per class, its patients, and how many of them are test patients
     (always 0: the GANs never see a test patient)."""
     rows = []
@@ -242,9 +245,16 @@ def training_data_table(lesions: LesionSet, fold_of: np.ndarray, choice: pd.Data
         group = fold_training_group(lesions, fold_of, fold, size, aug, seed)
         _, test = split(lesions, fold_of, fold)
         overlap = len(set(group.patient_ids.tolist()) & set(test.patient_ids.tolist()))
-        rows.append({"fold": fold, "classic_group": size, **group.class_counts(),
-                     "training_patients": len(group.patients), "test_patients": len(test.patients),
-                     "test_patients_in_gan_data": overlap})  # fmt: skip
+        rows.append(
+            {
+                "fold": fold,
+                "classic_group": size,
+                **group.class_counts(),
+                "training_patients": len(group.patients),
+                "test_patients": len(test.patients),
+                "test_patients_in_gan_data": overlap,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -253,9 +263,17 @@ def size_table(configs: dict[str, GANConfig], n_classes: int) -> pd.DataFrame:
     rows = []
     for name, config in configs.items():
         generator, discriminator = build_gan(config, n_classes)
-        rows.append({"nets": name, "g_width": config.g_width, "d_width": config.d_width,
-                     "generator_parameters": _count(generator), "discriminator_parameters": _count(discriminator),
-                     "epochs": config.epochs, "max_steps": config.max_steps})  # fmt: skip
+        rows.append(
+            {
+                "nets": name,
+                "g_width": config.g_width,
+                "d_width": config.d_width,
+                "generator_parameters": _count(generator),
+                "discriminator_parameters": _count(discriminator),
+                "epochs": config.epochs,
+                "max_steps": config.max_steps,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -263,8 +281,14 @@ def _count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def save_fold_samples(run: RunFolder, kind: str, trained: dict[int, dict[str, TrainedGAN]],
-                      class_names: tuple[str, ...], n_per_class: int, seed: int) -> pd.DataFrame:  # fmt: skip
+def save_fold_samples(
+    run: RunFolder,
+    kind: str,
+    trained: dict[int, dict[str, TrainedGAN]],
+    class_names: tuple[str, ...],
+    n_per_class: int,
+    seed: int,
+) -> pd.DataFrame:
     """Draw ``n_per_class`` synthetic lesions per class from every fold's GAN(s) and save them to the run folder
     as ``synthetic_<kind>_fold<k>``; returns what was saved."""
     rows = []

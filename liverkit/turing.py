@@ -120,13 +120,15 @@ def make_session(
     is_synthetic = np.r_[np.zeros(n_real, dtype=bool), np.ones(n_synthetic, dtype=bool)]
     order = rng.permutation(len(both))
     shown = both.subset(order)
-    items = pd.DataFrame({
-        "item": np.arange(1, len(shown) + 1),
-        "lesion_id": shown.ids,
-        "source": shown.sources,
-        "true_class": np.asarray(shown.class_names)[shown.labels],
-        "is_synthetic": is_synthetic[order],
-    })  # fmt: skip
+    items = pd.DataFrame(
+        {
+            "item": np.arange(1, len(shown) + 1),
+            "lesion_id": shown.ids,
+            "source": shown.sources,
+            "true_class": np.asarray(shown.class_names)[shown.labels],
+            "is_synthetic": is_synthetic[order],
+        }
+    )
     return Session(items=items, lesions=shown)
 
 
@@ -142,8 +144,10 @@ def _check_sizes(real: LesionSet, fake: LesionSet, n_real: int, n_synthetic: int
             f"real and synthetic lesions have different classes: {list(real.class_names)} vs "
             f"{list(fake.class_names)}; sample the GANs with the real set's class_names."
         )
-    for name, n, available, field in (("n_real", n_real, len(real), "turing_real"),
-                                      ("n_synthetic", n_synthetic, len(fake), "turing_synthetic")):  # fmt: skip
+    for name, n, available, field in (
+        ("n_real", n_real, len(real), "turing_real"),
+        ("n_synthetic", n_synthetic, len(fake), "turing_synthetic"),
+    ):
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
             raise LiverkitError(f"{name} must be a whole number of at least 1 (a Turing test needs both), got {n!r}.")
         if n > available:
@@ -459,10 +463,22 @@ def _ratio(k: int, n: int) -> float:
 
 
 SCORE_COLUMNS = (
-    "rater", "simulated", "n_answered", "n_real", "n_synthetic", "class_right_real", "class_accuracy_real",
-    "class_right_synthetic", "class_accuracy_synthetic", "origin_right", "origin_accuracy", "p_value",
-    "sensitivity", "specificity", "in_words",
-)  # fmt: skip
+    "rater",
+    "simulated",
+    "n_answered",
+    "n_real",
+    "n_synthetic",
+    "class_right_real",
+    "class_accuracy_real",
+    "class_right_synthetic",
+    "class_accuracy_synthetic",
+    "origin_right",
+    "origin_accuracy",
+    "p_value",
+    "sensitivity",
+    "specificity",
+    "in_words",
+)
 """The columns of :func:`score`'s table."""
 
 

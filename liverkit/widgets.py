@@ -165,18 +165,38 @@ def _phantom_controls(base: PhantomConfig, seed: int) -> dict[str, ipw.ValueWidg
     noise, diameter = base.noise_hu_range, base.diameter_range_mm
     return {
         "difficulty": ipw.FloatSlider(base.difficulty, min=0, max=1, step=0.05, description="difficulty", **opts),
-        "noise_hu_range": ipw.FloatRangeSlider(value=noise, min=0, max=max(40, noise[1]), step=1,
-                                               description="noise SD (HU)", **opts),
-        "noise_correlation_px": ipw.FloatSlider(base.noise_correlation_px, min=0, max=max(3, base.noise_correlation_px),
-                                                step=0.1, description="noise blur (px)", **opts),
-        "diameter_range_mm": ipw.FloatRangeSlider(value=diameter, min=min(5, diameter[0]), max=max(102, diameter[1]),
-                                                  step=1, description="diameter (mm)", **opts),
-        "fov_factor": ipw.FloatSlider(base.fov_factor, min=min(1.2, base.fov_factor), max=max(4, base.fov_factor),
-                                      step=0.1, description="field of view (x d)", **opts),
-        "max_vessels": ipw.IntSlider(base.max_vessels, min=0, max=max(6, base.max_vessels), description="max vessels",
-                                     **opts),
+        "noise_hu_range": ipw.FloatRangeSlider(
+            value=noise, min=0, max=max(40, noise[1]), step=1, description="noise SD (HU)", **opts
+        ),
+        "noise_correlation_px": ipw.FloatSlider(
+            base.noise_correlation_px,
+            min=0,
+            max=max(3, base.noise_correlation_px),
+            step=0.1,
+            description="noise blur (px)",
+            **opts,
+        ),
+        "diameter_range_mm": ipw.FloatRangeSlider(
+            value=diameter,
+            min=min(5, diameter[0]),
+            max=max(102, diameter[1]),
+            step=1,
+            description="diameter (mm)",
+            **opts,
+        ),
+        "fov_factor": ipw.FloatSlider(
+            base.fov_factor,
+            min=min(1.2, base.fov_factor),
+            max=max(4, base.fov_factor),
+            step=0.1,
+            description="field of view (x d)",
+            **opts,
+        ),
+        "max_vessels": ipw.IntSlider(
+            base.max_vessels, min=0, max=max(6, base.max_vessels), description="max vessels", **opts
+        ),
         "seed": ipw.IntSlider(seed, min=0, max=max(50, seed), description="seed", **opts),
-    }  # fmt: skip
+    }
 
 
 def phantom_lesions(per_class: int, config: PhantomConfig | None = None, seed: int = 0, **settings: Any) -> LesionSet:
@@ -188,8 +208,10 @@ def phantom_lesions(per_class: int, config: PhantomConfig | None = None, seed: i
 def class_rows(lesions: LesionSet, per_class: int) -> np.ndarray:
     """The first ``per_class`` images of every class, class by class: (classes x per_class) x 64 x 64."""
     blank = np.ones((per_class, *lesions.images.shape[2:]), np.float32)
-    rows = [np.concatenate([lesions.images[lesions.labels == k, 0][:per_class], blank])[:per_class]
-            for k in range(len(lesions.class_names))]  # fmt: skip
+    rows = [
+        np.concatenate([lesions.images[lesions.labels == k, 0][:per_class], blank])[:per_class]
+        for k in range(len(lesions.class_names))
+    ]
     return np.concatenate(rows)
 
 

@@ -64,6 +64,7 @@ from liverkit.io import atomic_write
 from liverkit.plots import grey_png, mosaic
 from liverkit.protocol import outer_pool
 from liverkit.quality import CNNFeatures, fid_kid_from_features, prdc
+from liverkit.seeds import derive
 from liverkit.train.classifier import ClassifierConfig, train_classifier
 from liverkit.train.gan import GANConfig, sample, train_acgan, train_dcgans
 
@@ -109,11 +110,6 @@ def parse_setting(text: str) -> GANConfig:
         raise LiverkitError(f"setting '{text}' is not {hint}.")
     base = getattr(get_profile("quick"), kind)
     return dataclasses.replace(base, g_width=g_width, d_width=d_width, batch_size=batch, max_steps=steps)
-
-
-def derived_seed(*parts: int) -> int:
-    """One 32-bit seed from several integers, as the notebooks derive theirs (liverkit.experiment)."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
 
 
 def tag_patients(lesions: LesionSet, tag: str) -> LesionSet:
@@ -182,7 +178,7 @@ def nested_split(
     one of ``heldout_parts`` parts is the held-out reference, the rest train the GANs (classic group ``group``)."""
     aug = aug or get_profile("quick").augment
     train, test = split(lesions, patient_folds(lesions, k=n_folds, seed=seed), fold)
-    parts = patient_folds(train, k=heldout_parts, seed=derived_seed(seed, fold, 11))
+    parts = patient_folds(train, k=heldout_parts, seed=derive(seed, fold, 11))
     gan_part, heldout = split(train, parts, 0)  # part 0 is the reference, the other parts train the GANs
     touched = set(gan_part.patient_ids.tolist()) | set(heldout.patient_ids.tolist())
     if touched & set(test.patient_ids.tolist()):
@@ -196,7 +192,7 @@ def nested_split(
 
 def feature_model(data: RuleData, config: ClassifierConfig):
     """The classic CNN of the GANs' training group (notebook 02's seed for it): the feature space of the scores."""
-    seed = derived_seed(data.seed, 0, data.fold, 3, data.group_size)
+    seed = derive(data.seed, 0, data.fold, 3, data.group_size)
     return train_classifier(data.group, config, seed=seed).model
 
 
@@ -243,8 +239,15 @@ class Scorer:
                 raise LiverkitError(f"{len(features)} '{c}' lesions to score, fewer than the {self.n[c]} needed.")
             draws = [rng.choice(len(features), self.n[c], replace=False) for _ in range(subsets or self.subsets)]
             scores = pd.DataFrame([_metrics(self.reference[c], features[torch.from_numpy(np.sort(i))]) for i in draws])
-            rows.append({"class": c, "n": self.n[c], "n_reference": len(self.reference[c]), **scores.mean(),
-                         "fid_sd": scores.fid.std(ddof=1) if len(scores) > 1 else 0.0})  # fmt: skip
+            rows.append(
+                {
+                    "class": c,
+                    "n": self.n[c],
+                    "n_reference": len(self.reference[c]),
+                    **scores.mean(),
+                    "fid_sd": scores.fid.std(ddof=1) if len(scores) > 1 else 0.0,
+                }
+            )
         return pd.DataFrame(rows)
 
 
@@ -259,8 +262,11 @@ def choose(scores: pd.DataFrame) -> dict[str, str]:
     """The rule's choice per kind: the setting with the lowest mean over classes of the per-class FID."""
     settings = scores[scores.setting != BASELINE]
     mean = settings.groupby("setting", sort=False).fid.mean()
-    return {kind: mean[[s for s in mean.index if s.startswith(kind + ":")]].idxmin() for kind in ("dcgan", "acgan")
-            if any(s.startswith(kind + ":") for s in mean.index)}  # fmt: skip
+    return {
+        kind: mean[[s for s in mean.index if s.startswith(kind + ":")]].idxmin()
+        for kind in ("dcgan", "acgan")
+        if any(s.startswith(kind + ":") for s in mean.index)
+    }
 
 
 def _row(name: str, table: pd.DataFrame, seconds: float | None) -> str:
@@ -284,7 +290,7 @@ def compare(
     ``classifier`` is the feature CNN's config (default: the quick profile's); ``gan_seed`` defaults to the one the
     demo derives for the fold's GANs from the run seed; ``per_class`` and ``subsets`` to PER_CLASS and SUBSETS.
     """
-    gan_seed = derived_seed(data.seed, data.fold, 7) if gan_seed is None else gan_seed  # the demo's fold GAN seed
+    gan_seed = derive(data.seed, data.fold, 7) if gan_seed is None else gan_seed  # the demo's fold GAN seed
     start = time.perf_counter()
     scorer = Scorer(feature_model(data, classifier or get_profile("quick").classifier), data, subsets)
     print(f"{data.description}; GAN seed {gan_seed}; feature CNN and reference in {time.perf_counter() - start:.0f} s")
@@ -328,8 +334,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     if args.nested_in_fold is None:
-        data = phantom_draws(args.seed_train, args.seed_heldout, args.heldout_scale, args.fold, args.group,
-                             args.folds, args.data)  # fmt: skip
+        data = phantom_draws(
+            args.seed_train, args.seed_heldout, args.heldout_scale, args.fold, args.group, args.folds, args.data
+        )
     else:
         lesions = load(args.data, seed=args.seed)
         data = nested_split(lesions, args.nested_in_fold, args.seed, args.folds, args.heldout_parts, args.group)

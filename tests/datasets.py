@@ -60,8 +60,11 @@ def make_medmnist_set(folder: Path, n_per_class: int = 30, seed: int = 0) -> Mad
     labels = np.repeat(np.arange(2), n_per_class)
     rng.shuffle(labels)
     images = np.stack([_roi(int(label), 28, rng) for label in labels])
-    cuts = {"train": slice(0, len(labels) * 2 // 3), "val": slice(len(labels) * 2 // 3, len(labels) * 5 // 6),
-            "test": slice(len(labels) * 5 // 6, None)}  # fmt: skip
+    cuts = {
+        "train": slice(0, len(labels) * 2 // 3),
+        "val": slice(len(labels) * 2 // 3, len(labels) * 5 // 6),
+        "test": slice(len(labels) * 5 // 6, None),
+    }
     arrays = {}
     for split, cut in cuts.items():
         arrays[f"{split}_images"] = images[cut]

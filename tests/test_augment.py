@@ -16,9 +16,14 @@ def _blob_set(n=4, diameters=(10.0, 20.0, 50.0, 100.0)):
     images = np.full((n, 1, 64, 64), 0.3, np.float32)
     images[:, 0, 20:30, 36:46] = 0.9
     return LesionSet(
-        images=images, labels=np.arange(n) % 3, class_names=("a", "b", "c"), patient_ids=[f"p{i}" for i in range(n)],
-        diameters_mm=np.asarray(diameters[:n]), ids=[f"x{i}" for i in range(n)], sources="test",
-    )  # fmt: skip
+        images=images,
+        labels=np.arange(n) % 3,
+        class_names=("a", "b", "c"),
+        patient_ids=[f"p{i}" for i in range(n)],
+        diameters_mm=np.asarray(diameters[:n]),
+        ids=[f"x{i}" for i in range(n)],
+        sources="test",
+    )
 
 
 def test_paper_counts():
@@ -206,10 +211,14 @@ def _two_class_set(cue: str, n: int = 20, seed: int = 0) -> LesionSet:
             blob, level = np.hypot(yy - 32, xx - 32) < 12, (-0.2 if label == 0 else 0.3)
         images.append(np.clip(0.4 + level * blob + rng.normal(0, 0.1, (64, 64)), 0, 1))
     return LesionSet(
-        images=np.stack(images)[:, None].astype(np.float32), labels=labels, class_names=("a", "b"),
-        patient_ids=[f"p{i}" for i in range(2 * n)], diameters_mm=np.full(2 * n, np.nan),
-        ids=[f"x{i}" for i in range(2 * n)], sources="test",
-    )  # fmt: skip
+        images=np.stack(images)[:, None].astype(np.float32),
+        labels=labels,
+        class_names=("a", "b"),
+        patient_ids=[f"p{i}" for i in range(2 * n)],
+        diameters_mm=np.full(2 * n, np.nan),
+        ids=[f"x{i}" for i in range(2 * n)],
+        sources="test",
+    )
 
 
 def test_orientation_cue_flags_a_side_cue_under_flips_and_rotations():
@@ -235,10 +244,18 @@ def test_orientation_cue_per_class_draw_and_one_class():
     cue = augment.orientation_cue(lesions, AugmentConfig(), per_class=8)
     assert cue["lesions"].tolist() == [8, 8]
     single = lesions.subset(lesions.labels == 0)
-    single_cue = augment.orientation_cue(LesionSet(
-        images=single.images, labels=single.labels, class_names=("a",), patient_ids=single.patient_ids,
-        diameters_mm=single.diameters_mm, ids=single.ids, sources="test",
-    ), AugmentConfig())  # fmt: skip
+    single_cue = augment.orientation_cue(
+        LesionSet(
+            images=single.images,
+            labels=single.labels,
+            class_names=("a",),
+            patient_ids=single.patient_ids,
+            diameters_mm=single.diameters_mm,
+            ids=single.ids,
+            sources="test",
+        ),
+        AugmentConfig(),
+    )
     assert single_cue["drop"].tolist() == [0.0]  # nothing to confuse it with
     assert "no other class" in augment.orientation_advice(single_cue, AugmentConfig())
 

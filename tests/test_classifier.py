@@ -32,10 +32,14 @@ def _two_blobs(n=48, seed=0, class_names=("dark", "bright")):
     images = 0.5 + 0.05 * rng.standard_normal((n, 1, 64, 64))
     images[:, 0, 24:40, 24:40] += np.where(labels == 1, 0.3, -0.3)[:, None, None]
     return LesionSet(
-        images=np.clip(images, 0, 1).astype(np.float32), labels=labels, class_names=class_names,
-        patient_ids=[f"p{i}" for i in range(n)], diameters_mm=np.full(n, 20.0), ids=[f"b{i}" for i in range(n)],
+        images=np.clip(images, 0, 1).astype(np.float32),
+        labels=labels,
+        class_names=class_names,
+        patient_ids=[f"p{i}" for i in range(n)],
+        diameters_mm=np.full(n, 20.0),
+        ids=[f"b{i}" for i in range(n)],
         sources="test",
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize("n_classes", [2, 3, 11])

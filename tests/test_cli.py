@@ -67,8 +67,9 @@ def test_select_notebooks_by_number_and_name(tmp_path):
 def test_set_and_folds_become_overrides():
     from liverkit.cli import build_parser, run_overrides
 
-    args = build_parser().parse_args(["run", "--set", "classifier.epochs=4", "--set", "augment.rot_range_deg=[0, 15]",
-                                      "--folds", "5"])  # fmt: skip
+    args = build_parser().parse_args(
+        ["run", "--set", "classifier.epochs=4", "--set", "augment.rot_range_deg=[0, 15]", "--folds", "5"]
+    )
     assert run_overrides(args) == {"classifier.epochs": 4, "augment.rot_range_deg": [0, 15], "n_folds": 5}
     assert run_overrides(build_parser().parse_args(["run"])) == {}
     agreeing = build_parser().parse_args(["run", "--folds", "4", "--set", "n_folds=4"])

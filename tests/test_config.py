@@ -9,10 +9,24 @@ from liverkit.config import get_profile, parse_overrides, resolve_profile
 
 
 def test_parse_overrides_reads_values_as_yaml():
-    parsed = parse_overrides(["classifier.epochs=4", "augment.rot_range_deg=[0, 15]", "classifier.bf16=true",
-                              "classifier.lr=0.05", "selection=paper", " n_folds = 5"])  # fmt: skip
-    assert parsed == {"classifier.epochs": 4, "augment.rot_range_deg": [0, 15], "classifier.bf16": True,
-                      "classifier.lr": 0.05, "selection": "paper", "n_folds": 5}  # fmt: skip
+    parsed = parse_overrides(
+        [
+            "classifier.epochs=4",
+            "augment.rot_range_deg=[0, 15]",
+            "classifier.bf16=true",
+            "classifier.lr=0.05",
+            "selection=paper",
+            " n_folds = 5",
+        ]
+    )
+    assert parsed == {
+        "classifier.epochs": 4,
+        "augment.rot_range_deg": [0, 15],
+        "classifier.bf16": True,
+        "classifier.lr": 0.05,
+        "selection": "paper",
+        "n_folds": 5,
+    }
 
 
 @pytest.mark.parametrize(
@@ -39,9 +53,13 @@ def test_dotted_keys_change_one_field_of_a_section():
 def test_lists_become_tuples_and_kinds_convert():
     resolved = resolve_profile(
         "smoke",
-        overrides={"augment.rot_range_deg": [0, 15], "classic_groups": [0, 50], "classifier.lr": 1,
-                   "classifier.bf16": True},
-    )  # fmt: skip
+        overrides={
+            "augment.rot_range_deg": [0, 15],
+            "classic_groups": [0, 50],
+            "classifier.lr": 1,
+            "classifier.bf16": True,
+        },
+    )
     assert resolved.augment.rot_range_deg == (0, 15) and isinstance(resolved.augment.rot_range_deg, tuple)
     assert resolved.classic_groups == (0, 50)
     assert resolved.classifier.lr == 1 and resolved.classifier.bf16 is True  # an int is a fine float

@@ -103,8 +103,13 @@ def test_feature_table_refuses_mismatched_classes():
 
 def test_source_kind():
     assert [source_kind(s) for s in ("phantom", "medmnist", "dcgan", "acgan", "acgan+classic", "phantom+classic")] == [
-        "real", "real", "synthetic", "synthetic", "synthetic", "real",
-    ]  # fmt: skip
+        "real",
+        "real",
+        "synthetic",
+        "synthetic",
+        "synthetic",
+        "real",
+    ]
 
 
 def test_standardise_uses_the_reference_and_keeps_dead_units():
@@ -190,8 +195,11 @@ def test_map_figure_traces_symbols_and_hover():
     assert sum(len(t.x) for t in fig.data) == len(meta)
     symbols = {t.name.split(" · ")[1]: t.marker.symbol for t in fig.data}
     assert symbols == {"phantom (real)": "circle", "dcgan": "diamond", "acgan": "x"}
-    assert [t.name for t in fig.data[-3:]] == ["cyst · phantom (real)", "metastasis · phantom (real)",
-                                               "haemangioma · phantom (real)"]  # fmt: skip
+    assert [t.name for t in fig.data[-3:]] == [
+        "cyst · phantom (real)",
+        "metastasis · phantom (real)",
+        "haemangioma · phantom (real)",
+    ]
     colours = {t.name.split(" · ")[0]: set() for t in fig.data}
     for t in fig.data:
         colours[t.name.split(" · ")[0]].add(t.marker.color)

@@ -19,8 +19,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 def run(tmp_path) -> RunFolder:
     folder = RunFolder(tmp_path / "run")
     folder.record_metrics("02_classic_augmentation", {"paper_group": 1000})
-    folder.record_metrics("03_dcgan", {"collapse_ratio_by_class": {"cyst": 0.8, "metastasis": 0.3,
-                                                                   "hemangioma": 0.6}})  # fmt: skip
+    folder.record_metrics("03_dcgan", {"collapse_ratio_by_class": {"cyst": 0.8, "metastasis": 0.3, "hemangioma": 0.6}})
     folder.record_metrics(
         "05_gan_augmentation", {"comparisons": {"dcgan_vs_classic_control_honest": {"p_holm": 0.1796875}}}
     )
@@ -29,9 +28,21 @@ def run(tmp_path) -> RunFolder:
 
 def _acgan(acc_fake: list[float]) -> TrainedGAN:
     history = pd.DataFrame({"epoch": [1, 1, 2, 2], "step": [1, 2, 3, 4], "acc_fake": acc_fake})
-    return TrainedGAN(None, None, history, np.zeros((2, 3, 64, 64), np.float32), pd.DataFrame(), 0.0, 0.0,
-                      GANConfig(kind="acgan", sample_grid=1), ("cyst", "metastasis", "hemangioma"), "acgan", {}, 0,
-                      Path("."))  # fmt: skip
+    return TrainedGAN(
+        None,
+        None,
+        history,
+        np.zeros((2, 3, 64, 64), np.float32),
+        pd.DataFrame(),
+        0.0,
+        0.0,
+        GANConfig(kind="acgan", sample_grid=1),
+        ("cyst", "metastasis", "hemangioma"),
+        "acgan",
+        {},
+        0,
+        Path("."),
+    )
 
 
 def test_01_class_in_fold():

@@ -91,20 +91,51 @@ def _hand_sweep():
     for fold, index in ((0, [0, 1, 2, 3]), (1, [4, 5, 6, 7])):
         for group, correct in ((0, [1, 1, 0, 0]), (500, [1, 1, 1, 0])):
             for i, ok in zip(index, correct, strict=True):
-                rows.append({"repeat": 0, "fold": fold, "group": group, "index": i, "id": f"l{i}",
-                             "patient": f"p{i // 2}", "y_true": 1, "y_pred": 1 if ok else 0})  # fmt: skip
+                rows.append(
+                    {
+                        "repeat": 0,
+                        "fold": fold,
+                        "group": group,
+                        "index": i,
+                        "id": f"l{i}",
+                        "patient": f"p{i // 2}",
+                        "y_true": 1,
+                        "y_pred": 1 if ok else 0,
+                    }
+                )
     # (fold, inner fold, group, correct of 10): fold 0 pools 16/20 for group 0 against 12/20, although inner fold 1
     # alone prefers group 500; fold 1 ties (14/20 each) -> the smaller group
-    scores = [(0, 0, 0, 9), (0, 0, 500, 5), (0, 1, 0, 7), (0, 1, 500, 8), (1, 0, 0, 7), (1, 0, 500, 7),
-              (1, 1, 0, 7), (1, 1, 500, 7)]  # fmt: skip
+    scores = [
+        (0, 0, 0, 9),
+        (0, 0, 500, 5),
+        (0, 1, 0, 7),
+        (0, 1, 500, 8),
+        (1, 0, 0, 7),
+        (1, 0, 500, 7),
+        (1, 1, 0, 7),
+        (1, 1, 500, 7),
+    ]
     inner = pd.DataFrame(
-        [{"repeat": 0, "fold": f, "inner_fold": k, "group": g, "val_correct": c, "val_lesions": 10}
-         for f, k, g, c in scores]
-    )  # fmt: skip
+        [
+            {"repeat": 0, "fold": f, "inner_fold": k, "group": g, "val_correct": c, "val_lesions": 10}
+            for f, k, g, c in scores
+        ]
+    )
     timing = pd.DataFrame(
-        [{"repeat": 0, "fold": f, "group": g, "stage": "outer", "training_images": 4 if g == 0 else 500,
-          "epochs": 1, "steps": 1} for f in (0, 1) for g in (0, 500)]
-    )  # fmt: skip
+        [
+            {
+                "repeat": 0,
+                "fold": f,
+                "group": g,
+                "stage": "outer",
+                "training_images": 4 if g == 0 else 500,
+                "epochs": 1,
+                "steps": 1,
+            }
+            for f in (0, 1)
+            for g in (0, 500)
+        ]
+    )
     return ClassicSweep(pd.DataFrame(rows), inner, pd.DataFrame(), timing, ("a", "b"), (0, 500))
 
 
@@ -159,8 +190,9 @@ def test_sweep_table_reports_the_budget(small):
     sweep = run_classic_sweep(lesions, fold_of, (0, 30), AUG, CLF, seed=1, inner_folds=None, progress=False)
     table = sweep_table(sweep, n_boot=20).set_index("group")
     assert table.loc[30, "training_images"] == 30 and table.loc[30, "steps"] == CLF.steps_for(30)
-    assert table.loc[0, "training_images"] == pytest.approx((fold_of != 0).sum() / 3 + (fold_of != 1).sum() / 3
-                                                          + (fold_of != 2).sum() / 3)  # fmt: skip
+    assert table.loc[0, "training_images"] == pytest.approx(
+        (fold_of != 0).sum() / 3 + (fold_of != 1).sum() / 3 + (fold_of != 2).sum() / 3
+    )
     assert (table.epochs == CLF.epochs).all()
 
 

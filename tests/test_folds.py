@@ -53,7 +53,7 @@ def test_same_seed_same_folds_other_seed_differs():
 def test_detects_a_patient_split_across_folds():
     s = make_set([0, 0, 1, 1], patients=["a", "a", "b", "c"])
     assert folds.patients_in_several_folds(s, np.array([0, 1, 0, 1])) == ["a"]
-    with pytest.raises(LiverkitError, match=r"patients \['a'\] appear in both"):
+    with pytest.raises(LiverkitError, match=r"patients \['a'\] are in both the training and the test folds"):
         folds.split(s, np.array([0, 1, 0, 1]), 0)
 
 
@@ -78,8 +78,9 @@ def _with_duplicates():
     lesions = make_set([0, 0, 0, 1, 0, 1, 1, 1], class_names=("a", "b"))
     images = lesions.images.copy()
     images[3], images[4] = images[0], images[1]
-    return LesionSet(images, lesions.labels, lesions.class_names, lesions.patient_ids, lesions.diameters_mm,
-                     lesions.ids, "test")  # fmt: skip
+    return LesionSet(
+        images, lesions.labels, lesions.class_names, lesions.patient_ids, lesions.diameters_mm, lesions.ids, "test"
+    )
 
 
 def test_duplicate_images_are_grouped_and_reported():

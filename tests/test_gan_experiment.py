@@ -245,6 +245,5 @@ def test_gans_retrained_per_repeat_are_used_by_their_repeat(setup, tmp_path, mon
     used = []
     real_samples = jobs.fold_samples
     monkeypatch.setattr(jobs, "fold_samples", lambda g, *a, **k: used.append(g) or real_samples(g, *a, **k))
-    gan_experiment.run_gan_sweep(lesions, fold_of, both, gans, replace(settings, sizes=(4,)), repeats=2,
-                                 progress=False)  # fmt: skip
+    gan_experiment.run_gan_sweep(lesions, fold_of, both, gans, replace(settings, sizes=(4,)), repeats=2, progress=False)
     assert [g["cyst"] for g in used] == [gans["acgan"][(r, f)]["cyst"] for r in (0, 1) for f in range(3)]

@@ -19,12 +19,35 @@ def _hand_sweep(right: dict[str, np.ndarray], patients: np.ndarray | None = None
         size = 0 if arm == "classic" else 10
         for r in range(repeats):
             n = ok.shape[1]
-            rows += [{"repeat": r, "fold": 0, "arm": arm, "synthetic": size, "classic_group": 0, "index": i,
-                      "id": f"l{i}", "patient": f"p{i}" if patients is None else patients[i], "y_true": 0,
-                      "y_pred": 0 if ok[r % len(ok), i] else 1} for i in range(n)]  # fmt: skip
-            timing.append({"repeat": r, "fold": 0, "arm": arm, "synthetic": size, "stage": "outer", "seconds": 1.0,
-                           "training_images": 10 + 3 * size, "shared_images": 10, "epochs": 2,
-                           "steps": 2 + size})  # fmt: skip
+            rows += [
+                {
+                    "repeat": r,
+                    "fold": 0,
+                    "arm": arm,
+                    "synthetic": size,
+                    "classic_group": 0,
+                    "index": i,
+                    "id": f"l{i}",
+                    "patient": f"p{i}" if patients is None else patients[i],
+                    "y_true": 0,
+                    "y_pred": 0 if ok[r % len(ok), i] else 1,
+                }
+                for i in range(n)
+            ]
+            timing.append(
+                {
+                    "repeat": r,
+                    "fold": 0,
+                    "arm": arm,
+                    "synthetic": size,
+                    "stage": "outer",
+                    "seconds": 1.0,
+                    "training_images": 10 + 3 * size,
+                    "shared_images": 10,
+                    "epochs": 2,
+                    "steps": 2 + size,
+                }
+            )
     added = [arm for arm in right if arm != "classic"]
     inner = pd.DataFrame(
         [
@@ -47,9 +70,13 @@ def test_one_lesion_per_patient_gives_mcnemar_and_holm_over_the_honest_family():
     control[20:22] = False  # the control loses 2, gains none
     sweep = _hand_sweep({"classic": classic, "classic_control": control, "dcgan": dcgan})
     comps = _by_pair(gan_results.compare(sweep, n_boot=300))
-    assert set(comps) == {("classic", "classic_control", "honest"), ("classic", "dcgan", "honest"),
-                          ("classic_control", "dcgan", "honest"), ("classic", "classic_control", "paper"),
-                          ("classic", "dcgan", "paper")}  # fmt: skip
+    assert set(comps) == {
+        ("classic", "classic_control", "honest"),
+        ("classic", "dcgan", "honest"),
+        ("classic_control", "dcgan", "honest"),
+        ("classic", "classic_control", "paper"),
+        ("classic", "dcgan", "paper"),
+    }
     vs_classic = comps[("classic", "dcgan", "honest")]
     assert vs_classic["gained"] == 7 and vs_classic["lost"] == 2 and vs_classic["patients"] == 30
     assert vs_classic["p_value"] == pytest.approx(binomtest(7, 9, 0.5).pvalue)  # the exact sign-flip = McNemar
@@ -72,8 +99,11 @@ def test_paper_choice_rows_carry_no_p_value():
 
 
 def test_verdict_follows_the_interval():
-    right = {"classic": np.array([0] * 20 + [1] * 20, bool), "classic_control": np.array([0] * 20 + [1] * 20, bool),
-             "dcgan": np.ones(40, bool)}  # fmt: skip
+    right = {
+        "classic": np.array([0] * 20 + [1] * 20, bool),
+        "classic_control": np.array([0] * 20 + [1] * 20, bool),
+        "dcgan": np.ones(40, bool),
+    }
     comps = _by_pair(gan_results.compare(_hand_sweep(right), n_boot=300))
     helped = comps[("classic", "dcgan", "honest")]
     assert helped["ci_low"] > 0 and "added images helped" in helped["in_words"]
@@ -110,17 +140,58 @@ def test_p_values_are_written_without_rounding_to_zero(p, text):
 
 def test_honest_choice_pools_inner_folds_and_paper_choice_uses_test_scores():
     # fold 0: size 20 wins over both inner folds (13/20 vs 11/20) though inner fold 1 alone prefers 10; fold 1 ties
-    scores = [(0, 0, 10, 4), (0, 0, 20, 7), (0, 1, 10, 7), (0, 1, 20, 6), (1, 0, 10, 6), (1, 0, 20, 6),
-              (1, 1, 10, 6), (1, 1, 20, 6)]  # fmt: skip
-    inner = pd.DataFrame([{"repeat": 0, "fold": f, "inner_fold": k, "arm": "dcgan", "synthetic": s, "val_correct": c,
-                           "val_lesions": 10} for f, k, s, c in scores])  # fmt: skip
+    scores = [
+        (0, 0, 10, 4),
+        (0, 0, 20, 7),
+        (0, 1, 10, 7),
+        (0, 1, 20, 6),
+        (1, 0, 10, 6),
+        (1, 0, 20, 6),
+        (1, 1, 10, 6),
+        (1, 1, 20, 6),
+    ]
+    inner = pd.DataFrame(
+        [
+            {
+                "repeat": 0,
+                "fold": f,
+                "inner_fold": k,
+                "arm": "dcgan",
+                "synthetic": s,
+                "val_correct": c,
+                "val_lesions": 10,
+            }
+            for f, k, s, c in scores
+        ]
+    )
     rows = []
     for fold, size, right in ((0, 10, 8), (0, 20, 2), (1, 10, 9), (1, 20, 1)):
-        rows += [{"repeat": 0, "fold": fold, "arm": "dcgan", "synthetic": size, "classic_group": 0,
-                  "index": fold * 10 + i, "id": "x", "patient": "p", "y_true": 0, "y_pred": int(i >= right)}
-                 for i in range(10)]  # fmt: skip
-    timing = pd.DataFrame({"repeat": 0, "fold": 0, "arm": "dcgan", "synthetic": [10, 20], "stage": "outer",
-                           "seconds": 1.0, "training_images": [30, 60]})  # fmt: skip
+        rows += [
+            {
+                "repeat": 0,
+                "fold": fold,
+                "arm": "dcgan",
+                "synthetic": size,
+                "classic_group": 0,
+                "index": fold * 10 + i,
+                "id": "x",
+                "patient": "p",
+                "y_true": 0,
+                "y_pred": int(i >= right),
+            }
+            for i in range(10)
+        ]
+    timing = pd.DataFrame(
+        {
+            "repeat": 0,
+            "fold": 0,
+            "arm": "dcgan",
+            "synthetic": [10, 20],
+            "stage": "outer",
+            "seconds": 1.0,
+            "training_images": [30, 60],
+        }
+    )
     sweep = GanSweep(pd.DataFrame(rows), inner, timing, ("a", "b"), (10, 20))
     honest = gan_results.choose_sizes(sweep, "honest")
     assert honest.set_index("fold").synthetic.to_dict() == {0: 20, 1: 10}  # fold 1 ties: the smaller size
@@ -131,16 +202,22 @@ def test_honest_choice_pools_inner_folds_and_paper_choice_uses_test_scores():
 
 
 def test_tables_and_key_numbers():
-    right = {"classic": np.array([1, 0] * 10, bool), "classic_control": np.array([1, 1, 0, 0] * 5, bool),
-             "dcgan": np.ones(20, bool)}  # fmt: skip
+    right = {
+        "classic": np.array([1, 0] * 10, bool),
+        "classic_control": np.array([1, 1, 0, 0] * 5, bool),
+        "dcgan": np.ones(20, bool),
+    }
     sweep = _hand_sweep(right, repeats=3)
     no_aug = sweep.predictions[sweep.predictions.arm == "classic"].assign(group=0)
     results = gan_results.results_table(sweep, no_aug, n_boot=50)
     assert list(dict.fromkeys(results.setting)) == [
-        "no augmentation", "classic optimum", "classic + extra classic (control) (honest choice)",
-        "classic + DCGAN (honest choice)", "classic + extra classic (control) (paper's choice, optimistic)",
+        "no augmentation",
+        "classic optimum",
+        "classic + extra classic (control) (honest choice)",
+        "classic + DCGAN (honest choice)",
+        "classic + extra classic (control) (paper's choice, optimistic)",
         "classic + DCGAN (paper's choice, optimistic)",
-    ]  # fmt: skip
+    ]
     numbers = gan_results.key_numbers(sweep, results, gan_results.compare(sweep, n_boot=50))
     assert numbers["ci_method"] == "patient_cluster_bootstrap" and numbers["repeats"] == 3
     assert numbers["arms"] == ["classic", "classic_control", "dcgan"]

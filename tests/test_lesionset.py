@@ -129,11 +129,13 @@ def test_tensors_shapes_and_dtypes():
 def test_has_diameters_tells_known_from_all_nan():
     lesions = make_set([0, 1, 2])
     assert lesions.has_diameters
-    unknown = LesionSet(lesions.images, lesions.labels, lesions.class_names, lesions.patient_ids,
-                        np.full(3, np.nan), lesions.ids)  # fmt: skip
+    unknown = LesionSet(
+        lesions.images, lesions.labels, lesions.class_names, lesions.patient_ids, np.full(3, np.nan), lesions.ids
+    )
     assert not unknown.has_diameters and np.isnan(unknown.diameters_mm).all()
-    partly = LesionSet(lesions.images, lesions.labels, lesions.class_names, lesions.patient_ids,
-                       [np.nan, 12.0, np.nan], lesions.ids)  # fmt: skip
+    partly = LesionSet(
+        lesions.images, lesions.labels, lesions.class_names, lesions.patient_ids, [np.nan, 12.0, np.nan], lesions.ids
+    )
     assert partly.has_diameters
 
 

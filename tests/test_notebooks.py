@@ -159,8 +159,11 @@ def test_feature_maps_notebook_records(smoke_run):
     metrics = smoke_run.read_metrics("06_feature_maps")
     lesions, folds = smoke_run.load_lesionset("lesions"), smoke_run.load_array("folds")
     n_test = int((folds == metrics["fold"]).sum())
-    assert metrics["points"] == {"real test": n_test, "dcgan": 3 * smoke.map_synthetic_per_class,
-                                 "acgan": 3 * smoke.map_synthetic_per_class}  # fmt: skip
+    assert metrics["points"] == {
+        "real test": n_test,
+        "dcgan": 3 * smoke.map_synthetic_per_class,
+        "acgan": 3 * smoke.map_synthetic_per_class,
+    }
     for model in ("cnn_aug", "cnn_aug_gan"):
         groups = metrics[model]
         assert set(groups) == {"real", "dcgan", "acgan"}

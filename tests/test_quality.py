@@ -219,8 +219,17 @@ def test_quality_table_has_baseline_intervals_and_class_rows(model):
     comparisons = ["real train vs real test", "dcgan vs real test", "acgan vs real test"]
     assert table["comparison"].unique().tolist() == comparisons
     assert table.columns.tolist() == [
-        "comparison", "class", "metric", "value", "ci_low", "ci_high", "baseline", "n_a", "n_b", "note"
-    ]  # fmt: skip
+        "comparison",
+        "class",
+        "metric",
+        "value",
+        "ci_low",
+        "ci_high",
+        "baseline",
+        "n_a",
+        "n_b",
+        "note",
+    ]
     assert len(table) == 3 * 4 * len(quality.METRICS)  # comparisons x (all + 3 classes) x metrics
     assert set(table["class"]) == {"all", "a", "b", "c"}
     assert table.attrs["reference"] == "real test" and table.attrs["n_boot"] == 40
@@ -351,8 +360,9 @@ def test_key_numbers_keep_their_keys_and_add_intervals(model):
     no_intervals = quality.quality_table(model, train, test, {}, kid_subsets=5, n_boot=0)
     assert no_intervals[["ci_low", "ci_high"]].isna().all().all()
     assert quality.key_numbers(no_intervals, {})["overall_ci"]["real train vs real test"]["fid"] == {
-        "low": None, "high": None
-    }  # fmt: skip
+        "low": None,
+        "high": None,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- memorization

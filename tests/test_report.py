@@ -66,14 +66,23 @@ def make_full_run(path: Path) -> None:
     fold_of = np.repeat([0, 1, 2], 10)
     run.save_lesionset("lesions", lesions)
     run.save_array("folds", fold_of)
-    run.record_metrics("01_data", {
-        "n_lesions": 30, "n_patients": 30, "class_counts": lesions.class_counts(), "fold_sizes": [10, 10, 10],
-        "patients_in_several_folds": 0, "fingerprint": lesions.fingerprint(), "data": "phantom",
-    })  # fmt: skip
+    run.record_metrics(
+        "01_data",
+        {
+            "n_lesions": 30,
+            "n_patients": 30,
+            "class_counts": lesions.class_counts(),
+            "fold_sizes": [10, 10, 10],
+            "patients_in_several_folds": 0,
+            "fingerprint": lesions.fingerprint(),
+            "data": "phantom",
+        },
+    )
     _classic_tables(run, lesions, fold_of, rng)
     _gan_tables(run, lesions, fold_of, rng)
-    synthetic = {kind: make_set([0, 1, 2] * 4, class_names=CLASSES, seed=k + 1, source=kind)
-                 for k, kind in enumerate(GAN_KINDS)}  # fmt: skip
+    synthetic = {
+        kind: make_set([0, 1, 2] * 4, class_names=CLASSES, seed=k + 1, source=kind) for k, kind in enumerate(GAN_KINDS)
+    }
     for kind, lesion_set in synthetic.items():
         run.save_lesionset(f"synthetic_{kind}_fold0", lesion_set)
     _map_tables(run, lesions, fold_of, synthetic, rng)
@@ -90,8 +99,17 @@ def _guesses(rng: np.random.Generator, y_true: np.ndarray) -> np.ndarray:
 def _prediction_rows(rng, lesions, fold_of, fold: int, key: dict) -> list[dict]:
     test = np.flatnonzero(fold_of == fold)
     y_true = lesions.labels[test]
-    return [{**key, "index": int(i), "id": lesions.ids[i], "patient": lesions.patient_ids[i], "y_true": int(t),
-             "y_pred": int(p)} for i, t, p in zip(test, y_true, _guesses(rng, y_true), strict=True)]  # fmt: skip
+    return [
+        {
+            **key,
+            "index": int(i),
+            "id": lesions.ids[i],
+            "patient": lesions.patient_ids[i],
+            "y_true": int(t),
+            "y_pred": int(p),
+        }
+        for i, t, p in zip(test, y_true, _guesses(rng, y_true), strict=True)
+    ]
 
 
 def _classic_tables(run: RunFolder, lesions, fold_of, rng) -> None:
@@ -102,8 +120,17 @@ def _classic_tables(run: RunFolder, lesions, fold_of, rng) -> None:
             tables["predictions"] += _prediction_rows(rng, lesions, fold_of, fold, key)
             tables["inner"].append({**key, "inner_fold": 0, "val_correct": int(rng.integers(0, 10)), "val_lesions": 10})
             tables["history"].append({**key, "epoch": 1, "steps": 2, "loss": 1.0, "train_accuracy": 0.5})
-            tables["timing"].append({**key, "stage": "outer", "training_images": 20 + group, "epochs": 1,
-                                     "steps": 1, "seconds": 0.1, "images_per_second": 100.0})  # fmt: skip
+            tables["timing"].append(
+                {
+                    **key,
+                    "stage": "outer",
+                    "training_images": 20 + group,
+                    "epochs": 1,
+                    "steps": 1,
+                    "seconds": 0.1,
+                    "images_per_second": 100.0,
+                }
+            )
     for name, rows in tables.items():
         run.save_table(f"classic_{name}", pd.DataFrame(rows))
     run.save_table("classic_choice", pd.DataFrame({"repeat": 0, "fold": [0, 1, 2], "group": [0, 10, 10]}))
@@ -118,12 +145,28 @@ def _gan_tables(run: RunFolder, lesions, fold_of, rng) -> None:
         for arm, size in jobs:
             key = {"repeat": 0, "fold": fold, "arm": arm, "synthetic": size}
             predictions += _prediction_rows(rng, lesions, fold_of, fold, {**key, "classic_group": 10})
-            timing.append({**key, "stage": "outer", "inner_fold": -1, "training_images": 20 + 3 * size,
-                           "shared_images": 20, **budget})  # fmt: skip
+            timing.append(
+                {
+                    **key,
+                    "stage": "outer",
+                    "inner_fold": -1,
+                    "training_images": 20 + 3 * size,
+                    "shared_images": 20,
+                    **budget,
+                }
+            )
             if arm != "classic":
                 inner.append({**key, "inner_fold": 0, "val_correct": int(rng.integers(0, 10)), "val_lesions": 10})
-                timing.append({**key, "stage": "inner", "inner_fold": 0, "training_images": 15 + 3 * size,
-                               "shared_images": 15, **budget})  # fmt: skip
+                timing.append(
+                    {
+                        **key,
+                        "stage": "inner",
+                        "inner_fold": 0,
+                        "training_images": 15 + 3 * size,
+                        "shared_images": 15,
+                        **budget,
+                    }
+                )
     for name, rows in (("predictions", predictions), ("inner", inner), ("timing", timing)):
         run.save_table(f"gan_{name}", pd.DataFrame(rows))
     run.record_metrics("05_gan_augmentation", {"sizes": [4, 8]})
@@ -132,12 +175,23 @@ def _gan_tables(run: RunFolder, lesions, fold_of, rng) -> None:
 def _map_tables(run: RunFolder, lesions, fold_of, synthetic, rng) -> None:
     test = lesions.subset(fold_of == 0)
     sets = {"real test": test, **synthetic}
-    meta = pd.concat([
-        pd.DataFrame({"set": name, "set_index": np.arange(len(s)), "id": s.ids, "source": s.sources,
-                      "kind": [embed.source_kind(x) for x in s.sources],
-                      "class": np.asarray(CLASSES)[s.labels], "label": s.labels})
-        for name, s in sets.items()
-    ], ignore_index=True)  # fmt: skip
+    meta = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "set": name,
+                    "set_index": np.arange(len(s)),
+                    "id": s.ids,
+                    "source": s.sources,
+                    "kind": [embed.source_kind(x) for x in s.sources],
+                    "class": np.asarray(CLASSES)[s.labels],
+                    "label": s.labels,
+                }
+            )
+            for name, s in sets.items()
+        ],
+        ignore_index=True,
+    )
     meta.insert(0, "index", np.arange(len(meta)))
     for key in ("cnn_aug", "cnn_aug_gan"):
         maps = {"t-SNE": rng.normal(size=(len(meta), 2)), "UMAP": rng.normal(size=(len(meta), 2))}
@@ -150,10 +204,22 @@ def _map_tables(run: RunFolder, lesions, fold_of, synthetic, rng) -> None:
 def _quality_tables(run: RunFolder, lesions, fold_of, synthetic, rng) -> None:
     comparisons = [quality.BASELINE, *GAN_KINDS]
     rows = [
-        {"comparison": f"{name} vs {quality.REFERENCE}", "class": cls, "metric": metric, "value": float(rng.random()),
-         "ci_low": 0.0, "ci_high": 1.0, "baseline": np.nan, "n_a": 20, "n_b": 10, "note": ""}
-        for name in comparisons for cls in ("all", *CLASSES) for metric in quality.METRICS
-    ]  # fmt: skip
+        {
+            "comparison": f"{name} vs {quality.REFERENCE}",
+            "class": cls,
+            "metric": metric,
+            "value": float(rng.random()),
+            "ci_low": 0.0,
+            "ci_high": 1.0,
+            "baseline": np.nan,
+            "n_a": 20,
+            "n_b": 10,
+            "note": "",
+        }
+        for name in comparisons
+        for cls in ("all", *CLASSES)
+        for metric in quality.METRICS
+    ]
     run.save_table("quality_fold0", pd.DataFrame(rows))
     train, test = lesions.subset(fold_of != 0), lesions.subset(fold_of == 0)  # fold 0's choice is group 0
     summaries = {}
@@ -210,8 +276,19 @@ def test_rerun_command_is_shell_quoted_and_keeps_the_overrides(monkeypatch):
     identity = run_identity("quick", "my data's set", 3, {"n_folds": 4, "augment.rot_range_deg": [0, 15]})
     command = report.rerun_command(identity, Path("/tmp/my runs/a"))
     parts = shlex.split(command)
-    assert parts[:11] == ["liverkit", "run", "--profile", "quick", "--data", "my data's set", "--seed", "3", "--out",
-                          "/tmp/my runs/a", "--set"]  # fmt: skip
+    assert parts[:11] == [
+        "liverkit",
+        "run",
+        "--profile",
+        "quick",
+        "--data",
+        "my data's set",
+        "--seed",
+        "3",
+        "--out",
+        "/tmp/my runs/a",
+        "--set",
+    ]
     assert parse_overrides(parts[11::2]) == identity["overrides"] and parts[12::2] == ["--set"]
     monkeypatch.setenv("LIVERKIT_MANIFEST", "/data/my manifest.yaml")
     with_manifest = report.rerun_command(identity, "r")
@@ -230,7 +307,9 @@ def test_map_coordinates_undo_map_table():
 
 
 def test_flatten_and_not_run_note():
-    assert report.flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+    nested = {"a": {"b": 1, "c": {"d": 2}}, "e": [3, 4]}
+    assert report.flatten(nested, sep=".", lists=False) == {"a.b": 1, "a.c.d": 2, "e": [3, 4]}  # as the report shows
+    assert report.flatten(nested) == {"a/b": 1, "a/c/d": 2, "e/0": 3, "e/1": 4}  # as the baselines compare
     note = report.not_run({"05": ["artifacts/gan_predictions.csv"]}, "the GAN arms")
     assert "not run yet: notebook 05 (the GAN arms)" in note and "gan_predictions.csv" in note
 
@@ -345,10 +424,19 @@ def chromium() -> str:
 def render(chromium: str, page: Path, tmp_path: Path) -> tuple[dict[str, str], str, str]:
     """Open ``page`` in headless Chromium; return the dumped <body>'s attributes, the DOM and Chromium's log."""
     command = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=10000",
-        "--enable-logging=stderr", "--v=0", "--dump-dom", page.resolve().as_uri(),
-    ]  # fmt: skip
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--virtual-time-budget=10000",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--dump-dom",
+        page.resolve().as_uri(),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"chromium failed:\n{done.stderr[-3000:]}"
     body = re.search(r"<body\b([^>]*)>", done.stdout)

@@ -31,8 +31,11 @@ def tiny_notebooks(folder: Path, sources: dict[str, str]) -> Path:
     for stem, source in sources.items():
         nb = nbformat.v4.new_notebook()
         parameters = "profile = 'x'\nrun_dir = ''\ndata = ''\nseed = 0\ndevice = ''\noverrides = {}"
-        nb.cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
-                    nbformat.v4.new_code_cell(source), nbformat.v4.new_code_cell(RECORD.format(stem=stem))]  # fmt: skip
+        nb.cells = [
+            nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(source),
+            nbformat.v4.new_code_cell(RECORD.format(stem=stem)),
+        ]
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, folder / f"{stem}.ipynb")
     return folder
@@ -76,14 +79,24 @@ def test_new_data_bytes_under_the_same_manifest_name_rerun_the_notebook(tmp_path
     monkeypatch.setenv("LIVERKIT_DATA", ".")
     nbs = tiny_notebooks(tmp_path / "nbs", {"01_only": "import time; time.sleep(1.5)"})
     lines: list[str] = []
-    results = run_notebooks("run", profile="smoke", data="mine", notebook_dir=nbs, progress=lines.append,
-                            heartbeat_s=0.5, overrides={"classifier.epochs": 3})  # fmt: skip
+    results = run_notebooks(
+        "run",
+        profile="smoke",
+        data="mine",
+        notebook_dir=nbs,
+        progress=lines.append,
+        heartbeat_s=0.5,
+        overrides={"classifier.epochs": 3},
+    )
     assert [r.skipped for r in results] == [False]
     assert any("01_only running; 0 of 1 notebooks done" in line for line in lines), lines  # the heartbeat
     assert "1 of 1 notebooks done, 100% of the work" in lines[-1]
     recorded = json.loads((tmp_path / "run" / "metrics" / "01_only.json").read_text())
-    assert recorded == {"data": "mine", "overrides": {"classifier.epochs": 3},
-                        "manifest": str(tmp_path / "manifest.yaml")}  # fmt: skip
+    assert recorded == {
+        "data": "mine",
+        "overrides": {"classifier.epochs": 3},
+        "manifest": str(tmp_path / "manifest.yaml"),
+    }
     again = dict(data="mine", overrides={"classifier.epochs": 3})
     assert run("run", nbs, **again) == [True]
     lesion_file(tmp_path / "lesions.npz", seed=1)  # same name, same manifest entry, other bytes
@@ -102,9 +115,11 @@ def data_sets(tmp_path, monkeypatch):
     (tmp_path / "scans" / "lesions.csv").write_text("volume,mask,label,patient_id\nv1.nii,m1.nii,cyst,p1\n")
     (tmp_path / "scans" / "v1.nii").write_bytes(b"volume")
     (tmp_path / "scans" / "m1.nii").write_bytes(b"mask")
-    entries = ("  file-set:\n    reader: lesionset\n    path: lesions.npz\n"
-               "  folder-set:\n    reader: folder\n    path: rois\n    options: {class_names: [cyst]}\n"
-               "  scans:\n    reader: nifti\n    path: scans/lesions.csv\n")  # fmt: skip
+    entries = (
+        "  file-set:\n    reader: lesionset\n    path: lesions.npz\n"
+        "  folder-set:\n    reader: folder\n    path: rois\n    options: {class_names: [cyst]}\n"
+        "  scans:\n    reader: nifti\n    path: scans/lesions.csv\n"
+    )
     monkeypatch.setenv("LIVERKIT_MANIFEST", str(write_manifest(tmp_path / "manifest.yaml", entries)))
     monkeypatch.setenv("LIVERKIT_DATA", str(tmp_path))
     return tmp_path
@@ -144,9 +159,18 @@ def test_the_same_inputs_give_the_same_digest(data_sets):
         ("file-set", lambda d: _edit_manifest(d, "lesions.npz\n", "lesions.npz\n    md5: abc\n")),
         ("file-set", lambda d: _same_manifest_elsewhere(d)),
     ],
-    ids=["data-bytes", "labels-csv", "folder-image", "folder-new-file", "nifti-mask", "options", "augment", "md5",
-         "manifest-file"],
-)  # fmt: skip
+    ids=[
+        "data-bytes",
+        "labels-csv",
+        "folder-image",
+        "folder-new-file",
+        "nifti-mask",
+        "options",
+        "augment",
+        "md5",
+        "manifest-file",
+    ],
+)
 def test_changing_one_input_changes_the_digest(data_sets, name, change):
     before = _digest(name)
     change(data_sets)
@@ -166,8 +190,10 @@ def test_a_profile_override_and_a_package_version_change_the_digest(data_sets, m
 # ---------------------------------------------------------------------------------------------- lock
 def test_a_second_run_into_a_locked_folder_is_refused_and_a_dead_holder_frees_it(tmp_path):
     out = tmp_path / "run"
-    holder = ("import sys, time; from pathlib import Path; from liverkit.runner import run_lock\n"
-              "with run_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)\n")  # fmt: skip
+    holder = (
+        "import sys, time; from pathlib import Path; from liverkit.runner import run_lock\n"
+        "with run_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", holder, str(out)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "held"
@@ -200,9 +226,16 @@ def test_the_work_model_counts_trainings_epochs_images_and_gan_steps():
         assert notebook_work(stem, profiles[profile], 182, 3) == pytest.approx(work), (profile, stem)
     # The quick demo's notebook times on two CPU cores (seconds, README): each training notebook's share of the
     # counted work is within a factor 1.5 of its share of the time.
-    seconds = {"01_data": 13, "02_classic_augmentation": 92, "03_dcgan": 195, "04_acgan": 177,
-               "05_gan_augmentation": 299, "06_feature_maps": 33, "07_synthetic_quality": 16,
-               "08_visual_turing_test": 10}  # fmt: skip
+    seconds = {
+        "01_data": 13,
+        "02_classic_augmentation": 92,
+        "03_dcgan": 195,
+        "04_acgan": 177,
+        "05_gan_augmentation": 299,
+        "06_feature_maps": 33,
+        "07_synthetic_quality": 16,
+        "08_visual_turing_test": 10,
+    }
     work = {stem: notebook_work(stem, quick, 182, 3) for stem in seconds}
     training = ("02_classic_augmentation", "03_dcgan", "04_acgan", "05_gan_augmentation")
     for stem in training:

@@ -132,8 +132,10 @@ def test_compare_prints_the_table_writes_scores_and_grids_and_chooses_per_kind(c
 
 
 def test_the_choice_is_the_lowest_mean_fid_of_each_kind(compare):
-    scores = pd.DataFrame({
-        "setting": [compare.BASELINE] * 2 + ["dcgan:a"] * 2 + ["dcgan:b"] * 2 + ["acgan:a"] * 2,
-        "fid": [0.1, 0.1, 3.0, 1.0, 1.5, 1.5, 9.0, 9.0],
-    })  # fmt: skip
+    scores = pd.DataFrame(
+        {
+            "setting": [compare.BASELINE] * 2 + ["dcgan:a"] * 2 + ["dcgan:b"] * 2 + ["acgan:a"] * 2,
+            "fid": [0.1, 0.1, 3.0, 1.0, 1.5, 1.5, 9.0, 9.0],
+        }
+    )
     assert compare.choose(scores) == {"dcgan": "dcgan:b", "acgan": "acgan:a"}

@@ -142,8 +142,10 @@ def truth_answers(session):
         true = items.true_class.map(CLASSES.index).to_numpy()
         return [CLASSES[t if r else (t + 1) % 3] for t, r in zip(true, right, strict=True)]
 
-    return {"a": list(zip(named(a_right), a_synthetic.tolist(), strict=True)),
-            "b": list(zip(named(b_right), b_synthetic.tolist(), strict=True))}  # fmt: skip
+    return {
+        "a": list(zip(named(a_right), a_synthetic.tolist(), strict=True)),
+        "b": list(zip(named(b_right), b_synthetic.tolist(), strict=True)),
+    }
 
 
 def read_rows(run, rater):
@@ -236,9 +238,15 @@ def test_scores_match_hand_computed_values(tmp_path, session):
     numbers = turing.key_numbers(turing.score(answers, session), turing.agreement(answers, session))
     json.dumps(numbers, allow_nan=False)  # plain JSON, no NaN
     assert numbers["raters"]["a"] == {
-        "simulated": False, "n_answered": 10, "real_vs_synthetic_accuracy": 0.7, "p_value": 0.3438,
-        "class_accuracy_real": 0.8, "class_accuracy_synthetic": 0.4, "sensitivity": 0.6, "specificity": 0.8,
-    }  # fmt: skip
+        "simulated": False,
+        "n_answered": 10,
+        "real_vs_synthetic_accuracy": 0.7,
+        "p_value": 0.3438,
+        "class_accuracy_real": 0.8,
+        "class_accuracy_synthetic": 0.4,
+        "sensitivity": 0.6,
+        "specificity": 0.8,
+    }
     assert numbers["kappa"] == {"a vs b": {"n_both": 10, "real_vs_synthetic": 0.4, "class": round(pair.kappa_class, 4)}}
 
 
@@ -261,8 +269,15 @@ def test_partial_answers_score_on_the_items_answered(tmp_path, session):
 
 
 def test_in_words_for_clear_results():
-    row = {"rater": "x", "n_answered": 10, "n_real": 5, "n_synthetic": 5, "class_right_real": 5,
-           "class_right_synthetic": 5, "simulated": False}  # fmt: skip
+    row = {
+        "rater": "x",
+        "n_answered": 10,
+        "n_real": 5,
+        "n_synthetic": 5,
+        "class_right_real": 5,
+        "class_right_synthetic": 5,
+        "simulated": False,
+    }
     best = turing.in_words(row | {"origin_right": 10, "p_value": binomtest(10, 10).pvalue})
     assert "10 of 10 (100%); with chance at 50% p = 0.002: better than guessing" in best
     worst = turing.in_words(row | {"origin_right": 0, "p_value": binomtest(0, 10).pvalue})
@@ -295,8 +310,12 @@ def test_bad_rater_names_are_refused(tmp_path, session, name):
 
 
 def test_good_rater_names_pass():
-    assert [turing.check_rater(n) for n in ("alice", "reader_2", "R-1", "a" * 40)] == ["alice", "reader_2", "R-1",
-                                                                                          "a" * 40]  # fmt: skip
+    assert [turing.check_rater(n) for n in ("alice", "reader_2", "R-1", "a" * 40)] == [
+        "alice",
+        "reader_2",
+        "R-1",
+        "a" * 40,
+    ]
 
 
 def test_unknown_items_classes_and_calls_are_refused(tmp_path, session):
@@ -344,8 +363,9 @@ def test_simulated_raters_answer_through_the_app_with_their_skill(tmp_path, real
     wrong = turing.simulate_rater(run, big, "simulated-wrong", class_accuracy=0.0, detect_rate=0.0, seed=0)
     assert perfect.done and wrong.done
     scores = turing.score(turing.load_answers(run), big).set_index("rater")
-    assert scores.loc["simulated-perfect", ["origin_accuracy", "class_accuracy_real", "class_accuracy_synthetic"]
-                      ].tolist() == [1.0, 1.0, 1.0]  # fmt: skip
+    assert scores.loc[
+        "simulated-perfect", ["origin_accuracy", "class_accuracy_real", "class_accuracy_synthetic"]
+    ].tolist() == [1.0, 1.0, 1.0]
     assert scores.loc["simulated-perfect"].p_value == pytest.approx(2 * 0.5**40)
     assert "better than guessing" in scores.loc["simulated-perfect"].in_words
     assert scores.loc["simulated-wrong", ["origin_accuracy", "class_accuracy_real"]].tolist() == [0.0, 0.0]
@@ -377,8 +397,10 @@ def test_interrupted_simulation_resumes_with_the_same_answers(tmp_path, real, sy
 def test_answers_keep_any_class_name(tmp_path):
     names = ("NA", "benign <b>", "malignant, & co")  # "NA" would read back as a missing value; a comma needs quoting
     real_set = dataclasses.replace(lesions([0, 1, 2] * 3, "real", "phantom", seed=1), class_names=names)
-    fakes = {k: dataclasses.replace(lesions([0, 1, 2] * 2, k, k, seed=s), class_names=names)
-             for s, k in enumerate(("dcgan", "acgan"), start=2)}  # fmt: skip
+    fakes = {
+        k: dataclasses.replace(lesions([0, 1, 2] * 2, k, k, seed=s), class_names=names)
+        for s, k in enumerate(("dcgan", "acgan"), start=2)
+    }
     session = turing.make_session(real_set, fakes, n_real=3, n_synthetic=3, seed=0)
     run = RunFolder(tmp_path)
     app = turing.TuringApp(run, session, "alice")

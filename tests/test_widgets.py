@@ -55,8 +55,21 @@ def _known_samples(epochs: int, classes: int, per_class: int) -> np.ndarray:
 
 
 def _fake_gan(samples: np.ndarray, class_names: tuple[str, ...], per_class: int) -> TrainedGAN:
-    return TrainedGAN(None, None, pd.DataFrame(), samples, pd.DataFrame(), 0.0, 0.0,
-                      GANConfig(sample_grid=per_class), class_names, "dcgan", {}, 0, Path("."))  # fmt: skip
+    return TrainedGAN(
+        None,
+        None,
+        pd.DataFrame(),
+        samples,
+        pd.DataFrame(),
+        0.0,
+        0.0,
+        GANConfig(sample_grid=per_class),
+        class_names,
+        "dcgan",
+        {},
+        0,
+        Path("."),
+    )
 
 
 def test_epoch_scrubber_shows_that_epoch_and_class():
@@ -105,16 +118,40 @@ def test_epoch_scrubber_takes_trained_gans():
 def _sweep() -> GanSweep:
     """One fold, 10 lesions (5 of class a, 5 of b); classic gets 6 right, DCGAN at 20 gets 8 right."""
     y_true = np.array([0] * 5 + [1] * 5)
-    right = {("classic", 0): np.arange(10) < 6, ("dcgan", 10): np.arange(10) < 5, ("dcgan", 20): np.arange(10) >= 2,
-             ("acgan", 10): np.ones(10, bool), ("acgan", 20): np.zeros(10, bool)}  # fmt: skip
+    right = {
+        ("classic", 0): np.arange(10) < 6,
+        ("dcgan", 10): np.arange(10) < 5,
+        ("dcgan", 20): np.arange(10) >= 2,
+        ("acgan", 10): np.ones(10, bool),
+        ("acgan", 20): np.zeros(10, bool),
+    }
     rows, timing = [], []
     for (arm, size), ok in right.items():
         key = {"repeat": 0, "fold": 0, "arm": arm, "synthetic": size}
-        rows += [{**key, "classic_group": 100, "index": i, "id": f"l{i}", "patient": f"p{i}", "y_true": int(t),
-                  "y_pred": int(t if ok[i] else 1 - t)} for i, t in enumerate(y_true)]  # fmt: skip
+        rows += [
+            {
+                **key,
+                "classic_group": 100,
+                "index": i,
+                "id": f"l{i}",
+                "patient": f"p{i}",
+                "y_true": int(t),
+                "y_pred": int(t if ok[i] else 1 - t),
+            }
+            for i, t in enumerate(y_true)
+        ]
         timing.append({**key, "stage": "outer", "seconds": 1.0, "training_images": 100 + 2 * size})
-    inner = pd.DataFrame({"repeat": 0, "fold": 0, "inner_fold": 0, "arm": ["dcgan", "dcgan", "acgan", "acgan"],
-                          "synthetic": [10, 20, 10, 20], "val_correct": [5, 7, 6, 4], "val_lesions": 10})  # fmt: skip
+    inner = pd.DataFrame(
+        {
+            "repeat": 0,
+            "fold": 0,
+            "inner_fold": 0,
+            "arm": ["dcgan", "dcgan", "acgan", "acgan"],
+            "synthetic": [10, 20, 10, 20],
+            "val_correct": [5, 7, 6, 4],
+            "val_lesions": 10,
+        }
+    )
     return GanSweep(pd.DataFrame(rows), inner, pd.DataFrame(timing), ("a", "b"), (10, 20))
 
 

@@ -180,10 +180,22 @@ def split(lesions: LesionSet, fold_of: np.ndarray, test_fold: int) -> tuple[Lesi
     if test_fold not in set(fold_of.tolist()):
         raise LiverkitError(f"fold {test_fold} does not exist; folds are {sorted(set(fold_of.tolist()))}.")
     train, test = lesions.subset(fold_of != test_fold), lesions.subset(fold_of == test_fold)
-    shared = set(train.patient_ids.tolist()) & set(test.patient_ids.tolist())
-    if shared:
-        raise LiverkitError(f"patients {sorted(shared)[:5]} appear in both training and test folds; rebuild the folds.")
+    check_disjoint(train.patient_ids, test.patient_ids, "the training and the test folds", "rebuild the folds.")
     return train, test
+
+
+def check_disjoint(patients, other_patients, what: str, remedy: str) -> None:
+    """The kit's one leak guard: no patient may be in both groups (training data and what it is judged on, a GAN's
+    training set and the test fold, a quality reference and its held-out set).
+
+    Args:
+        patients, other_patients: patient ids of the two groups.
+        what: the two groups, for the message ("the training and the test folds").
+        remedy: what to do, for the message.
+    """
+    shared = sorted(set(np.asarray(patients).tolist()) & set(np.asarray(other_patients).tolist()))
+    if shared:
+        raise LiverkitError(f"patients {shared[:5]} are in both {what}; {remedy}")
 
 
 def patients_in_several_folds(lesions: LesionSet, fold_of: np.ndarray) -> list[str]:

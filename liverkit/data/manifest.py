@@ -39,7 +39,7 @@ import numpy as np
 import yaml
 
 from liverkit.data.lesionset import LesionSet
-from liverkit.data.readers._common import path_inside
+from liverkit.data.readers.common import path_inside
 from liverkit.errors import LiverkitError
 from liverkit.io import atomic_path, reading
 

@@ -40,11 +40,17 @@ class LesionCNN(nn.Module):
         k1, k2, k3 = kernels
         self.register_buffer("mean_image", torch.zeros(1, 64, 64) if mean_image is None else mean_image.clone())
         self.features = nn.Sequential(
-            nn.Conv2d(1, c1, k1, padding=k1 // 2), nn.ReLU(), nn.MaxPool2d(2),  # c1 x 32 x 32
-            nn.Conv2d(c1, c2, k2, padding=k2 // 2), nn.ReLU(), nn.MaxPool2d(2),  # c2 x 16 x 16
-            nn.Conv2d(c2, c3, k3, padding=k3 // 2), nn.ReLU(), nn.MaxPool2d(2),  # c3 x 8 x 8
+            nn.Conv2d(1, c1, k1, padding=k1 // 2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # c1 x 32 x 32
+            nn.Conv2d(c1, c2, k2, padding=k2 // 2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # c2 x 16 x 16
+            nn.Conv2d(c2, c3, k3, padding=k3 // 2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # c3 x 8 x 8
             nn.Flatten(),  # c3 * 64
-        )  # fmt: skip
+        )
         self.hidden = nn.Sequential(nn.Linear(c3 * 8 * 8, hidden), nn.ReLU())  # hidden
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, n_classes))  # n_classes
         self._init_weights()

@@ -43,12 +43,12 @@ def init_gan_weights(module: nn.Module) -> None:
             nn.init.zeros_(layer.bias)
 
 
-def _up(c_in: int, c_out: int, **kwargs) -> nn.ConvTranspose2d:
+def up_conv(c_in: int, c_out: int, **kwargs) -> nn.ConvTranspose2d:
     """A 5 x 5 fractionally-strided convolution that doubles height and width."""
     return nn.ConvTranspose2d(c_in, c_out, 5, stride=2, padding=2, output_padding=1, **kwargs)
 
 
-def _down(c_in: int, c_out: int, **kwargs) -> nn.Conv2d:
+def down_conv(c_in: int, c_out: int, **kwargs) -> nn.Conv2d:
     """A 5 x 5 strided convolution that halves height and width."""
     return nn.Conv2d(c_in, c_out, 5, stride=2, padding=2, **kwargs)
 
@@ -70,14 +70,22 @@ class DCGANGenerator(nn.Module):
         self.project = nn.Sequential(
             nn.Linear(z_dim, w * 4 * 4, bias=False),  # N x 16384
             nn.Unflatten(1, (w, 4, 4)),  # N x 1024 x 4 x 4
-            nn.BatchNorm2d(w), nn.ReLU(),  # N x 1024 x 4 x 4
-        )  # fmt: skip
+            nn.BatchNorm2d(w),
+            nn.ReLU(),  # N x 1024 x 4 x 4
+        )
         self.upsample = nn.Sequential(
-            _up(w, w // 2, bias=False), nn.BatchNorm2d(w // 2), nn.ReLU(),  # N x 512 x 8 x 8
-            _up(w // 2, w // 4, bias=False), nn.BatchNorm2d(w // 4), nn.ReLU(),  # N x 256 x 16 x 16
-            _up(w // 4, w // 8, bias=False), nn.BatchNorm2d(w // 8), nn.ReLU(),  # N x 128 x 32 x 32
-            _up(w // 8, 1), nn.Tanh(),  # N x 1 x 64 x 64
-        )  # fmt: skip
+            up_conv(w, w // 2, bias=False),
+            nn.BatchNorm2d(w // 2),
+            nn.ReLU(),  # N x 512 x 8 x 8
+            up_conv(w // 2, w // 4, bias=False),
+            nn.BatchNorm2d(w // 4),
+            nn.ReLU(),  # N x 256 x 16 x 16
+            up_conv(w // 4, w // 8, bias=False),
+            nn.BatchNorm2d(w // 8),
+            nn.ReLU(),  # N x 128 x 32 x 32
+            up_conv(w // 8, 1),
+            nn.Tanh(),  # N x 1 x 64 x 64
+        )
         init_gan_weights(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -97,12 +105,19 @@ class DCGANDiscriminator(nn.Module):
         w = width
         self.width = width
         self.features = nn.Sequential(
-            _down(1, w), nn.LeakyReLU(0.2),  # N x 64 x 32 x 32
-            _down(w, 2 * w, bias=False), nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2),  # N x 128 x 16 x 16
-            _down(2 * w, 4 * w, bias=False), nn.BatchNorm2d(4 * w), nn.LeakyReLU(0.2),  # N x 256 x 8 x 8
-            _down(4 * w, 8 * w, bias=False), nn.BatchNorm2d(8 * w), nn.LeakyReLU(0.2),  # N x 512 x 4 x 4
+            down_conv(1, w),
+            nn.LeakyReLU(0.2),  # N x 64 x 32 x 32
+            down_conv(w, 2 * w, bias=False),
+            nn.BatchNorm2d(2 * w),
+            nn.LeakyReLU(0.2),  # N x 128 x 16 x 16
+            down_conv(2 * w, 4 * w, bias=False),
+            nn.BatchNorm2d(4 * w),
+            nn.LeakyReLU(0.2),  # N x 256 x 8 x 8
+            down_conv(4 * w, 8 * w, bias=False),
+            nn.BatchNorm2d(8 * w),
+            nn.LeakyReLU(0.2),  # N x 512 x 4 x 4
             nn.Flatten(),  # N x 8192
-        )  # fmt: skip
+        )
         self.head = nn.Linear(8 * w * 4 * 4, 1)  # N x 1
         init_gan_weights(self)
 

@@ -247,9 +247,11 @@ _MODEL_FORMAT = "liverkit-classifier"
 def save_classifier(model: LesionCNN, config: ClassifierConfig, class_names: tuple[str, ...], path) -> Path:
     """Write a trained CNN with its config and classes atomically (read back with :func:`load_classifier`)."""
     payload = {
-        "format": _MODEL_FORMAT, "config": config_dict(config), "class_names": list(class_names),
+        "format": _MODEL_FORMAT,
+        "config": config_dict(config),
+        "class_names": list(class_names),
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-    }  # fmt: skip
+    }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return Path(path)
@@ -270,8 +272,9 @@ def load_classifier(path, device: str | torch.device = "cpu") -> tuple[LesionCNN
         config = ClassifierConfig(**kept)
         class_names = tuple(payload["class_names"])
         state = payload["state_dict"]
-        model = LesionCNN(len(class_names), config.channels, config.kernels, config.hidden, config.dropout,
-                          state["mean_image"])  # fmt: skip
+        model = LesionCNN(
+            len(class_names), config.channels, config.kernels, config.hidden, config.dropout, state["mean_image"]
+        )
         model.load_state_dict(state)
     if config.channels_last:  # the layout it was trained in, so that predictions match to the last bit
         model = model.to(memory_format=torch.channels_last)

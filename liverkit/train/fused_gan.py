@@ -15,7 +15,7 @@ The losses are per-model means, summed: each model's gradient is exactly its own
 so one Adam over the fused tensors is K Adams (all models of a group step together, so they share the step count).
 
 Each model keeps exactly what :func:`~liverkit.train.gan.train_dcgan` / ``train_acgan`` would give it: its
-``_Run`` is built by the same ``_new_run`` under ``torch.manual_seed(seed)`` (initial weights, fixed noise,
+``TrainingRun`` is built by the same ``new_run`` under ``torch.manual_seed(seed)`` (initial weights, fixed noise,
 data on the device, its own ``torch.Generator`` for data order, noise and fake labels, drawn per epoch exactly
 as ``_run_epoch`` draws them). ACGAN dropout masks come from a per-model generator started from the global RNG
 state the one-by-one run would have, drawn with the same call; on CPU they are the same masks whenever the
@@ -66,7 +66,7 @@ from liverkit.data.lesionset import LesionSet
 from liverkit.env import resolve_device
 from liverkit.errors import LiverkitError
 from liverkit.io import atomic_write
-from liverkit.nets.dcgan import _down, _up
+from liverkit.nets.dcgan import down_conv, up_conv
 from liverkit.progress import tqdm
 from liverkit.train.gan import (
     CHECKPOINT_FILE,
@@ -74,22 +74,22 @@ from liverkit.train.gan import (
     HISTORY_FILE,
     GANConfig,
     TrainedGAN,
-    _adam,
-    _check_count,
-    _check_finite,
-    _check_kind,
-    _clone_state,
-    _is_int,
-    _new_run,
-    _record_epoch,
-    _result,
-    _Run,
-    _save_checkpoint,
-    _uniform_noise,
-    _warn_if_under_one_batch,
+    TrainingRun,
+    adam_for,
+    check_count,
+    check_finite,
+    check_kind,
+    clone_state,
+    is_int,
+    new_run,
+    record_epoch,
+    run_result,
+    save_checkpoint,
     save_generator,
     train_acgan,
     train_dcgan,
+    uniform_noise,
+    warn_if_under_one_batch,
 )
 
 
@@ -130,7 +130,7 @@ def train_dcgans_fused(
     Returns:
         One TrainedGAN per job, in job order.
     """
-    _check_kind(config, "dcgan", "train_dcgans_fused")
+    check_kind(config, "dcgan", "train_dcgans_fused")
     return _train_jobs(jobs, config, device, progress, resume)
 
 
@@ -144,7 +144,7 @@ def train_acgans_fused(
     """Train one ACGAN per job, fused; the same as ``train_acgan(job.lesions, config, out_dir=job.out_dir,
     seed=job.seed, resume=resume)`` for each job, up to float rounding. Arguments as for :func:`train_dcgans_fused`
     (``config.kind`` must be ``"acgan"``, each job's ``class_names`` its ``lesions.class_names``)."""
-    _check_kind(config, "acgan", "train_acgans_fused")
+    check_kind(config, "acgan", "train_acgans_fused")
     return _train_jobs(jobs, config, device, progress, resume)
 
 
@@ -182,7 +182,7 @@ def _as_job_list(jobs) -> list[GANJob]:
 
 def _checked_job(job: GANJob, config: GANConfig) -> GANJob:
     """The job with ``out_dir`` a Path and, for a DCGAN, ``lesions`` cut to its class; LiverkitError if invalid."""
-    if not _is_int(job.seed, minimum=0):
+    if not is_int(job.seed, minimum=0):
         raise LiverkitError(f"GANJob.seed must be a non-negative integer, got {job.seed!r}.")
     names, lesions = tuple(job.class_names), job.lesions
     if config.kind == "dcgan":
@@ -192,8 +192,8 @@ def _checked_job(job: GANJob, config: GANConfig) -> GANJob:
                 f"got {list(names)}."
             )
         lesions = lesions.by_class(names[0])
-        _check_count(len(lesions), f"class '{names[0]}'")
-        _warn_if_under_one_batch(len(lesions), config.batch_size, f"class '{names[0]}'")
+        check_count(len(lesions), f"class '{names[0]}'")
+        warn_if_under_one_batch(len(lesions), config.batch_size, f"class '{names[0]}'")
     else:
         if names != lesions.class_names:
             raise LiverkitError(
@@ -201,8 +201,8 @@ def _checked_job(job: GANJob, config: GANConfig) -> GANJob:
                 f"got {list(names)}."
             )
         for name, count in lesions.class_counts().items():
-            _check_count(count, f"class '{name}'")
-        _warn_if_under_one_batch(len(lesions), config.batch_size, f"the ACGAN's training set {lesions.class_counts()}")
+            check_count(count, f"class '{name}'")
+        warn_if_under_one_batch(len(lesions), config.batch_size, f"the ACGAN's training set {lesions.class_counts()}")
     return GANJob(lesions=lesions, class_names=names, out_dir=Path(job.out_dir), seed=int(job.seed))
 
 
@@ -317,16 +317,16 @@ class FusedDCGANGenerator(nn.Module):
             nn.ReLU(),
         )
         self.upsample = nn.Sequential(
-            _up(k * w, k * w // 2, groups=k, bias=False),  # N x K*512 x 8 x 8
+            up_conv(k * w, k * w // 2, groups=k, bias=False),  # N x K*512 x 8 x 8
             nn.BatchNorm2d(k * w // 2),
             nn.ReLU(),
-            _up(k * w // 2, k * w // 4, groups=k, bias=False),  # N x K*256 x 16 x 16
+            up_conv(k * w // 2, k * w // 4, groups=k, bias=False),  # N x K*256 x 16 x 16
             nn.BatchNorm2d(k * w // 4),
             nn.ReLU(),
-            _up(k * w // 4, k * w // 8, groups=k, bias=False),  # N x K*128 x 32 x 32
+            up_conv(k * w // 4, k * w // 8, groups=k, bias=False),  # N x K*128 x 32 x 32
             nn.BatchNorm2d(k * w // 8),
             nn.ReLU(),
-            _up(k * w // 8, k, groups=k),  # N x K x 64 x 64
+            up_conv(k * w // 8, k, groups=k),  # N x K x 64 x 64
             nn.Tanh(),
         )
 
@@ -343,15 +343,15 @@ class FusedDCGANDiscriminator(nn.Module):
         self.k, self.width = k, width
         w = width
         self.features = nn.Sequential(
-            _down(k, k * w, groups=k),  # N x K*64 x 32 x 32
+            down_conv(k, k * w, groups=k),  # N x K*64 x 32 x 32
             nn.LeakyReLU(0.2),
-            _down(k * w, k * 2 * w, groups=k, bias=False),  # N x K*128 x 16 x 16
+            down_conv(k * w, k * 2 * w, groups=k, bias=False),  # N x K*128 x 16 x 16
             nn.BatchNorm2d(k * 2 * w),
             nn.LeakyReLU(0.2),
-            _down(k * 2 * w, k * 4 * w, groups=k, bias=False),  # N x K*256 x 8 x 8
+            down_conv(k * 2 * w, k * 4 * w, groups=k, bias=False),  # N x K*256 x 8 x 8
             nn.BatchNorm2d(k * 4 * w),
             nn.LeakyReLU(0.2),
-            _down(k * 4 * w, k * 8 * w, groups=k, bias=False),  # N x K*512 x 4 x 4
+            down_conv(k * 4 * w, k * 8 * w, groups=k, bias=False),  # N x K*512 x 4 x 4
             nn.BatchNorm2d(k * 8 * w),
             nn.LeakyReLU(0.2),
             _ToVectors(k),  # K x N x 8192
@@ -452,9 +452,9 @@ def _adam_state(old: torch.optim.Optimizer, new: torch.optim.Optimizer, cut: Cal
 # ---------------------------------------------------------------------------------------------- the fused group
 @dataclass
 class _Member:
-    """One model of a fused group: its one-by-one ``_Run`` (networks synced at epoch ends) and its progress."""
+    """One model of a fused group: its one-by-one ``TrainingRun`` (networks synced at epoch ends) and its progress."""
 
-    run: _Run
+    run: TrainingRun
     total_steps: int
     steps_per_epoch: int
     final_epoch: int
@@ -483,11 +483,11 @@ class _Fused:
 
 
 def _new_member(job: GANJob, config: GANConfig, device: torch.device) -> _Member:
-    """The model's run built exactly as the one-by-one trainer builds it: ``_new_run`` under its seed."""
+    """The model's run built exactly as the one-by-one trainer builds it: ``new_run`` under its seed."""
     labels = job.lesions.labels.astype(np.int64) if config.kind == "acgan" else np.zeros(len(job.lesions), np.int64)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(job.seed)
-        run = _new_run(job.lesions, labels, job.class_names, config, job.seed, device, job.out_dir)
+        run = new_run(job.lesions, labels, job.class_names, config, job.seed, device, job.out_dir)
         init_rng = torch.get_rng_state()
     dropout_rng = torch.Generator(device)
     if device.type == "cpu":
@@ -503,7 +503,7 @@ def _new_member(job: GANJob, config: GANConfig, device: torch.device) -> _Member
         final_epoch=-(-total // per_epoch),
         dropout_rng=dropout_rng,
         init_rng=init_rng,
-        good_state=_clone_state(run.generator),
+        good_state=clone_state(run.generator),
     )
 
 
@@ -521,7 +521,7 @@ def _fuse(config: GANConfig, members: list[_Member], g_state: dict, d_state: dic
             module.rngs = [m.dropout_rng for m in members]
     generator.train()
     discriminator.train()
-    return _Fused(generator, discriminator, _adam(generator, config), _adam(discriminator, config), len(members))
+    return _Fused(generator, discriminator, adam_for(generator, config), adam_for(discriminator, config), len(members))
 
 
 def _fuse_members(config: GANConfig, members: list[_Member]) -> _Fused:
@@ -585,7 +585,7 @@ def _start_epoch(m: _Member) -> None:
     run, b = m.run, m.run.batch_size
     m.epoch_steps = min(m.steps_per_epoch, m.total_steps - run.step)
     m.order = torch.randperm(len(run.images), generator=run.rng).to(run.device)
-    m.noise = _uniform_noise((m.epoch_steps, b, run.config.z_dim), run.rng).to(run.device)  # steps x B x z_dim
+    m.noise = uniform_noise((m.epoch_steps, b, run.config.z_dim), run.rng).to(run.device)  # steps x B x z_dim
     if run.config.kind == "acgan":
         m.fake_labels = torch.randint(len(run.class_names), (m.epoch_steps, b), generator=run.rng).to(run.device)
 
@@ -616,9 +616,9 @@ def _end_epoch(m: _Member, fused: _Fused, j: int) -> None:
     stats = torch.stack(m.stats).cpu()  # steps x statistics
     run.generator.load_state_dict(_model_state(fused.generator.state_dict(), fused.k, j))
     run.discriminator.load_state_dict(_model_state(fused.discriminator.state_dict(), fused.k, j))
-    _check_finite(run, stats, m.good_state)
-    _record_epoch(run, stats)
-    m.good_state = _clone_state(run.generator)
+    check_finite(run, stats, m.good_state)
+    record_epoch(run, stats)
+    m.good_state = clone_state(run.generator)
     if run.epoch % run.config.checkpoint_every == 0 or run.epoch == m.final_epoch:
         _adam_state(fused.opt_g, run.opt_g, lambda t: _model_slice(t, fused.k, j))
         _adam_state(fused.opt_d, run.opt_d, lambda t: _model_slice(t, fused.k, j))
@@ -627,19 +627,19 @@ def _end_epoch(m: _Member, fused: _Fused, j: int) -> None:
 
 
 def _save_member_checkpoint(m: _Member) -> None:
-    """``_save_checkpoint`` with this model's RNG states where it records the global ones (the one-by-one run's
+    """``save_checkpoint`` with this model's RNG states where it records the global ones (the one-by-one run's
     global RNG drives dropout); the caller's global state is restored by the ``fork_rng`` around the group."""
     device = m.run.device
     torch.set_rng_state(m.dropout_rng.get_state() if device.type == "cpu" else m.init_rng)
     if device.type == "cuda":
         torch.cuda.set_rng_state(m.dropout_rng.get_state(), device)
-    _save_checkpoint(m.run)
+    save_checkpoint(m.run)
 
 
 def _finish(m: _Member) -> None:
     """The model took all its steps: its TrainedGAN, generator file and history, as the one-by-one ``_fit``."""
     run = m.run
-    m.result = _result(run, m.seconds, run.step * run.batch_size)
+    m.result = run_result(run, m.seconds, run.step * run.batch_size)
     save_generator(m.result, run.out_dir / GENERATOR_FILE)
     atomic_write(run.out_dir / HISTORY_FILE, lambda tmp: m.result.history.to_csv(tmp, index=False))
     m.order = m.noise = m.fake_labels = None

@@ -41,6 +41,7 @@ from liverkit.io import atomic_path, atomic_write, reading
 from liverkit.nets.acgan import ACGANDiscriminator, ACGANGenerator
 from liverkit.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from liverkit.progress import tqdm
+from liverkit.seeds import GanStream, derive
 
 CHECKPOINT_FILE = "checkpoint.pt"
 """The resumable training state in a GAN's ``out_dir``."""
@@ -56,9 +57,16 @@ _EXTENDABLE = ("epochs", "checkpoint_every")
 """Config fields a resumed run may change: they say where training stops, not what a step does."""
 _CHECKPOINT_FORMAT, _GENERATOR_FORMAT, _FORMAT_VERSION = "liverkit-gan-checkpoint", "liverkit-gan-generator", 1
 _UNREADABLE = (
-    RuntimeError, OSError, EOFError, KeyError, IndexError, ValueError, struct.error, pickle.UnpicklingError,
+    RuntimeError,
+    OSError,
+    EOFError,
+    KeyError,
+    IndexError,
+    ValueError,
+    struct.error,
+    pickle.UnpicklingError,
     zipfile.BadZipFile,
-)  # fmt: skip
+)
 """What ``torch.load(weights_only=True)`` raises for a damaged, truncated or foreign file (found by fuzzing)."""
 
 
@@ -146,13 +154,13 @@ def _validate_config(config: GANConfig) -> None:
     if config.kind not in _KINDS:
         raise fail("kind", f"one of {list(_KINDS)}")
     for name in ("z_dim", "d_width", "batch_size", "epochs", "checkpoint_every", "sample_grid"):
-        if not _is_int(getattr(config, name), minimum=1):
+        if not is_int(getattr(config, name), minimum=1):
             raise fail(name, "an integer >= 1")
-    if not _is_int(config.g_width, minimum=8) or config.g_width % 8:
+    if not is_int(config.g_width, minimum=8) or config.g_width % 8:
         raise fail("g_width", "a positive multiple of 8")
-    if not _is_int(config.collapse_samples, minimum=2):
+    if not is_int(config.collapse_samples, minimum=2):
         raise fail("collapse_samples", "an integer >= 2")
-    if config.max_steps is not None and not _is_int(config.max_steps, minimum=1):
+    if config.max_steps is not None and not is_int(config.max_steps, minimum=1):
         raise fail("max_steps", "None or an integer >= 1")
     if not (_is_number(config.lr) and 0 < config.lr < math.inf):
         raise fail("lr", "a positive number")
@@ -169,7 +177,7 @@ def _validate_config(config: GANConfig) -> None:
             raise fail(name, "True or False")
 
 
-def _is_int(value: object, minimum: int) -> bool:
+def is_int(value: object, minimum: int) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum
 
 
@@ -295,10 +303,10 @@ def train_dcgan(
         LiverkitError: fewer than 2 images of the class, or a checkpoint that cannot be resumed.
         GANDiverged: a loss or weight became non-finite.
     """
-    _check_kind(config, "dcgan", "train_dcgan")
+    check_kind(config, "dcgan", "train_dcgan")
     images = lesions.by_class(class_name)
-    _check_count(len(images), f"class '{class_name}'")
-    _warn_if_under_one_batch(len(images), config.batch_size, f"class '{class_name}'")
+    check_count(len(images), f"class '{class_name}'")
+    warn_if_under_one_batch(len(images), config.batch_size, f"class '{class_name}'")
     labels = np.zeros(len(images), dtype=np.int64)
     return _train(images, labels, (class_name,), config, seed, out_dir, device, resume, progress, stop_after)
 
@@ -321,11 +329,18 @@ def train_dcgans(
     folders = class_folders(lesions.class_names)
     return {
         name: train_dcgan(
-            lesions, name, config, out_dir=Path(out_dir) / folders[name], seed=seed, device=device,
-            resume=resume, progress=progress, stop_after=stop_after,
+            lesions,
+            name,
+            config,
+            out_dir=Path(out_dir) / folders[name],
+            seed=seed,
+            device=device,
+            resume=resume,
+            progress=progress,
+            stop_after=stop_after,
         )
         for name in lesions.class_names
-    }  # fmt: skip
+    }
 
 
 def train_acgan(
@@ -346,10 +361,10 @@ def train_acgan(
     BCE(real) + BCE(fake) + CE(class of real) + CE(class of fake); G minimises BCE(D(G(z, c)), real) + CE(c).
     Fake labels are drawn uniformly over the classes. ``config.kind`` must be ``"acgan"``.
     """
-    _check_kind(config, "acgan", "train_acgan")
+    check_kind(config, "acgan", "train_acgan")
     for name, count in lesions.class_counts().items():
-        _check_count(count, f"class '{name}'")
-    _warn_if_under_one_batch(len(lesions), config.batch_size, f"the ACGAN's training set {lesions.class_counts()}")
+        check_count(count, f"class '{name}'")
+    warn_if_under_one_batch(len(lesions), config.batch_size, f"the ACGAN's training set {lesions.class_counts()}")
     labels = lesions.labels.astype(np.int64)
     return _train(lesions, labels, lesions.class_names, config, seed, out_dir, device, resume, progress, stop_after)
 
@@ -365,7 +380,7 @@ def class_folders(class_names: tuple[str, ...]) -> dict[str, str]:
     return folders
 
 
-def _check_kind(config: GANConfig, kind: str, function: str) -> None:
+def check_kind(config: GANConfig, kind: str, function: str) -> None:
     if not isinstance(config, GANConfig):
         raise LiverkitError(f"{function} needs a GANConfig, got {type(config).__name__}.")
     if config.kind != kind:
@@ -375,7 +390,7 @@ def _check_kind(config: GANConfig, kind: str, function: str) -> None:
         )
 
 
-def _check_count(n: int, what: str) -> None:
+def check_count(n: int, what: str) -> None:
     """Refuse fewer than 2 images: batch norm needs a batch of at least 2."""
     if n < 2:
         raise LiverkitError(
@@ -384,7 +399,7 @@ def _check_count(n: int, what: str) -> None:
         )
 
 
-def _warn_if_under_one_batch(n: int, batch_size: int, what: str) -> None:
+def warn_if_under_one_batch(n: int, batch_size: int, what: str) -> None:
     """Warn that all ``n`` images will form one batch per step when they are fewer than one batch."""
     if n < batch_size:
         warnings.warn(
@@ -397,7 +412,7 @@ def _warn_if_under_one_batch(n: int, batch_size: int, what: str) -> None:
 
 # ---------------------------------------------------------------------------------------------- the training run
 @dataclass
-class _Run:
+class TrainingRun:
     """Everything one training run holds; a checkpoint saves the parts that change."""
 
     config: GANConfig
@@ -433,42 +448,51 @@ class _Run:
 
 def _train(lesions, labels, class_names, config, seed, out_dir, device, resume, progress, stop_after) -> TrainedGAN:
     """Set up (fresh, or from the checkpoint when resuming), then fit; the global RNG state is restored after."""
-    if not _is_int(seed, minimum=0):
+    if not is_int(seed, minimum=0):
         raise LiverkitError(f"seed must be a non-negative integer, got {seed!r}.")
-    if stop_after is not None and not _is_int(stop_after, minimum=1):
+    if stop_after is not None and not is_int(stop_after, minimum=1):
         raise LiverkitError(f"stop_after must be None or an epoch number >= 1, got {stop_after!r}.")
     device = resolve_device(device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        run = _new_run(lesions, labels, class_names, config, int(seed), device, Path(out_dir))
+        run = new_run(lesions, labels, class_names, config, int(seed), device, Path(out_dir))
         if resume and run.checkpoint_path.exists():
             _restore(run, _read_checkpoint(run.checkpoint_path))
         return _fit(run, progress, stop_after)
 
 
-def _new_run(lesions, labels, class_names, config, seed, device, out_dir) -> _Run:
+def new_run(lesions, labels, class_names, config, seed, device, out_dir) -> TrainingRun:
     """Fresh networks (from the global RNG, seeded by the caller), optimisers, data on the device, fixed noise."""
     generator, discriminator = (m.to(device) for m in build_gan(config, len(class_names)))
     images = torch.from_numpy(lesions.images).to(device) * 2 - 1  # N x 1 x 64 x 64 in [-1, 1]
     if config.channels_last:
         generator, discriminator = (m.to(memory_format=torch.channels_last) for m in (generator, discriminator))
         images = images.contiguous(memory_format=torch.channels_last)
-    fixed_rng = torch.Generator().manual_seed(_derive_seed(seed, 1))
+    fixed_rng = torch.Generator().manual_seed(derive(seed, GanStream.FIXED_NOISE))
     n_fixed = max(config.sample_grid, config.collapse_samples)
     data = {"fingerprint": lesions.fingerprint(), "n_images": len(lesions), "patient_ids": lesions.patients.tolist()}
-    run = _Run(
-        config=config, seed=seed, device=device, class_names=tuple(class_names), out_dir=out_dir, data=data,
-        images=images, labels=torch.from_numpy(labels).to(device), generator=generator, discriminator=discriminator,
-        opt_g=_adam(generator, config), opt_d=_adam(discriminator, config),
-        rng=torch.Generator().manual_seed(_derive_seed(seed, 0)),
-        fixed_noise=_uniform_noise((n_fixed, config.z_dim), fixed_rng).to(device),
+    run = TrainingRun(
+        config=config,
+        seed=seed,
+        device=device,
+        class_names=tuple(class_names),
+        out_dir=out_dir,
+        data=data,
+        images=images,
+        labels=torch.from_numpy(labels).to(device),
+        generator=generator,
+        discriminator=discriminator,
+        opt_g=adam_for(generator, config),
+        opt_d=adam_for(discriminator, config),
+        rng=torch.Generator().manual_seed(derive(seed, GanStream.TRAINING)),
+        fixed_noise=uniform_noise((n_fixed, config.z_dim), fixed_rng).to(device),
         real_spread=[_real_spread(lesions.images[labels == k], config, fixed_rng) for k in range(len(class_names))],
-    )  # fmt: skip
+    )
     run.history = {name: [] for name in ("epoch", "step", *_stat_names(config.kind))}
     return run
 
 
-def _adam(model: nn.Module, config: GANConfig) -> torch.optim.Adam:
+def adam_for(model: nn.Module, config: GANConfig) -> torch.optim.Adam:
     return torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas)
 
 
@@ -478,12 +502,7 @@ def _stat_names(kind: str) -> tuple[str, ...]:
     return (*names, "acc_real", "acc_fake") if kind == "acgan" else names
 
 
-def _derive_seed(seed: int, stream: int) -> int:
-    """An independent seed for one of a run's random streams (0: training, 1: fixed samples; 2+: sampling)."""
-    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
-
-
-def _uniform_noise(shape: tuple[int, ...], rng: torch.Generator) -> torch.Tensor:
+def uniform_noise(shape: tuple[int, ...], rng: torch.Generator) -> torch.Tensor:
     """Noise uniform in [-1, 1] (the paper's z), on the CPU."""
     return torch.rand(shape, generator=rng) * 2 - 1
 
@@ -495,33 +514,33 @@ def _real_spread(images: np.ndarray, config: GANConfig, rng: torch.Generator) ->
 
 
 # ---------------------------------------------------------------------------------------------- the loop
-def _fit(run: _Run, progress: bool, stop_after: int | None) -> TrainedGAN:
+def _fit(run: TrainingRun, progress: bool, stop_after: int | None) -> TrainedGAN:
     """Train from ``run.epoch`` to the end of the schedule (or ``stop_after``), checkpointing on the way."""
     n_images, config = len(run.images), run.config
     total_steps, steps_per_epoch = config.total_steps(n_images), config.steps_per_epoch(n_images)
     final_epoch = math.ceil(total_steps / steps_per_epoch)
     last_epoch = final_epoch if stop_after is None else min(final_epoch, stop_after)
-    good_state = _clone_state(run.generator)
+    good_state = clone_state(run.generator)
     start, first_step = time.perf_counter(), run.step
     desc = f"{config.kind.upper()} {'/'.join(run.class_names)}"
     bar = tqdm(range(run.epoch, last_epoch), desc=desc, initial=run.epoch, total=last_epoch, disable=not progress)
     for _ in bar:
         stats = _run_epoch(run, min(steps_per_epoch, total_steps - run.step))
-        _check_finite(run, stats, good_state)
-        _record_epoch(run, stats)
-        good_state = _clone_state(run.generator)
+        check_finite(run, stats, good_state)
+        record_epoch(run, stats)
+        good_state = clone_state(run.generator)
         if run.epoch % config.checkpoint_every == 0 or run.epoch == last_epoch:
-            _save_checkpoint(run)
+            save_checkpoint(run)
         bar.set_postfix(loss_d=run.history["loss_d"][-1], loss_g=run.history["loss_g"][-1])
     seconds = time.perf_counter() - start
-    result = _result(run, seconds, (run.step - first_step) * run.batch_size)
+    result = run_result(run, seconds, (run.step - first_step) * run.batch_size)
     if run.epoch >= final_epoch:
         save_generator(result, run.out_dir / GENERATOR_FILE)
         atomic_write(run.out_dir / HISTORY_FILE, lambda tmp: result.history.to_csv(tmp, index=False))
     return result
 
 
-def _run_epoch(run: _Run, n_steps: int) -> torch.Tensor:
+def _run_epoch(run: TrainingRun, n_steps: int) -> torch.Tensor:
     """``n_steps`` updates over one random permutation; returns the per-step statistics (n_steps x k, CPU).
 
     The permutation, the noise and the fake labels of the whole epoch come from ``run.rng`` up front, so the
@@ -529,7 +548,7 @@ def _run_epoch(run: _Run, n_steps: int) -> torch.Tensor:
     """
     b = run.batch_size
     order = torch.randperm(len(run.images), generator=run.rng).to(run.device)
-    noise = _uniform_noise((n_steps, b, run.config.z_dim), run.rng).to(run.device)  # steps x B x z_dim
+    noise = uniform_noise((n_steps, b, run.config.z_dim), run.rng).to(run.device)  # steps x B x z_dim
     acgan = run.config.kind == "acgan"
     if acgan:
         fake_labels = torch.randint(len(run.class_names), (n_steps, b), generator=run.rng).to(run.device)
@@ -546,7 +565,7 @@ def _run_epoch(run: _Run, n_steps: int) -> torch.Tensor:
     return torch.stack(stats).cpu()
 
 
-def _dcgan_step(run: _Run, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+def _dcgan_step(run: TrainingRun, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """One D and one G update with the non-saturating BCE losses; returns [loss_d, loss_g, d_real, d_fake]."""
     g, d = run.generator, run.discriminator
     with _autocast(run):
@@ -560,7 +579,7 @@ def _dcgan_step(run: _Run, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return _stats(loss_d, loss_g, torch.sigmoid(real_logit).mean(), torch.sigmoid(fake_logit).mean())
 
 
-def _acgan_step(run: _Run, real, real_labels, z, fake_labels) -> torch.Tensor:
+def _acgan_step(run: TrainingRun, real, real_labels, z, fake_labels) -> torch.Tensor:
     """One D and one G update with the ACGAN losses (source BCE plus class CE); returns the six statistics."""
     g, d = run.generator, run.discriminator
     with _autocast(run):
@@ -578,7 +597,7 @@ def _acgan_step(run: _Run, real, real_labels, z, fake_labels) -> torch.Tensor:
     return _stats(loss_d, loss_g, d_real, d_fake, accuracy_real, accuracy_fake)
 
 
-def _autocast(run: _Run) -> torch.autocast:
+def _autocast(run: TrainingRun) -> torch.autocast:
     return torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.config.bf16)
 
 
@@ -602,11 +621,11 @@ def _stats(*values: torch.Tensor) -> torch.Tensor:
     return torch.stack([v.detach().float() for v in values])
 
 
-def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
+def clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def _check_finite(run: _Run, stats: torch.Tensor, good_state: dict) -> None:
+def check_finite(run: TrainingRun, stats: torch.Tensor, good_state: dict) -> None:
     """Raise GANDiverged when a loss or a weight of this epoch is NaN or inf; the checkpoint on disk is untouched."""
     finite = torch.isfinite(stats[:, :2])  # steps x (loss_d, loss_g)
     if bool(finite.all()) and _weights_finite(run):
@@ -630,12 +649,12 @@ def _check_finite(run: _Run, stats: torch.Tensor, good_state: dict) -> None:
     )
 
 
-def _weights_finite(run: _Run) -> bool:
+def _weights_finite(run: TrainingRun) -> bool:
     tensors = [*run.generator.state_dict().values(), *run.discriminator.state_dict().values()]
     return bool(torch.stack([torch.isfinite(t).all() for t in tensors if t.is_floating_point()]).all())
 
 
-def _record_epoch(run: _Run, stats: torch.Tensor) -> None:
+def record_epoch(run: TrainingRun, stats: torch.Tensor) -> None:
     """Append the epoch's per-step statistics, its fixed-noise samples and its collapse ratios."""
     n = len(stats)
     run.history["epoch"] += [run.epoch + 1] * n
@@ -649,7 +668,7 @@ def _record_epoch(run: _Run, stats: torch.Tensor) -> None:
 
 
 @torch.no_grad()
-def _snapshot(run: _Run) -> tuple[np.ndarray, list[float]]:
+def _snapshot(run: TrainingRun) -> tuple[np.ndarray, list[float]]:
     """The fixed-noise samples per class in eval mode, fp32: the first ``sample_grid`` for the grid (as a
     (classes x sample_grid) x 64 x 64 array in [0, 1]) and ``collapse_samples`` for the collapse ratio."""
     config, generator = run.config, run.generator
@@ -675,7 +694,7 @@ def _to_unit(images: torch.Tensor) -> torch.Tensor:
     return ((images.float() + 1) / 2).clamp(0, 1).contiguous()
 
 
-def _result(run: _Run, seconds: float, images_seen: int) -> TrainedGAN:
+def run_result(run: TrainingRun, seconds: float, images_seen: int) -> TrainedGAN:
     """The TrainedGAN for the run so far, with both networks switched to eval mode."""
     run.generator.eval()
     run.discriminator.eval()
@@ -683,32 +702,50 @@ def _result(run: _Run, seconds: float, images_seen: int) -> TrainedGAN:
     samples = np.stack(run.epoch_samples) if run.epoch_samples else np.zeros((0, n_grid, 64, 64), np.float32)
     epochs = pd.RangeIndex(1, len(run.collapse) + 1, name="epoch")
     return TrainedGAN(
-        generator=run.generator, discriminator=run.discriminator, history=pd.DataFrame(run.history),
-        epoch_samples=samples, collapse=pd.DataFrame(run.collapse, index=epochs, columns=list(run.class_names)),
-        seconds=seconds, images_per_second=images_seen / seconds if seconds > 0 else 0.0, config=run.config,
-        class_names=run.class_names, source=run.config.kind, data=run.data, seed=run.seed, out_dir=run.out_dir,
-    )  # fmt: skip
+        generator=run.generator,
+        discriminator=run.discriminator,
+        history=pd.DataFrame(run.history),
+        epoch_samples=samples,
+        collapse=pd.DataFrame(run.collapse, index=epochs, columns=list(run.class_names)),
+        seconds=seconds,
+        images_per_second=images_seen / seconds if seconds > 0 else 0.0,
+        config=run.config,
+        class_names=run.class_names,
+        source=run.config.kind,
+        data=run.data,
+        seed=run.seed,
+        out_dir=run.out_dir,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
-def _save_checkpoint(run: _Run) -> None:
+def save_checkpoint(run: TrainingRun) -> None:
     """Write the resumable state and the sample grid atomically (each file is complete, or the old one stays)."""
     state = {
-        "format": _CHECKPOINT_FORMAT, "version": _FORMAT_VERSION, "config": run.config.to_dict(),
-        "seed": run.seed, "class_names": list(run.class_names), "data": run.data,
-        "epoch": run.epoch, "step": run.step,
-        "generator": run.generator.state_dict(), "discriminator": run.discriminator.state_dict(),
-        "opt_g": run.opt_g.state_dict(), "opt_d": run.opt_d.state_dict(), "rng": _rng_state(run),
-        "history": run.history, "collapse": run.collapse,
+        "format": _CHECKPOINT_FORMAT,
+        "version": _FORMAT_VERSION,
+        "config": run.config.to_dict(),
+        "seed": run.seed,
+        "class_names": list(run.class_names),
+        "data": run.data,
+        "epoch": run.epoch,
+        "step": run.step,
+        "generator": run.generator.state_dict(),
+        "discriminator": run.discriminator.state_dict(),
+        "opt_g": run.opt_g.state_dict(),
+        "opt_d": run.opt_d.state_dict(),
+        "rng": _rng_state(run),
+        "history": run.history,
+        "collapse": run.collapse,
         "epoch_samples": torch.from_numpy(np.stack(run.epoch_samples)),
-    }  # fmt: skip
+    }
     with atomic_path(run.checkpoint_path) as tmp:
         torch.save(state, tmp)
     atomic_write(run.out_dir / SAMPLES_FILE, lambda tmp: np.save(tmp, np.stack(run.epoch_samples)))
     run.saved_epoch = run.epoch
 
 
-def _rng_state(run: _Run) -> dict:
+def _rng_state(run: TrainingRun) -> dict:
     """The run's noise generator and the global torch RNGs (initialisation, dropout)."""
     cuda = torch.cuda.get_rng_state(run.device) if run.device.type == "cuda" else None
     return {"training": run.rng.get_state(), "torch_cpu": torch.get_rng_state(), "torch_cuda": cuda}
@@ -728,7 +765,7 @@ def _read_checkpoint(path: Path) -> dict:
     return state
 
 
-def _restore(run: _Run, state: dict) -> None:
+def _restore(run: TrainingRun, state: dict) -> None:
     """Check that the checkpoint belongs to this run, then load every piece of its state into ``run``."""
     path = run.checkpoint_path
     _check_resumable(run, state, path)
@@ -752,7 +789,7 @@ def _restore(run: _Run, state: dict) -> None:
     run.saved_epoch = run.epoch
 
 
-def _check_resumable(run: _Run, state: dict, path: Path) -> None:
+def _check_resumable(run: TrainingRun, state: dict, path: Path) -> None:
     """LiverkitError when the checkpoint's settings or data differ from this call's."""
     saved = state.get("config", {})
     differences = [
@@ -787,11 +824,16 @@ def _plain(value: object) -> object:
 def save_generator(gan: TrainedGAN | SavedGenerator, path: str | Path) -> Path:
     """Write a generator with its config, classes and training-data record atomically (for :func:`load_generator`)."""
     payload = {
-        "format": _GENERATOR_FORMAT, "version": _FORMAT_VERSION, "config": gan.config.to_dict(),
-        "class_names": list(gan.class_names), "source": gan.source, "data": gan.data, "seed": gan.seed,
+        "format": _GENERATOR_FORMAT,
+        "version": _FORMAT_VERSION,
+        "config": gan.config.to_dict(),
+        "class_names": list(gan.class_names),
+        "source": gan.source,
+        "data": gan.data,
+        "seed": gan.seed,
         "epochs_trained": gan.epochs_trained,
         "state_dict": {k: v.detach().cpu() for k, v in gan.generator.state_dict().items()},
-    }  # fmt: skip
+    }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return Path(path)
@@ -812,12 +854,19 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Save
         class_names = tuple(payload["class_names"])
         generator, _ = build_gan(config, len(class_names))
         generator.load_state_dict(payload["state_dict"])
-        recorded = {"source": str(payload["source"]), "data": payload["data"], "seed": int(payload["seed"]),
-                    "epochs_trained": int(payload["epochs_trained"])}  # fmt: skip
+        recorded = {
+            "source": str(payload["source"]),
+            "data": payload["data"],
+            "seed": int(payload["seed"]),
+            "epochs_trained": int(payload["epochs_trained"]),
+        }
     return SavedGenerator(
-        generator=generator.to(resolve_device(device)).eval(), config=config, class_names=class_names, path=path,
+        generator=generator.to(resolve_device(device)).eval(),
+        config=config,
+        class_names=class_names,
+        path=path,
         **recorded,
-    )  # fmt: skip
+    )
 
 
 def load_dcgans(out_dir: str | Path, device: str | torch.device = "cpu") -> dict[str, SavedGenerator]:
@@ -858,7 +907,7 @@ def sample(
         class_names: the real set's class list, so that labels index into it; defaults to the generators' classes.
         batch_size: images per generator call (memory only: in eval mode an image depends only on its noise).
     """
-    if not _is_int(seed, minimum=0):
+    if not is_int(seed, minimum=0):
         raise LiverkitError(f"seed must be a non-negative integer, got {seed!r}.")
     generators = _generators_by_class(gans, class_names)
     names = tuple(str(c) for c in class_names) if class_names is not None else tuple(generators)
@@ -870,7 +919,7 @@ def sample(
     for name in names:
         if counts.get(name, 0) > 0:
             module, class_index, source = generators[name]
-            rng = torch.Generator().manual_seed(_derive_seed(int(seed), 2 + names.index(name)))
+            rng = torch.Generator().manual_seed(derive(int(seed), GanStream.SAMPLES + names.index(name)))
             images = _draw(module, class_index, counts[name], rng, batch_size)
             parts.append((name, source, images))
     return _synthetic_set(parts, names, int(seed))
@@ -917,7 +966,7 @@ def _counts(n_per_class: int | Mapping[str, int], known: Mapping) -> dict[str, i
     unknown = [name for name in counts if name not in known]
     if unknown:
         raise LiverkitError(f"no generator for class(es) {unknown}; the generators know {list(known)}.")
-    bad = {name: n for name, n in counts.items() if not _is_int(n, minimum=0)}
+    bad = {name: n for name, n in counts.items() if not is_int(n, minimum=0)}
     if bad:
         raise LiverkitError(f"n_per_class must be integers >= 0, got {bad}.")
     return {name: int(n) for name, n in counts.items()}
@@ -929,7 +978,7 @@ def _draw(module: nn.Module, class_index: int | None, n: int, rng: torch.Generat
     was_training = module.training
     module.eval()
     device = next(module.parameters()).device
-    z = _uniform_noise((n, module.z_dim), rng)  # n x z_dim
+    z = uniform_noise((n, module.z_dim), rng)  # n x z_dim
     chunks = [
         _to_unit(_generate(module, z[i : i + batch_size].to(device), class_index)).cpu()
         for i in range(0, n, batch_size)
@@ -947,10 +996,14 @@ def _synthetic_set(parts: list[tuple[str, str, np.ndarray]], class_names: tuple[
         sources += [source] * len(drawn)
         ids += [f"synthetic-{source}-{name}-s{seed}-{i:05d}" for i in range(len(drawn))]
     return LesionSet(
-        images=np.concatenate(images), labels=np.asarray(labels, np.int64), class_names=class_names,
-        patient_ids=ids, diameters_mm=np.full(len(ids), np.nan, np.float32), ids=ids,
+        images=np.concatenate(images),
+        labels=np.asarray(labels, np.int64),
+        class_names=class_names,
+        patient_ids=ids,
+        diameters_mm=np.full(len(ids), np.nan, np.float32),
+        ids=ids,
         sources=np.asarray(sources, dtype=str),
-    )  # fmt: skip
+    )
 
 
 # ---------------------------------------------------------------------------------------------- mode collapse

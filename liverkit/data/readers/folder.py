@@ -29,7 +29,7 @@ from pydicom.errors import InvalidDicomError
 from liverkit.data.imageops import LIVER_WINDOW_HU, pad_to_square, resize_roi, to_grey, unit_range
 from liverkit.data.imageops import window as apply_window  # the name `window` is read_folder's argument
 from liverkit.data.lesionset import LesionSet
-from liverkit.data.readers._common import (
+from liverkit.data.readers.common import (
     encode_labels,
     line_of,
     path_inside,

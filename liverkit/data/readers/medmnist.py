@@ -21,7 +21,7 @@ import numpy as np
 
 from liverkit.data.imageops import resize_rois, to_grey, unit_range
 from liverkit.data.lesionset import ROI_SIZE, LesionSet
-from liverkit.data.readers._common import check_class_names, warn_blank_rois
+from liverkit.data.readers.common import check_class_names, warn_blank_rois
 from liverkit.errors import LiverkitError, LiverkitWarning
 from liverkit.io import reading
 from liverkit.progress import tqdm

@@ -37,7 +37,7 @@ from scipy import ndimage
 from liverkit.data.imageops import LIVER_WINDOW_HU, resize_roi
 from liverkit.data.imageops import window as apply_window  # the name `window` is read_nifti's argument
 from liverkit.data.lesionset import LesionSet
-from liverkit.data.readers._common import (
+from liverkit.data.readers.common import (
     encode_labels,
     line_of,
     read_table,

@@ -58,6 +58,7 @@ same formulas computed directly, without the metric objects (tests check that th
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -915,3 +916,38 @@ def key_numbers(table: pd.DataFrame, memorization: dict[str, dict[str, float]]) 
 
 def _rounded(value: float) -> float | None:
     return None if pd.isna(value) else round(float(value), 5)
+
+
+# ---------------------------------------------------------------------------------------------- mode collapse
+# (the GAN trainers record collapse_ratio after every epoch: liverkit.train.gan)
+def collapse_ratio(fake_images, real_images, max_images: int = 256, seed: int = 0) -> float:
+    """A mode-collapse indicator: mean pairwise L2 distance among generated images / among real images.
+
+    About 1 when the samples vary as much as the real images do; it falls towards 0 as the generator collapses
+    onto a few outputs (well above 1 usually means noise). Both sets must be on the same scale (e.g. [0, 1]).
+
+    Args:
+        fake_images, real_images: N x ... numpy arrays or tensors, at least 2 images each.
+        max_images: at most this many images of each set enter (a random subset, fixed by ``seed``).
+        seed: picks the subsets.
+    """
+    rng = torch.Generator().manual_seed(seed)
+    spreads = []
+    for name, images in (("fake_images", fake_images), ("real_images", real_images)):
+        images = torch.as_tensor(images).detach()
+        if len(images) < 2:
+            raise LiverkitError(f"collapse_ratio needs at least 2 {name}, got {len(images)}.")
+        spreads.append(mean_pairwise_distance(random_subset(images, max_images, rng)))
+    return spreads[0] / spreads[1] if spreads[1] > 0 else math.nan
+
+
+def random_subset(images: torch.Tensor, n: int, rng: torch.Generator) -> torch.Tensor:
+    """At most ``n`` of ``images``, a random subset drawn with ``rng`` (all of them, in order, when there are few)."""
+    if len(images) <= n:
+        return images
+    return images[torch.randperm(len(images), generator=rng)[:n].to(images.device)]
+
+
+def mean_pairwise_distance(images: torch.Tensor) -> float:
+    """Mean L2 distance over all pairs of images (flattened), in fp32."""
+    return torch.pdist(images.flatten(1).float()).mean().item()

@@ -11,6 +11,7 @@ from liverkit import LiverkitError
 from liverkit.data import LesionSet, make_phantom
 from liverkit.data.folds import patient_folds, split
 from liverkit.nets import ACGANGenerator, DCGANGenerator
+from liverkit.quality import collapse_ratio
 from liverkit.train import gan
 from liverkit.train.gan import (
     CHECKPOINT_FILE,
@@ -18,7 +19,6 @@ from liverkit.train.gan import (
     SAMPLES_FILE,
     GANConfig,
     GANDiverged,
-    collapse_ratio,
     load_dcgans,
     load_generator,
     sample,

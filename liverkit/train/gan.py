@@ -41,6 +41,7 @@ from liverkit.io import atomic_path, atomic_write, reading
 from liverkit.nets.acgan import ACGANDiscriminator, ACGANGenerator
 from liverkit.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from liverkit.progress import tqdm
+from liverkit.quality import mean_pairwise_distance, random_subset
 from liverkit.seeds import GanStream, derive
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -509,8 +510,8 @@ def uniform_noise(shape: tuple[int, ...], rng: torch.Generator) -> torch.Tensor:
 
 def _real_spread(images: np.ndarray, config: GANConfig, rng: torch.Generator) -> float:
     """Mean pairwise distance of a fixed random subset of one class's real images (the collapse denominator)."""
-    subset = _random_subset(torch.from_numpy(images), config.collapse_samples, rng)
-    return _mean_pairwise_distance(subset)
+    subset = random_subset(torch.from_numpy(images), config.collapse_samples, rng)
+    return mean_pairwise_distance(subset)
 
 
 # ---------------------------------------------------------------------------------------------- the loop
@@ -677,7 +678,7 @@ def _snapshot(run: TrainingRun) -> tuple[np.ndarray, list[float]]:
     for k in range(len(run.class_names)):
         images = _to_unit(_generate(generator, run.fixed_noise, k))  # n_fixed x 1 x 64 x 64
         grid.append(images[: config.sample_grid, 0].cpu())
-        ratios.append(_mean_pairwise_distance(images[: config.collapse_samples]) / run.real_spread[k])
+        ratios.append(mean_pairwise_distance(images[: config.collapse_samples]) / run.real_spread[k])
     generator.train()
     return torch.cat(grid).numpy(), ratios
 
@@ -1004,36 +1005,3 @@ def _synthetic_set(parts: list[tuple[str, str, np.ndarray]], class_names: tuple[
         ids=ids,
         sources=np.asarray(sources, dtype=str),
     )
-
-
-# ---------------------------------------------------------------------------------------------- mode collapse
-def collapse_ratio(fake_images, real_images, max_images: int = 256, seed: int = 0) -> float:
-    """A mode-collapse indicator: mean pairwise L2 distance among generated images / among real images.
-
-    About 1 when the samples vary as much as the real images do; it falls towards 0 as the generator collapses
-    onto a few outputs (well above 1 usually means noise). Both sets must be on the same scale (e.g. [0, 1]).
-
-    Args:
-        fake_images, real_images: N x ... numpy arrays or tensors, at least 2 images each.
-        max_images: at most this many images of each set enter (a random subset, fixed by ``seed``).
-        seed: picks the subsets.
-    """
-    rng = torch.Generator().manual_seed(seed)
-    spreads = []
-    for name, images in (("fake_images", fake_images), ("real_images", real_images)):
-        images = torch.as_tensor(images).detach()
-        if len(images) < 2:
-            raise LiverkitError(f"collapse_ratio needs at least 2 {name}, got {len(images)}.")
-        spreads.append(_mean_pairwise_distance(_random_subset(images, max_images, rng)))
-    return spreads[0] / spreads[1] if spreads[1] > 0 else math.nan
-
-
-def _random_subset(images: torch.Tensor, n: int, rng: torch.Generator) -> torch.Tensor:
-    if len(images) <= n:
-        return images
-    return images[torch.randperm(len(images), generator=rng)[:n].to(images.device)]
-
-
-def _mean_pairwise_distance(images: torch.Tensor) -> float:
-    """Mean L2 distance over all pairs of images (flattened), in fp32."""
-    return torch.pdist(images.flatten(1).float()).mean().item()

@@ -16,7 +16,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,notebooks]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name liverkit --display-name "Python (liverkit)"
 	$(BIN)/python -m ipykernel install --user --name liverkit --display-name "Python (liverkit)"
 	touch $(STAMP)

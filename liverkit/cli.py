@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="execute the notebooks in order with papermill")
+    run = commands.add_parser("run", help="execute the notebooks in order with papermill (the notebooks extra)")
     run.add_argument("--profile", default="quick", choices=sorted(PROFILES), help="sizes to use (default: quick)")
     run.add_argument("--data", default="phantom", help="manifest data set name or LesionSet .npz (default: phantom)")
     run.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")

@@ -115,9 +115,13 @@ def run_classic_sweep(
     return _collect(jobs, records, lesions, tuple(groups), seed)
 
 
+SWEEP_CACHE_FILE = "classic_sweep_r{repeat}_f{fold}.json"
+"""The run-folder file (in ``artifacts/``) that caches one (repeat, fold)'s finished models."""
+
+
 def sweep_cache(run: RunFolder | None, repeat: int, fold: int, header: dict) -> JobCache:
-    """The finished models of one (repeat, fold) in ``classic_sweep_r<r>_f<f>.json``; refuses other settings."""
-    path = run.artifact(f"classic_sweep_r{repeat}_f{fold}.json") if run is not None else None
+    """The finished models of one (repeat, fold) in :data:`SWEEP_CACHE_FILE`; refuses other settings."""
+    path = run.artifact(SWEEP_CACHE_FILE.format(repeat=repeat, fold=fold)) if run is not None else None
     return JobCache(path, json.loads(json.dumps(header)), "the classic sweep's cache")
 
 
@@ -290,14 +294,25 @@ def pooled_confusion(predictions: pd.DataFrame, n_classes: int) -> np.ndarray:
     return confusion(predictions.y_true.to_numpy(), predictions.y_pred.to_numpy(), n_classes)
 
 
+LESIONS_FILE = "lesions"
+"""The run folder's data set (``artifacts/lesions.npz``), saved by notebook 01."""
+FOLDS_FILE = "folds"
+"""The run folder's patient-level fold per lesion (``artifacts/folds.npy``), saved by notebook 01."""
+
+
+def save_data(run: RunFolder, lesions: LesionSet, fold_of: np.ndarray) -> None:
+    """Keep the lesions and their folds in the run folder for the later notebooks (notebook 01)."""
+    run.save_lesionset(LESIONS_FILE, lesions)
+    run.save_array(FOLDS_FILE, fold_of)
+
+
 def load_data(run: RunFolder, data: str, seed: int, n_folds: int) -> tuple[LesionSet, np.ndarray]:
     """The lesions and patient-level folds that notebook 01 left in ``run``; rebuilt and saved when it has not run."""
-    if run.artifact("lesions.npz").is_file() and run.artifact("folds.npy").is_file():
-        return run.load_lesionset("lesions"), run.load_array("folds")
+    if run.artifact(f"{LESIONS_FILE}.npz").is_file() and run.artifact(f"{FOLDS_FILE}.npy").is_file():
+        return run.load_lesionset(LESIONS_FILE), run.load_array(FOLDS_FILE)
     lesions = load(data, seed=seed)
     fold_of = patient_folds(lesions, k=n_folds, seed=seed)
-    run.save_lesionset("lesions", lesions)
-    run.save_array("folds", fold_of)
+    save_data(run, lesions, fold_of)
     return lesions, fold_of
 
 
@@ -344,8 +359,40 @@ def results_wide(results: pd.DataFrame) -> pd.DataFrame:
     return wide[order].loc[list(dict.fromkeys(results.setting))]
 
 
+SWEEP_TABLES = ("predictions", "inner", "history", "timing")
+"""The sweep's tables, kept as ``artifacts/classic_<name>.csv``."""
+CHOICE_TABLE = "classic_choice"
+"""The chosen group per (repeat, fold), kept as ``artifacts/classic_choice.csv``: the GANs train on it."""
+
+
+def sweep_files() -> tuple[str, ...]:
+    """The run-folder files (relative paths) that :func:`save_sweep` writes."""
+    return tuple(f"artifacts/{name}.csv" for name in (*(f"classic_{t}" for t in SWEEP_TABLES), CHOICE_TABLE))
+
+
+def save_sweep(run: RunFolder, sweep: ClassicSweep, choice: pd.DataFrame) -> None:
+    """Keep notebook 02's sweep and its chosen groups in the run folder for the later notebooks."""
+    for name in SWEEP_TABLES:
+        run.save_table(f"classic_{name}", getattr(sweep, name))
+    run.save_table(CHOICE_TABLE, choice)
+
+
 def load_sweep(run: RunFolder, class_names: tuple[str, ...]) -> ClassicSweep:
-    """Notebook 02's sweep, read back from the run folder's ``classic_*`` tables."""
-    tables = {name: run.load_table(f"classic_{name}") for name in ("predictions", "inner", "history", "timing")}
+    """Notebook 02's sweep, read back from what :func:`save_sweep` wrote."""
+    tables = {name: run.load_table(f"classic_{name}") for name in SWEEP_TABLES}
     groups = tuple(int(g) for g in sorted(tables["predictions"].group.unique()))
     return ClassicSweep(**tables, class_names=tuple(class_names), groups=groups)
+
+
+def load_choice(run: RunFolder) -> pd.DataFrame:
+    """Notebook 02's chosen classic group per (repeat, fold) (what the GANs train on).
+
+    Raises:
+        LiverkitError: notebook 02 has not run on this run folder.
+    """
+    if not run.artifact(f"{CHOICE_TABLE}.csv").is_file():
+        raise LiverkitError(
+            f"{run.artifact(f'{CHOICE_TABLE}.csv')} is missing: run notebook 02 (classic augmentation) on this run "
+            "folder first; the GANs train on the classic group it chooses for each fold."
+        )
+    return run.load_table(CHOICE_TABLE)

@@ -12,6 +12,9 @@ copy and metrics record are still there. Its inputs are its own cells, the param
 the library's source and, through a chained digest, the same for every notebook before it; the digests are kept
 in ``<run folder>/runner_state.json``. A notebook that runs again makes every later one run again too (they read
 what it writes). ``force=True`` reruns everything.
+
+papermill, nbformat and the Jupyter kernel machinery come with the ``notebooks`` extra (``pip install
+'liverkit[notebooks]'``, which ``make setup`` does); without them a run stops at once and says so.
 """
 
 from __future__ import annotations
@@ -43,6 +46,20 @@ STATE_FILE = "runner_state.json"
 """Per notebook, the digest of the inputs it last succeeded with (in the run folder)."""
 LOCK_FILE = ".liverkit.lock"
 """Held (locked) by the run using the folder; it holds that run's process id."""
+NOTEBOOK_EXTRA = "liverkit run needs the notebook extra: pip install 'liverkit[notebooks]'"
+"""The start of the error when papermill, nbformat or jupyter_client is missing (they come with that extra)."""
+
+
+def require_notebook_extra():
+    """The papermill module, imported here (the library itself runs without the notebook stack); a LiverkitError
+    saying how to install the ``notebooks`` extra when papermill, nbformat or jupyter_client is missing."""
+    try:
+        import jupyter_client  # noqa: F401 - the kernels papermill starts
+        import nbformat  # noqa: F401 - papermill reads and writes notebooks with it
+        import papermill
+    except ImportError as exc:
+        raise LiverkitError(f"{NOTEBOOK_EXTRA} (make setup installs it; {exc}).") from exc
+    return papermill
 
 
 def default_notebook_dir() -> Path:
@@ -116,6 +133,7 @@ def run_notebooks(
         overrides: profile changes, ``{"classifier.epochs": 4}`` (``--set``); every notebook gets them.
         heartbeat_s: seconds between progress lines while one notebook runs.
     """
+    require_notebook_extra()  # before any check or file: without papermill nothing could run
     absolute_data_env()
     data, overrides = absolute_data(data), dict(overrides or {})
     every = list_notebooks(notebook_dir)
@@ -406,7 +424,7 @@ def _execute(notebook: Path, output: Path, parameters: dict) -> NotebookResult:
     A failing cell becomes a LiverkitError naming the notebook, the cell, the error and the failed copy
     (``NN_name.failed.ipynb``); the last good ``output`` is left as it was.
     """
-    import papermill
+    papermill = require_notebook_extra()
     from papermill.exceptions import PapermillExecutionError
 
     running = output.with_name(f".{output.stem}.running.ipynb")

@@ -1,4 +1,5 @@
-"""pyproject.toml, environment.yml and binder/requirements.txt name the same dependencies."""
+"""pyproject.toml, environment.yml and binder/requirements.txt name the same packages: the library's dependencies
+plus its ``notebooks`` extra (conda and Binder users work in JupyterLab)."""
 
 import re
 import tomllib
@@ -8,15 +9,23 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"pytorch": "torch", "python-kaleido": "kaleido"}  # conda-forge package name -> PyPI name
+NOTEBOOK_STACK = {"jupyterlab", "papermill", "nbformat", "nbconvert", "ipykernel"}
 
 
 def _name(requirement: str) -> str:
     return re.split(r"[<>=!~ \[;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
 def pyproject_deps() -> set[str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return {_name(r) for r in project["dependencies"]}
+    return {_name(r) for r in _project()["dependencies"]}
+
+
+def extra(name: str) -> set[str]:
+    return {_name(r) for r in _project()["optional-dependencies"][name]}
 
 
 def conda_deps() -> set[str]:
@@ -31,16 +40,27 @@ def binder_deps() -> set[str]:
 
 
 def test_same_dependencies_everywhere():
-    expected = pyproject_deps()
-    assert "torch" in expected and "papermill" in expected and len(expected) >= 15
+    expected = pyproject_deps() | extra("notebooks")
+    assert "torch" in expected and "pooch" in expected and len(expected) >= 20
     assert conda_deps() == expected, f"environment.yml differs: {conda_deps() ^ expected}"
     assert binder_deps() == expected, f"binder/requirements.txt differs: {binder_deps() ^ expected}"
 
 
-def test_conda_env_installs_the_package_itself():
+def test_the_notebook_stack_is_an_extra_not_a_dependency():
+    assert extra("notebooks") == NOTEBOOK_STACK
+    assert not pyproject_deps() & NOTEBOOK_STACK, "the library itself must import without the notebook stack"
+    assert "liverkit[notebooks]" in _project()["optional-dependencies"]["dev"]  # the tests execute notebooks
+
+
+def test_make_setup_installs_the_notebook_extra():
+    install = [line for line in (ROOT / "Makefile").read_text().splitlines() if "pip install" in line and "-e" in line]
+    assert install and all('-e ".[dev,notebooks]"' in line for line in install), install
+
+
+def test_conda_env_installs_the_package_itself_with_the_notebook_extra():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert "-e ." in pip_section
+    assert "-e .[notebooks]" in pip_section
 
 
 def test_binder_installs_liverkit_and_uses_cpu_torch():

@@ -1,7 +1,9 @@
-"""The data manifest: entries, paths, offline fetch with checksums, clear errors."""
+"""The data manifest: entries, paths, downloads (from a local HTTP server) with checksums and retries, clear errors."""
 
 import hashlib
+import http.server
 import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -86,23 +88,107 @@ def test_missing_public_file_explains_how_to_get_it(tmp_path):
         manifest.load("pub", manifest=path)
 
 
-def test_download_verifies_checksum_and_is_atomic(tmp_path):
+class _Server(http.server.ThreadingHTTPServer):
+    """Serves ``files`` (URL path -> bytes) on 127.0.0.1; ``fail[path]`` requests to a path answer 503 first."""
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.files: dict[str, bytes] = {}
+        self.fail: dict[str, int] = {}
+        self.hits: dict[str, int] = {}
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/{name}"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - the name http.server calls
+        server = self.server
+        server.hits[self.path] = server.hits.get(self.path, 0) + 1
+        if server.fail.get(self.path, 0) > 0:
+            server.fail[self.path] -= 1
+            self.send_error(503, "busy, try again")
+            return
+        body = server.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    """A local HTTP server in a thread: downloads are tested offline."""
+    httpd = _Server()
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+def test_download_verifies_checksum_and_is_atomic(tmp_path, server, monkeypatch):
+    monkeypatch.setattr(manifest, "DOWNLOAD_RETRIES", 0)  # a wrong checksum would be tried again, after 1 s, 2 s
     source = _medmnist_file(tmp_path / "served.npz")
+    server.files["/served.npz"] = source.read_bytes()
     md5 = hashlib.md5(source.read_bytes()).hexdigest()
+    url = server.url("served.npz")
     body = f"""
         datasets:
-          good: {{reader: medmnist, path: downloads/good.npz, url: "{source.as_uri()}", md5: "{md5}"}}
-          bad: {{reader: medmnist, path: downloads/bad.npz, url: "{source.as_uri()}", md5: "{"0" * 32}"}}
+          good: {{reader: medmnist, path: downloads/good.npz, url: "{url}", md5: "{md5}"}}
+          bad: {{reader: medmnist, path: downloads/bad.npz, url: "{url}", md5: "{"0" * 32}"}}
         """
     path = _write(tmp_path, body)
     with pytest.warns(UserWarning, match="patient"):
         lesions = manifest.load("good", manifest=path, download=True)
     assert len(lesions) == 18 and lesions.images.shape == (18, 1, 64, 64)
-    assert (tmp_path / "data" / "downloads" / "good.npz").is_file()
-    with pytest.raises(LiverkitError, match="checksum mismatch for the download"):
+    assert (tmp_path / "data" / "downloads" / "good.npz").read_bytes() == source.read_bytes()
+    with pytest.raises(LiverkitError, match=r"checksum mismatch for the download of http://127\.0\.0\.1.*served.npz"):
         manifest.load("bad", manifest=path, download=True)
     assert not (tmp_path / "data" / "downloads" / "bad.npz").exists()
     assert sorted(p.name for p in (tmp_path / "data" / "downloads").iterdir()) == ["good.npz"]
+    assert server.hits == {"/served.npz": 2}
+
+
+def test_a_failing_server_is_retried(tmp_path, server):
+    server.files["/flaky.bin"] = payload = b"lesions" * 1000
+    md5 = hashlib.md5(payload).hexdigest()
+    server.fail["/flaky.bin"] = 1
+    failed = r"could not download http://.*flaky.bin \(503 Server Error.*tried 1 time\)"
+    with pytest.raises(LiverkitError, match=failed):
+        manifest.fetch(server.url("flaky.bin"), tmp_path / "once" / "flaky.bin", md5, retries=0)
+    assert not (tmp_path / "once" / "flaky.bin").exists()
+    server.fail["/flaky.bin"], server.hits = 1, {}
+    saved = manifest.fetch(server.url("flaky.bin"), tmp_path / "twice" / "flaky.bin", md5, retries=1)
+    assert saved.read_bytes() == payload and server.hits == {"/flaky.bin": 2}  # a 503, then the file
+
+
+def test_a_download_without_checksum_and_an_address_pooch_cannot_fetch(tmp_path, server):
+    server.files["/plain.bin"] = b"abc"
+    assert manifest.fetch(server.url("plain.bin"), tmp_path / "plain.bin").read_bytes() == b"abc"
+    with pytest.raises(LiverkitError, match=r"cannot download file:///x.npz.*http:// and https://.*Copy the file to"):
+        manifest.fetch("file:///x.npz", tmp_path / "x.npz")
+
+
+def test_data_fetch_command_downloads_and_verifies(tmp_path, server, capsys):
+    from liverkit.cli import main
+
+    server.files["/set.npz"] = data = _medmnist_file(tmp_path / "set.npz").read_bytes()
+    md5 = hashlib.md5(data).hexdigest()
+    folder = tmp_path / "other"
+    folder.mkdir()
+    entry = f'{{reader: medmnist, path: s.npz, url: "{server.url("set.npz")}", md5: {md5}}}'
+    path = _write(folder, f"datasets:\n  s: {entry}\n")
+    assert main(["data", "fetch", "s", "--manifest", str(path)]) == 0
+    assert "s.npz (checksum verified)" in capsys.readouterr().out
+    assert (folder / "data" / "s.npz").read_bytes() == data
 
 
 def test_corrupted_local_file_fails_checksum(tmp_path):
@@ -113,7 +199,8 @@ def test_corrupted_local_file_fails_checksum(tmp_path):
     assert local.is_file()
 
 
-def test_offline_download_says_what_to_do(tmp_path):
+def test_offline_download_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setattr(manifest, "DOWNLOAD_RETRIES", 0)
     path = _write(tmp_path, 'datasets:\n  x: {reader: medmnist, path: x.npz, url: "http://127.0.0.1:9/x.npz"}\n')
     with pytest.raises(LiverkitError, match=r"could not download .*offline, download the file elsewhere"):
         manifest.load("x", manifest=path, download=True)

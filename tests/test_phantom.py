@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from liverkit import LiverkitError
-from liverkit.data.phantom import CLASS_NAMES, PhantomConfig, make_phantom, render_lesion_hu
+from liverkit.data.phantom import make_phantom
+from liverkit.data.phantom_config import CLASS_NAMES, PhantomConfig
+from liverkit.data.phantom_render import render_lesion_hu
 
 CYST, METASTASIS, HEMANGIOMA = range(3)
 

@@ -282,3 +282,50 @@ def test_relative_data_paths_are_made_absolute(tmp_path, monkeypatch):
     assert os.environ["LIVERKIT_MANIFEST"] == str(tmp_path / "sub" / "m.yaml")
     assert runner.absolute_data("d.npz") == str(tmp_path / "d.npz")
     assert runner.absolute_data("phantom") == "phantom"
+
+
+# ---------------------------------------------------------------------------------------------- the notebook extra
+def test_without_the_notebook_extra_a_run_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    from liverkit.cli import main
+
+    monkeypatch.setitem(sys.modules, "papermill", None)  # as if papermill were not installed
+    out = tmp_path / "run"
+    assert main(["run", "--out", str(out), "--data", str(lesion_file(tmp_path / "d.npz"))]) == 2
+    err = capsys.readouterr().err
+    assert "liverkit run needs the notebook extra: pip install 'liverkit[notebooks]'" in err
+    assert not out.exists()  # refused before anything was written
+    with pytest.raises(LiverkitError, match=r"needs the notebook extra.*make setup installs it"):
+        runner.require_notebook_extra()
+
+
+def test_set_overrides_are_recorded_in_run_json_and_passed_to_every_notebook(tmp_path, monkeypatch, capsys):
+    """``liverkit run --set ...`` end to end, with the notebook execution replaced by a stub (no kernel starts)."""
+    from liverkit import report
+    from liverkit.cli import main
+
+    executed = []
+
+    def execute(notebook, output, parameters):
+        executed.append((notebook.stem, parameters["overrides"]))
+        output.write_text("{}")
+        return runner.NotebookResult(notebook.stem, output, 0.0)
+
+    monkeypatch.setattr(runner, "_execute", execute)
+    monkeypatch.setattr(report, "write_report", lambda run_dir: Path(run_dir) / "report.html")
+    nbs, out, data = tmp_path / "nbs", tmp_path / "run", lesion_file(tmp_path / "d.npz")
+    nbs.mkdir()
+    for stem in ("01_first", "02_second"):
+        nbformat.write(nbformat.v4.new_notebook(), nbs / f"{stem}.ipynb")
+    args = ["run", "--out", str(out), "--profile", "smoke", "--data", str(data), "--notebook-dir", str(nbs)]
+    sets = ["--set", "classifier.epochs=3", "--set", "augment.rot_range_deg=[0, 15]"]
+    assert main([*args, *sets]) == 0, capsys.readouterr().err
+    overrides = {"augment.rot_range_deg": [0, 15], "classifier.epochs": 3}
+    assert json.loads((out / "run.json").read_text()) == {
+        "data": str(data),
+        "overrides": overrides,
+        "profile": "smoke",
+        "seed": 0,
+    }
+    assert executed == [("01_first", overrides), ("02_second", overrides)]
+    assert main([*args, "--set", "classifier.epochs=4"]) == 2  # the folder belongs to the first configuration
+    assert "belongs to another configuration" in capsys.readouterr().err

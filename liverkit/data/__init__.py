@@ -2,6 +2,7 @@
 
 from liverkit.data.lesionset import ROI_SIZE, LesionSet
 from liverkit.data.manifest import load
-from liverkit.data.phantom import CLASS_NAMES, PhantomConfig, make_phantom
+from liverkit.data.phantom import make_phantom
+from liverkit.data.phantom_config import CLASS_NAMES, PhantomConfig
 
 __all__ = ["CLASS_NAMES", "ROI_SIZE", "LesionSet", "PhantomConfig", "load", "make_phantom"]

@@ -22,18 +22,21 @@ Relative paths are resolved against the data root: ``$LIVERKIT_DATA`` when set, 
 beside the manifest, except for the packaged manifest, whose default data root is ``~/.liverkit/data`` (see
 :func:`data_root`). A relative path may not leave the data root (``../../etc``); give an absolute path for data
 elsewhere. The phantom is always available, with or without a manifest file.
+
+Downloads (:func:`fetch`) go through pooch: a progress bar, :data:`DOWNLOAD_RETRIES` retries, and the entry's MD5
+checked before the file is saved under its name. Every failure (no internet, a server error, a checksum mismatch)
+is a LiverkitError naming the address and the file, and saying how to place the file by hand.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import yaml
@@ -41,7 +44,7 @@ import yaml
 from liverkit.data.lesionset import LesionSet
 from liverkit.data.readers.common import path_inside
 from liverkit.errors import LiverkitError
-from liverkit.io import atomic_path, reading
+from liverkit.io import reading
 
 READERS = ("phantom", "folder", "medmnist", "nifti", "lesionset")
 """Reader names a manifest entry may use."""
@@ -280,7 +283,8 @@ def _read(reader: str, path: Path, options: dict[str, Any]) -> LesionSet:
 
 
 def ensure_local(entry: DataEntry, download: bool = False) -> Path:
-    """Return the entry's local path, downloading it first when allowed; verify its checksum when one is given."""
+    """Return the entry's local path, downloading it first when allowed (:func:`fetch`); verify its checksum when
+    one is given."""
     assert entry.path is not None
     if not entry.path.exists():
         if not entry.url:
@@ -316,22 +320,56 @@ def verify_md5(path: Path, expected: str) -> None:
         )
 
 
-def fetch(url: str, path: Path, md5: str | None = None, timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``path`` atomically, checking the MD5 before the file appears under its name."""
-    try:
-        with atomic_path(path) as tmp:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
-                for chunk in iter(lambda: response.read(1 << 20), b""):
-                    out.write(chunk)
-            actual = md5sum(tmp) if md5 else None
-            if md5 and actual != md5.lower():
-                raise LiverkitError(
-                    f"checksum mismatch for the download of {url}: MD5 {actual}, expected {md5}. Nothing was "
-                    f"saved; try again, or check the manifest's md5 for '{path.name}'."
-                )
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+DOWNLOAD_RETRIES = 2
+"""How many more times a failed download is tried (no answer, an HTTP error, a checksum mismatch); pooch waits 1 s
+before the first retry, 2 s before the second."""
+
+
+def fetch(url: str, path: Path, md5: str | None = None, timeout: float = 60.0, retries: int | None = None) -> Path:
+    """Download ``url`` to ``path`` with pooch: a progress bar on stderr, retries, and the MD5 checked before the
+    file appears under its name (pooch downloads into a temporary file beside it and moves it there only when the
+    checksum matches, so a failed download leaves nothing behind).
+
+    Args:
+        url: an ``http://`` or ``https://`` address.
+        path: where the file goes; its folder is made when missing.
+        md5: the manifest's checksum; None skips the check (pooch then logs the file's SHA256).
+        timeout: seconds to wait for the server to answer, per attempt.
+        retries: attempts after the first (default :data:`DOWNLOAD_RETRIES`).
+    """
+    import pooch
+    import requests
+
+    path = Path(path)
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
         raise LiverkitError(
-            f"could not download {url} ({exc}). If this machine is offline, download the file elsewhere and copy "
-            f"it to '{path}'; the kit verifies its checksum on load."
+            f"cannot download {url}: the kit downloads http:// and https:// addresses only. Copy the file to "
+            f"'{path}' yourself (the kit verifies its checksum on load), or fix 'url' in the manifest."
+        )
+    retries = DOWNLOAD_RETRIES if retries is None else retries
+    store = pooch.create(
+        path=path.parent,
+        base_url="",
+        registry={path.name: f"md5:{md5.lower()}" if md5 else None},
+        urls={path.name: url},
+        retry_if_failed=retries,
+    )
+    tried = f"tried {retries + 1} time{'s' if retries else ''}"
+    try:
+        store.fetch(path.name, downloader=pooch.HTTPDownloader(progressbar=True, timeout=timeout))
+    except requests.exceptions.RequestException as exc:  # before OSError: requests' errors are OSErrors too
+        raise LiverkitError(
+            f"could not download {url} ({exc}; {tried}). If this machine is offline, download the file elsewhere "
+            f"and copy it to '{path}'; the kit verifies its checksum on load."
+        ) from exc
+    except ValueError as exc:  # pooch: the download's checksum is not the manifest's
+        raise LiverkitError(
+            f"checksum mismatch for the download of {url}: {exc} Nothing was saved ({tried}); check the manifest's "
+            f"md5 for '{path.name}', or download the file by hand and save it as '{path}'."
+        ) from exc
+    except OSError as exc:
+        raise LiverkitError(
+            f"could not save the download of {url} to '{path}' ({type(exc).__name__}: {exc}). Set $LIVERKIT_DATA "
+            "to a folder you can write to, or fix the entry's 'path'."
         ) from exc
     return path

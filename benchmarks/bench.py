@@ -52,7 +52,8 @@ from liverkit.io import atomic_write
 from liverkit.nets import LesionCNN
 from liverkit.runs import RunFolder
 from liverkit.train.classifier import ClassifierConfig, build_model, train_classifier
-from liverkit.train.gan import GANConfig, build_gan, train_acgan, train_dcgan
+from liverkit.train.gan import train_acgan, train_dcgan
+from liverkit.train.gan_config import GANConfig, TrainOptions, build_gan
 
 WIDTHS = {"quick": ((8, 16, 32), 64), "paper": ((32, 64, 128), 256)}
 """Classifier (channels, hidden) per profile."""
@@ -336,7 +337,7 @@ def bench_gan(
     images = (images * 2 - 1).contiguous(memory_format=layout)  # in [-1, 1], as the kit scales them
 
     def kit() -> float:
-        common = {"out_dir": tmp, "seed": 0, "device": device, "progress": False}
+        common = {"out_dir": tmp, "seed": 0, "options": TrainOptions(device=device, progress=False)}
         if kind == "dcgan":
             return train_dcgan(data, "cyst", config, **common).seconds
         return train_acgan(data, config, **common).seconds
@@ -380,12 +381,14 @@ def bench_dcgan_fused(
     def fused() -> float:
         with tempfile.TemporaryDirectory(dir=tmp) as folder:
             jobs = [GANJob(data, ("cyst",), Path(folder) / f"gan{i}", seed=i) for i in range(k)]
-            return _timed(lambda: train_dcgans_fused(jobs, config, device=device, progress=False))
+            return _timed(lambda: train_dcgans_fused(jobs, config, TrainOptions(device, resume=True, progress=False)))
 
     def one() -> float:
         with tempfile.TemporaryDirectory(dir=tmp) as folder:
             return _timed(
-                lambda: train_dcgan(data, "cyst", config, out_dir=folder, seed=0, device=device, progress=False)
+                lambda: train_dcgan(
+                    data, "cyst", config, out_dir=folder, seed=0, options=TrainOptions(device, progress=False)
+                )
             )
 
     fused_times, one_times, _ = _alternate(fused, one, repeats)

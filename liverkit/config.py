@@ -21,7 +21,7 @@ import yaml
 from liverkit.augment import PAPER_GROUPS, AugmentConfig
 from liverkit.errors import LiverkitError
 from liverkit.train.classifier import ClassifierConfig
-from liverkit.train.gan import GANConfig
+from liverkit.train.gan_config import GANConfig
 
 FUSED_SETTINGS = ("auto", "on", "off")
 """Values of :attr:`Profile.fused`."""

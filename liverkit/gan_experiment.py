@@ -36,6 +36,7 @@ import pandas as pd
 import torch
 
 from liverkit.augment import AugmentConfig
+from liverkit.checkpoints import load_dcgans, load_generator
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
 from liverkit.executors import Executor, default_executor
@@ -46,7 +47,6 @@ from liverkit.progress import tqdm
 from liverkit.runs import RunFolder
 from liverkit.synthesis import GAN_KINDS, gan_folder
 from liverkit.train.classifier import ClassifierConfig, config_dict
-from liverkit.train.gan import load_dcgans, load_generator
 
 ARMS = (CLASSIC, CONTROL, *GAN_KINDS)
 """Every arm of the sweep; all but ``classic`` add ``synthetic`` images per class to the classic group."""

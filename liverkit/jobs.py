@@ -21,6 +21,7 @@ import torch
 
 from liverkit import augment
 from liverkit.augment import AugmentConfig
+from liverkit.checkpoints import save_classifier
 from liverkit.data.folds import check_disjoint, split
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
@@ -38,7 +39,6 @@ from liverkit.train.classifier import (
     ClassifierConfig,
     TrainedClassifier,
     predict,
-    save_classifier,
     train_classifier,
 )
 

@@ -1,30 +1,37 @@
-"""Fold-safe lesion synthesis (notebooks 03 and 04): each fold's GANs see only that fold's training group.
+"""Lesion synthesis (notebooks 03 and 04): train each fold's GANs on that fold's training group, and sample them.
 
 As in the paper, the GANs of a fold are trained on the classic-augmentation group chosen for that fold (notebook
 02's ``classic_choice`` table), rebuilt from the same pool and order the chosen CNN was trained on. The functions
 here take the whole LesionSet and the folds, and hand the GAN trainers only the fold's training subset, so no
 test patient can reach a GAN; the patients each GAN saw are recorded in its checkpoint and checked here.
+:func:`sample` draws synthetic lesions from trained or loaded generators as a LesionSet.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 
 from liverkit import augment
 from liverkit.augment import AugmentConfig
+from liverkit.checkpoints import SavedGenerator
 from liverkit.data.folds import check_disjoint, split
 from liverkit.data.lesionset import LesionSet
 from liverkit.env import use_fused
 from liverkit.errors import LiverkitError
+from liverkit.nets.acgan import ACGANGenerator
+from liverkit.nets.dcgan import DCGANGenerator
 from liverkit.protocol import outer_pool
 from liverkit.runs import RunFolder
-from liverkit.seeds import Stream, derive
+from liverkit.seeds import GanStream, Stream, derive
 from liverkit.train.fused_gan import GANJob, train_acgans_fused, train_dcgans_fused
-from liverkit.train.gan import GANConfig, TrainedGAN, build_gan, class_folders, sample, train_acgan, train_dcgans
+from liverkit.train.gan import TrainedGAN, class_folders, generate, to_unit, train_acgan, train_dcgans, uniform_noise
+from liverkit.train.gan_config import GANConfig, TrainOptions, build_gan, is_int
 
 GAN_KINDS = ("dcgan", "acgan")
 _BUG = "this cannot happen through split(); it is a bug, please report it."
@@ -101,6 +108,7 @@ def train_fold_gans(
     """
     _check_kind(kind)  # before any group is rendered
     fuse = use_fused(fused, device)
+    options = TrainOptions(device=device, resume=True, progress=progress)
     trained, pending = {}, {}
     for fold, size in _chosen_sizes(choice, fold_of, repeat).items():
         group = fold_training_group(lesions, fold_of, fold, size, aug, seed, repeat=repeat, device=device)
@@ -109,10 +117,10 @@ def train_fold_gans(
         if fuse:
             pending[fold] = (group, out_dir, _fold_seed(gan_seed, fold))
             continue
-        trained[fold] = _train_one_fold(kind, group, config, out_dir, gan_seed, fold, device, progress)
+        trained[fold] = _train_one_fold(kind, group, config, out_dir, _fold_seed(gan_seed, fold), options)
         _check_fold(kind, lesions, fold_of, fold, trained[fold])
     if fuse:
-        trained = _train_folds_fused(kind, pending, config, device, progress)
+        trained = _train_folds_fused(kind, pending, config, options)
         for fold, gans in trained.items():
             _check_fold(kind, lesions, fold_of, fold, gans)
     return trained
@@ -123,14 +131,13 @@ def _fold_seed(seed: int, fold: int) -> int:
     return derive(seed, fold, Stream.GAN_FOLD)
 
 
-def _train_one_fold(kind, group, config, out_dir, seed, fold, device, progress) -> dict[str, TrainedGAN]:
-    common = {"out_dir": out_dir, "seed": _fold_seed(seed, fold), "device": device, "resume": True}
+def _train_one_fold(kind, group, config, out_dir, seed, options: TrainOptions) -> dict[str, TrainedGAN]:
     if kind == "dcgan":
-        return train_dcgans(group, config, progress=progress, **common)
-    return dict.fromkeys(group.class_names, train_acgan(group, config, progress=progress, **common))
+        return train_dcgans(group, config, out_dir=out_dir, seed=seed, options=options)
+    return dict.fromkeys(group.class_names, train_acgan(group, config, out_dir=out_dir, seed=seed, options=options))
 
 
-def _train_folds_fused(kind, pending, config, device, progress) -> dict[int, dict[str, TrainedGAN]]:
+def _train_folds_fused(kind, pending, config, options: TrainOptions) -> dict[int, dict[str, TrainedGAN]]:
     """Every fold's GAN(s) as one fused job list; ``pending`` is {fold: (group, out_dir, seed)}. The jobs, folders
     and seeds are those of :func:`_train_one_fold` (a DCGAN per class in ``out_dir / class_folders(...)``)."""
     jobs, owners = [], []
@@ -145,7 +152,7 @@ def _train_folds_fused(kind, pending, config, device, progress) -> dict[int, dic
             owners.append((fold, group.class_names))
     train = train_dcgans_fused if kind == "dcgan" else train_acgans_fused
     trained: dict[int, dict[str, TrainedGAN]] = {fold: {} for fold in pending}
-    for (fold, names), gan in zip(owners, train(jobs, config, device, progress), strict=True):
+    for (fold, names), gan in zip(owners, train(jobs, config, options), strict=True):
         trained[fold].update(dict.fromkeys(names, gan))
     return trained
 
@@ -311,3 +318,127 @@ def key_numbers(trained: dict[int, dict[str, TrainedGAN]], table: pd.DataFrame) 
         "d_fake_last_epoch": round(float(table.d_fake.mean()), 4),
         "collapse_ratio_by_class": {c: round(float(v), 4) for c, v in last.groupby("class").ratio.mean().items()},
     }
+
+
+# ---------------------------------------------------------------------------------------------- sampling
+def sample(
+    gans: Mapping[str, TrainedGAN | SavedGenerator | nn.Module] | TrainedGAN | SavedGenerator | nn.Module,
+    n_per_class: int | Mapping[str, int],
+    *,
+    seed: int,
+    class_names: tuple[str, ...] | list[str] | None = None,
+    batch_size: int = 256,
+) -> LesionSet:
+    """Synthetic lesions as a LesionSet, ready to concatenate with the real training set (notebooks 03-05).
+
+    Images are the generators' tanh output mapped to [0, 1] (clamped), drawn in eval mode and fp32. Each item
+    is its own synthetic patient, ``synthetic-<source>-<class>-s<seed>-<i>``, which no real id looks like;
+    diameters are unknown (NaN) and ``sources`` is the generator's name (``"dcgan"`` or ``"acgan"``).
+
+    Args:
+        gans: ``{class name: DCGAN}`` (each a TrainedGAN, SavedGenerator or DCGANGenerator), or one ACGAN
+            (a TrainedGAN or SavedGenerator; a bare ACGANGenerator needs ``class_names`` in its label order).
+        n_per_class: images per class: one count for every class the generators know, or ``{class name: n}``
+            (classes left out get none).
+        seed: the noise; the same seed gives the same images. Each class draws from its own noise stream, so
+            a larger count with the same seed extends a smaller one (up to float rounding): synthetic groups of
+            growing size are nested.
+        class_names: the real set's class list, so that labels index into it; defaults to the generators' classes.
+        batch_size: images per generator call (memory only: in eval mode an image depends only on its noise).
+    """
+    if not is_int(seed, minimum=0):
+        raise LiverkitError(f"seed must be a non-negative integer, got {seed!r}.")
+    generators = _generators_by_class(gans, class_names)
+    names = tuple(str(c) for c in class_names) if class_names is not None else tuple(generators)
+    outside = [name for name in generators if name not in names]
+    if outside:
+        raise LiverkitError(f"the generators' classes {outside} are not in class_names {list(names)}.")
+    counts = _counts(n_per_class, generators)
+    parts = []
+    for name in names:
+        if counts.get(name, 0) > 0:
+            module, class_index, source = generators[name]
+            rng = torch.Generator().manual_seed(derive(int(seed), GanStream.SAMPLES + names.index(name)))
+            images = _draw(module, class_index, counts[name], rng, batch_size)
+            parts.append((name, source, images))
+    return _synthetic_set(parts, names, int(seed))
+
+
+def _unwrap(gan: object) -> tuple[nn.Module, str, tuple[str, ...] | None]:
+    """(generator module, source name, class names or None) of a TrainedGAN, SavedGenerator or bare generator."""
+    if isinstance(gan, (TrainedGAN, SavedGenerator)):
+        return gan.generator, gan.source, tuple(gan.class_names)
+    if isinstance(gan, (DCGANGenerator, ACGANGenerator)):
+        return gan, "acgan" if isinstance(gan, ACGANGenerator) else "dcgan", None
+    raise LiverkitError(
+        f"cannot sample from a {type(gan).__name__}; pass a TrainedGAN, a SavedGenerator (load_generator) or a "
+        "DCGANGenerator / ACGANGenerator."
+    )
+
+
+def _generators_by_class(gans, class_names) -> dict[str, tuple[nn.Module, int | None, str]]:
+    """{class name: (generator, ACGAN class index or None, source)} for a dict of DCGANs or one ACGAN."""
+    if isinstance(gans, Mapping):
+        out = {}
+        for name, gan in gans.items():
+            module, source, trained_on = _unwrap(gan)
+            if not isinstance(module, DCGANGenerator):
+                raise LiverkitError("a dict of generators must hold DCGANs; pass an ACGAN on its own, not in a dict.")
+            if trained_on is not None and trained_on != (str(name),):
+                raise LiverkitError(f"the DCGAN under key '{name}' was trained on class {list(trained_on)}.")
+            out[str(name)] = (module, None, source)
+        return out
+    module, source, trained_on = _unwrap(gans)
+    if not isinstance(module, ACGANGenerator):
+        raise LiverkitError("a single DCGAN does not say its class; pass {class_name: gan} instead.")
+    order = trained_on if trained_on is not None else class_names
+    if order is None or len(order) != module.n_classes:
+        raise LiverkitError(
+            f"a bare ACGANGenerator needs class_names, its {module.n_classes} classes in label order; got {order!r}."
+        )
+    return {str(name): (module, k, source) for k, name in enumerate(order)}
+
+
+def _counts(n_per_class: int | Mapping[str, int], known: Mapping) -> dict[str, int]:
+    """Images per class, checked: counts are integers >= 0 and every named class has a generator."""
+    counts = dict(n_per_class) if isinstance(n_per_class, Mapping) else dict.fromkeys(known, n_per_class)
+    unknown = [name for name in counts if name not in known]
+    if unknown:
+        raise LiverkitError(f"no generator for class(es) {unknown}; the generators know {list(known)}.")
+    bad = {name: n for name, n in counts.items() if not is_int(n, minimum=0)}
+    if bad:
+        raise LiverkitError(f"n_per_class must be integers >= 0, got {bad}.")
+    return {name: int(n) for name, n in counts.items()}
+
+
+@torch.no_grad()
+def _draw(module: nn.Module, class_index: int | None, n: int, rng: torch.Generator, batch_size: int) -> np.ndarray:
+    """``n`` images N x 1 x 64 x 64 in [0, 1] from ``module`` in eval mode (its training mode is restored after)."""
+    was_training = module.training
+    module.eval()
+    device = next(module.parameters()).device
+    z = uniform_noise((n, module.z_dim), rng)  # n x z_dim
+    chunks = [
+        to_unit(generate(module, z[i : i + batch_size].to(device), class_index)).cpu() for i in range(0, n, batch_size)
+    ]
+    module.train(was_training)
+    return torch.cat(chunks).numpy()
+
+
+def _synthetic_set(parts: list[tuple[str, str, np.ndarray]], class_names: tuple[str, ...], seed: int) -> LesionSet:
+    """A LesionSet of generated images: one synthetic patient per image, unknown diameters."""
+    images, labels, sources, ids = [np.zeros((0, 1, 64, 64), np.float32)], [], [], []
+    for name, source, drawn in parts:
+        images.append(drawn)
+        labels += [class_names.index(name)] * len(drawn)
+        sources += [source] * len(drawn)
+        ids += [f"synthetic-{source}-{name}-s{seed}-{i:05d}" for i in range(len(drawn))]
+    return LesionSet(
+        images=np.concatenate(images),
+        labels=np.asarray(labels, np.int64),
+        class_names=class_names,
+        patient_ids=ids,
+        diameters_mm=np.full(len(ids), np.nan, np.float32),
+        ids=ids,
+        sources=np.asarray(sources, dtype=str),
+    )

@@ -65,8 +65,10 @@ from liverkit.plots import grey_png, mosaic
 from liverkit.protocol import outer_pool
 from liverkit.quality import CNNFeatures, fid_kid_from_features, prdc
 from liverkit.seeds import derive
+from liverkit.synthesis import sample
 from liverkit.train.classifier import ClassifierConfig, train_classifier
-from liverkit.train.gan import GANConfig, sample, train_acgan, train_dcgans
+from liverkit.train.gan import train_acgan, train_dcgans
+from liverkit.train.gan_config import GANConfig, TrainOptions
 
 PER_CLASS = 300
 SUBSETS = 10
@@ -204,7 +206,7 @@ def train_and_sample(
     start, start_cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         train = train_dcgans if config.kind == "dcgan" else train_acgan
-        gans = train(group, config, out_dir=tmp, seed=seed, device="cpu", progress=False)
+        gans = train(group, config, out_dir=tmp, seed=seed, options=TrainOptions(device="cpu", progress=False))
     n = len(group.class_names)
     seconds, cpu_seconds = (time.perf_counter() - start) / n, (time.process_time() - start_cpu) / n
     n_samples = PER_CLASS if per_class is None else per_class

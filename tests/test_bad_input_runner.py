@@ -144,13 +144,13 @@ def bad_torch_file(load, name: str, payload):
 
 
 def classifier_loader():
-    from liverkit.train.classifier import load_classifier
+    from liverkit.checkpoints import load_classifier
 
     return load_classifier
 
 
 def generator_loader():
-    from liverkit.train.gan import load_generator
+    from liverkit.checkpoints import load_generator
 
     return load_generator
 

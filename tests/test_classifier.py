@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from liverkit import LiverkitError
+from liverkit.checkpoints import load_classifier, save_classifier
 from liverkit.data import LesionSet, make_phantom
 from liverkit.nets import LesionCNN
 from liverkit.train import classifier
@@ -15,10 +16,8 @@ from liverkit.train.classifier import (
     TrainingDiverged,
     embed_lesions,
     epoch_orders,
-    load_classifier,
     predict,
     predict_proba,
-    save_classifier,
     train_classifier,
 )
 
@@ -169,3 +168,31 @@ def test_saved_classifier_reads_back_identical(tmp_path):
     torch.save({"something": 1}, tmp_path / "other.pt")
     with pytest.raises(LiverkitError, match="not a liverkit classifier"):
         load_classifier(tmp_path / "other.pt")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "generator file", "version 2", "no version"])
+def test_classifier_file_policy(damage, tmp_path):
+    """A truncated file, another liverkit format or another version is a LiverkitError naming the file and the
+    remedy; a file from before the version field (the same layout) still reads, as version 1."""
+    trained = train_classifier(_two_blobs(), dataclasses.replace(TINY, epochs=1), seed=0)
+    good = save_classifier(trained.model, TINY, ("dark", "bright"), tmp_path / "good.pt")
+    payload = torch.load(good, weights_only=True)
+    assert payload["format"] == "liverkit-classifier" and payload["version"] == 1
+    path = tmp_path / "cnn.pt"
+    remedy = r"delete it and rerun the notebook that trains it \(05\)"
+    if damage == "truncated":
+        path.write_bytes(good.read_bytes()[:500])
+        expected = rf"could not read the classifier file '.*cnn.pt' .*{remedy}"
+    elif damage == "generator file":
+        torch.save({**payload, "format": "liverkit-gan-generator"}, path)
+        expected = rf"'.*cnn.pt' is not a liverkit classifier file .*'liverkit-gan-generator'.*{remedy}"
+    elif damage == "version 2":
+        torch.save({**payload, "version": 2}, path)
+        expected = rf"classifier file '.*cnn.pt' has format version 2, and this liverkit reads version 1 only: {remedy}"
+    else:
+        torch.save({k: v for k, v in payload.items() if k != "version"}, path)
+        model, _, _ = load_classifier(path)
+        assert all(torch.equal(v, trained.model.state_dict()[k]) for k, v in model.state_dict().items())
+        return
+    with pytest.raises(LiverkitError, match=expected):
+        load_classifier(path)

@@ -24,7 +24,7 @@ from liverkit.experiment import classic_jobs, run_classic_sweep
 from liverkit.jobs import SweepInputs, run_cnn_job
 from liverkit.runs import RunFolder
 from liverkit.train.classifier import ClassifierConfig
-from liverkit.train.gan import GANConfig
+from liverkit.train.gan_config import GANConfig
 
 BASELINE = Path(__file__).parent / "baselines" / "smoke.json"
 distributed = pytest.importorskip("distributed", reason="the dask extra is installed by make setup")

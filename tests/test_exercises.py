@@ -10,7 +10,8 @@ from helpers import make_set
 
 from liverkit import LiverkitError, exercises
 from liverkit.runs import RunFolder
-from liverkit.train.gan import GANConfig, TrainedGAN
+from liverkit.train.gan import TrainedGAN
+from liverkit.train.gan_config import GANConfig
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

@@ -18,18 +18,22 @@ import torch
 
 from liverkit import LiverkitError, synthesis
 from liverkit.augment import AugmentConfig
+from liverkit.checkpoints import load_dcgans, load_generator
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds
+from liverkit.nets import fused_gan
 from liverkit.nets.acgan import ACGANDiscriminator, ACGANGenerator
 from liverkit.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from liverkit.runs import RunFolder
-from liverkit.train import fused_gan
 from liverkit.train.fused_gan import GANJob, train_acgans_fused, train_dcgans_fused
-from liverkit.train.gan import GANConfig, load_dcgans, load_generator, train_acgan, train_dcgan
+from liverkit.train.gan import train_acgan, train_dcgan
+from liverkit.train.gan_config import GANConfig, TrainOptions
 
 TINY = dict(g_width=16, batch_size=4, sample_grid=2, collapse_samples=8, checkpoint_every=2)
 DCGAN = GANConfig.paper_dcgan(d_width=4, epochs=3, **TINY)
 ACGAN = GANConfig.paper_acgan(d_width=8, epochs=2, **TINY)
+CPU = TrainOptions(device="cpu", progress=False)
+FUSED_CPU = replace(CPU, resume=True)  # the fused trainers' default resume
 
 # Tolerances, about 10x the largest value measured over this file's scenarios (in the comments), except where that
 # would reach what a real bug gives (training a DCGAN with a wrong data order: 3e-2 in the losses from step 1 on).
@@ -83,7 +87,7 @@ def one_by_one(jobs, config, root) -> list:
     """Each job with the one-by-one trainer, into ``root / <its folder name>``."""
     out = []
     for job in jobs:
-        common = dict(out_dir=root / job.out_dir.name, seed=job.seed, device="cpu", progress=False)
+        common = dict(out_dir=root / job.out_dir.name, seed=job.seed, options=CPU)
         if config.kind == "dcgan":
             out.append(train_dcgan(job.lesions, job.class_names[0], config, **common))
         else:
@@ -133,7 +137,7 @@ def dcgans(lesions, tmp_path_factory):
     """Three DCGANs of 6, 9 and 15 steps (3 epochs), fused and one by one."""
     root = tmp_path_factory.mktemp("dcgans")
     jobs = dcgan_jobs(lesions, root / "fused")
-    fused = train_dcgans_fused(jobs, DCGAN, "cpu", progress=False)
+    fused = train_dcgans_fused(jobs, DCGAN, FUSED_CPU)
     return jobs, fused, one_by_one(jobs, DCGAN, root / "alone")
 
 
@@ -152,9 +156,9 @@ def test_fused_networks_hold_each_model_as_a_slice_and_compute_its_outputs(kind)
     for fused, index in ((generator, 0), (discriminator, 1)):
         states = [pair[index].state_dict() for pair in singles]
         assert list(fused.state_dict()) == list(states[0])  # same keys, same order: Adam states line up too
-        fused.load_state_dict(fused_gan._stack_states(states))
+        fused.load_state_dict(fused_gan.stack_states(states))
         for j in range(k):
-            sliced = fused_gan._model_state(fused.state_dict(), k, j)
+            sliced = fused_gan.model_state(fused.state_dict(), k, j)
             assert all(torch.equal(sliced[key], states[j][key]) for key in states[j])
     z, labels, images = torch.rand(k, 5, 10) * 2 - 1, torch.randint(n_classes, (k, 5)), torch.rand(5, k, 64, 64)
     fake = generator(z) if kind == "dcgan" else generator(z, labels)  # 5 x K x 64 x 64
@@ -179,7 +183,7 @@ def test_fused_dcgans_equal_one_by_one_with_uneven_data(dcgans):
 def test_fused_dcgans_respect_max_steps(lesions, tmp_path):
     config = replace(DCGAN, max_steps=7)  # 2 + 2 + 2, 3 + 3 + 1 and 5 + 2 steps: cut epochs, two finish together
     jobs = dcgan_jobs(lesions, tmp_path / "fused")
-    fused = train_dcgans_fused(jobs, config, "cpu", progress=False)
+    fused = train_dcgans_fused(jobs, config, FUSED_CPU)
     assert [len(g.history) for g in fused] == [6, 7, 7] and [g.epochs_trained for g in fused] == [3, 3, 2]
     assert_close(fused, one_by_one(jobs, config, tmp_path / "alone"), DCGAN_TOLERANCE)
 
@@ -187,7 +191,7 @@ def test_fused_dcgans_respect_max_steps(lesions, tmp_path):
 def test_fused_dcgans_in_bf16_stay_close_to_one_by_one(lesions, tmp_path):
     config = replace(DCGAN, bf16=True, max_steps=3)
     jobs = dcgan_jobs(lesions, tmp_path / "fused")
-    fused = train_dcgans_fused(jobs, config, "cpu", progress=False)
+    fused = train_dcgans_fused(jobs, config, FUSED_CPU)
     assert_close(fused, one_by_one(jobs, config, tmp_path / "alone"), BF16_TOLERANCE, first_step=1e-3)  # 0 measured
 
 
@@ -219,9 +223,7 @@ def test_one_by_one_resume_after_a_fused_run_does_not_retrain(dcgans):
             DCGAN,
             out_dir=job.out_dir,
             seed=job.seed,
-            device="cpu",
-            resume=True,
-            progress=False,
+            options=replace(CPU, resume=True),
         )
         assert time.perf_counter() - start < 2.0 and again.images_per_second == 0  # loaded: no step taken
         assert again.epochs_trained == gan.epochs_trained
@@ -235,8 +237,8 @@ def test_a_fused_checkpoint_continues_one_by_one_as_if_never_fused(lesions, dcga
     generator): the one-by-one three-epoch models, up to rounding."""
     _, _, alone = dcgans
     jobs = dcgan_jobs(lesions, tmp_path)
-    train_dcgans_fused(jobs, replace(DCGAN, epochs=2), "cpu", progress=False)
-    continued = train_dcgans_fused(jobs, DCGAN, "cpu", progress=False)  # checkpoints found: resumed one by one
+    train_dcgans_fused(jobs, replace(DCGAN, epochs=2), FUSED_CPU)
+    continued = train_dcgans_fused(jobs, DCGAN, FUSED_CPU)  # checkpoints found: resumed one by one
     assert [g.images_per_second > 0 for g in continued] == [True] * 3  # the third epoch was trained
     assert_close(continued, alone, DCGAN_TOLERANCE)
 
@@ -247,8 +249,8 @@ def test_a_job_with_another_batch_size_trains_one_by_one(lesions, tmp_path):
     config = replace(DCGAN, epochs=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # fewer images than one batch
-        fused = train_dcgans_fused(jobs, config, "cpu", progress=False)
-        alone = train_dcgan(few, "hemangioma", config, out_dir=tmp_path / "alone", seed=5, device="cpu", progress=False)
+        fused = train_dcgans_fused(jobs, config, FUSED_CPU)
+        alone = train_dcgan(few, "hemangioma", config, out_dir=tmp_path / "alone", seed=5, options=CPU)
     assert set(differences(fused[2], alone).values()) == {0.0}  # the one-by-one trainer's model, bit for bit
     assert len(fused[0].history) == 3 and len(fused[1].history) == 5
 
@@ -256,13 +258,15 @@ def test_a_job_with_another_batch_size_trains_one_by_one(lesions, tmp_path):
 def test_bad_jobs_are_refused(lesions, tmp_path):
     job = dcgan_jobs(lesions, tmp_path)[0]
     with pytest.raises(LiverkitError, match="share the out_dir"):
-        train_dcgans_fused([job, replace(job, seed=9)], DCGAN, "cpu", progress=False)
+        train_dcgans_fused([job, replace(job, seed=9)], DCGAN, FUSED_CPU)
     with pytest.raises(LiverkitError, match="kind='acgan'"):
-        train_dcgans_fused([job], ACGAN, "cpu", progress=False)
+        train_dcgans_fused([job], ACGAN, FUSED_CPU)
     with pytest.raises(LiverkitError, match="class_names"):
-        train_dcgans_fused([replace(job, class_names=("cyst", "metastasis"))], DCGAN, "cpu", progress=False)
+        train_dcgans_fused([replace(job, class_names=("cyst", "metastasis"))], DCGAN, FUSED_CPU)
     with pytest.raises(LiverkitError, match="seed"):
-        train_dcgans_fused([replace(job, seed=-1)], DCGAN, "cpu", progress=False)
+        train_dcgans_fused([replace(job, seed=-1)], DCGAN, FUSED_CPU)
+    with pytest.raises(LiverkitError, match="without stop_after"):
+        train_dcgans_fused([job], DCGAN, replace(FUSED_CPU, stop_after=1))
 
 
 # ---------------------------------------------------------------------------------------------- ACGAN
@@ -270,7 +274,7 @@ def test_fused_acgans_equal_one_by_one_with_uneven_data(lesions, tmp_path):
     """Dropout masks come from each model's own generator, as alone; 10, 7 and 7 steps per epoch."""
     sets = [lesions, lesions.subset(np.arange(30)), lesions.subset(np.r_[0:10, 20:40])]
     jobs = [GANJob(s, s.class_names, tmp_path / "fused" / f"m{i}", seed=3 + i) for i, s in enumerate(sets)]
-    fused = train_acgans_fused(jobs, ACGAN, "cpu", progress=False)
+    fused = train_acgans_fused(jobs, ACGAN, FUSED_CPU)
     assert [len(g.history) for g in fused] == [20, 14, 14]
     assert_close(fused, one_by_one(jobs, ACGAN, tmp_path / "alone"), ACGAN_TOLERANCE)
     assert load_generator(jobs[1].out_dir / "generator.pt").source == "acgan"

@@ -12,13 +12,14 @@ import pytest
 
 from liverkit import LiverkitError, augment, gan_experiment, gan_results, jobs, protocol, synthesis
 from liverkit.augment import AugmentConfig
+from liverkit.checkpoints import load_classifier
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds, split
 from liverkit.experiment import chosen_predictions, run_classic_sweep
 from liverkit.protocol import model_seed, outer_pool
 from liverkit.runs import RunFolder
-from liverkit.train.classifier import ClassifierConfig, load_classifier, predict
-from liverkit.train.gan import GANConfig
+from liverkit.train.classifier import ClassifierConfig, predict
+from liverkit.train.gan_config import GANConfig
 
 AUG = AugmentConfig(n_rot=1)
 CLF = ClassifierConfig(channels=(4, 8, 8), hidden=16, epochs=1, batch_size=16)

@@ -8,30 +8,28 @@ import torch
 from helpers import make_set
 
 from liverkit import LiverkitError
+from liverkit.checkpoints import (
+    CHECKPOINT_FILE,
+    GENERATOR_FILE,
+    SAMPLES_FILE,
+    load_dcgans,
+    load_generator,
+    save_generator,
+)
 from liverkit.data import LesionSet, make_phantom
 from liverkit.data.folds import patient_folds, split
 from liverkit.nets import ACGANGenerator, DCGANGenerator
 from liverkit.quality import collapse_ratio
+from liverkit.synthesis import sample
 from liverkit.train import gan
-from liverkit.train.gan import (
-    CHECKPOINT_FILE,
-    GENERATOR_FILE,
-    SAMPLES_FILE,
-    GANConfig,
-    GANDiverged,
-    load_dcgans,
-    load_generator,
-    sample,
-    save_generator,
-    train_acgan,
-    train_dcgan,
-    train_dcgans,
-)
+from liverkit.train.gan import GANDiverged, class_folders, train_acgan, train_dcgan, train_dcgans
+from liverkit.train.gan_config import GANConfig, TrainOptions
 
 TINY = GANConfig(g_width=32, d_width=8, batch_size=8, epochs=2, checkpoint_every=1, sample_grid=2, collapse_samples=8)
 TINY_AC = GANConfig.paper_acgan(
     g_width=32, d_width=4, batch_size=8, epochs=2, checkpoint_every=1, sample_grid=2, collapse_samples=8
 )
+QUIET = TrainOptions(progress=False)
 
 
 def _config(kind="dcgan", **changes):
@@ -44,12 +42,13 @@ def _lesions(per_class=16, seed=0):
     return make_set(np.arange(3 * per_class) % 3, seed=seed)
 
 
-def _train(kind, out_dir, lesions=None, config=None, **kwargs):
+def _train(kind, out_dir, lesions=None, config=None, seed=0, **options):
+    """Train the tiny GAN of ``kind``; ``options`` are TrainOptions fields (progress off unless given)."""
     lesions = _lesions() if lesions is None else lesions
-    kwargs = {"seed": 0, "progress": False, **kwargs}
+    options = TrainOptions(**{"progress": False, **options})
     if kind == "acgan":
-        return train_acgan(lesions, config or TINY_AC, out_dir=out_dir, **kwargs)
-    return train_dcgan(lesions, "a", config or TINY, out_dir=out_dir, **kwargs)
+        return train_acgan(lesions, config or TINY_AC, out_dir=out_dir, seed=seed, options=options)
+    return train_dcgan(lesions, "a", config or TINY, out_dir=out_dir, seed=seed, options=options)
 
 
 def _states_equal(a: dict, b: dict) -> bool:
@@ -60,7 +59,7 @@ def _states_equal(a: dict, b: dict) -> bool:
 def dcgans(tmp_path_factory):
     """One tiny DCGAN per class, trained once for the sampling and loading tests."""
     out_dir = tmp_path_factory.mktemp("dcgans")
-    return out_dir, train_dcgans(_lesions(), TINY, out_dir=out_dir, seed=0, progress=False)
+    return out_dir, train_dcgans(_lesions(), TINY, out_dir=out_dir, seed=0, options=QUIET)
 
 
 # ---------------------------------------------------------------------------------------------- config
@@ -190,7 +189,7 @@ def test_corrupt_checkpoint_names_the_file(damage, tmp_path):
     path = tmp_path / CHECKPOINT_FILE
     content = {"garbage": b"not a checkpoint", "truncated": path.read_bytes()[:300], "empty": b""}[damage]
     path.write_bytes(content)
-    with pytest.raises(LiverkitError, match="cannot read the GAN checkpoint") as caught:
+    with pytest.raises(LiverkitError, match="could not read the GAN checkpoint") as caught:
         _train("dcgan", tmp_path, resume=True)
     assert str(path) in str(caught.value)
 
@@ -202,11 +201,11 @@ def test_only_training_fold_patients_reach_the_gan(kind, tmp_path):
     train, test = split(lesions, patient_folds(lesions, k=3, seed=0), test_fold=0)
     config = _config(kind, epochs=1)
     if kind == "acgan":
-        train_acgan(train, config, out_dir=tmp_path, seed=0, progress=False)
+        train_acgan(train, config, out_dir=tmp_path, seed=0, options=QUIET)
         reached = train
     else:
         with pytest.warns(UserWarning, match="fewer than one batch"):
-            train_dcgan(train, "cyst", config, out_dir=tmp_path, seed=0, progress=False)
+            train_dcgan(train, "cyst", config, out_dir=tmp_path, seed=0, options=QUIET)
         reached = train.by_class("cyst")
     record = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["data"]
     assert set(record["patient_ids"]).isdisjoint(test.patients.tolist())
@@ -218,7 +217,7 @@ def test_only_training_fold_patients_reach_the_gan(kind, tmp_path):
 def test_a_class_smaller_than_one_batch_warns_and_trains(tmp_path):
     lesions = make_set([0] * 5 + [1] * 10)
     with pytest.warns(UserWarning, match="class 'a' has only 5 training images, fewer than one batch \\(8\\)"):
-        trained = train_dcgan(lesions, "a", TINY, out_dir=tmp_path, seed=0, progress=False)
+        trained = train_dcgan(lesions, "a", TINY, out_dir=tmp_path, seed=0, options=QUIET)
     assert len(trained.history) == TINY.epochs  # one step of all 5 images per epoch
 
 
@@ -322,6 +321,38 @@ def test_generators_round_trip_through_files(dcgans, tmp_path):
         load_generator(tmp_path / "bad.pt")
 
 
+@pytest.mark.parametrize("damage", ["truncated", "classifier file", "checkpoint", "version 2", "no version"])
+def test_generator_file_policy(damage, dcgans, tmp_path):
+    """A truncated generator file, another liverkit format or another version (or none: generator files always
+    had one) is a LiverkitError naming the file and the remedy."""
+    out_dir, _ = dcgans
+    good = out_dir / "a" / GENERATOR_FILE
+    payload = torch.load(good, weights_only=True)
+    assert payload["format"] == "liverkit-gan-generator" and payload["version"] == 1
+    path = tmp_path / GENERATOR_FILE
+    remedy = r"delete it and train the GAN again \(notebook 03 or 04\)"
+    if damage == "truncated":
+        path.write_bytes(good.read_bytes()[:300])
+        expected = rf"could not read the generator file '.*generator.pt' .*{remedy}"
+    elif damage in ("classifier file", "checkpoint"):
+        fmt = {"classifier file": "liverkit-classifier", "checkpoint": "liverkit-gan-checkpoint"}[damage]
+        torch.save({**payload, "format": fmt}, path)
+        expected = rf"'.*generator.pt' is not a liverkit generator file .*'{fmt}'.*{remedy}"
+    else:
+        version = 2 if damage == "version 2" else None
+        torch.save({k: v for k, v in payload.items() if k != "version"} | ({"version": 2} if version else {}), path)
+        expected = rf"generator file '.*generator.pt' has format version {version}, and this liverkit reads version 1"
+    with pytest.raises(LiverkitError, match=expected):
+        load_generator(path)
+
+
+def test_train_options_are_checked():
+    with pytest.raises(LiverkitError, match="stop_after must be None or an epoch number >= 1, got 0"):
+        TrainOptions(stop_after=0)
+    with pytest.raises(LiverkitError, match="options must be a TrainOptions"):
+        train_dcgan(_lesions(), "a", TINY, out_dir="unused", seed=0, options={"progress": False})
+
+
 # ---------------------------------------------------------------------------------------------- collapse
 def test_collapse_ratio():
     rng = np.random.default_rng(0)
@@ -341,8 +372,6 @@ def test_larger_draws_extend_smaller_ones(dcgans):
 
 
 def test_class_folders_are_safe_and_never_shared():
-    from liverkit.train.gan import class_folders
-
     assert class_folders(("cyst", "métastase", "FNH/adenoma")) == {
         "cyst": "cyst",
         "métastase": "m_tastase",

@@ -18,10 +18,10 @@ import torch
 from helpers import SMOKE_ENV
 
 from liverkit import LiverkitError, pipeline
+from liverkit.checkpoints import load_generator
 from liverkit.config import resolve_profile
 from liverkit.regress import collect
 from liverkit.runs import RunFolder
-from liverkit.train.gan import load_generator
 
 SMOKE = resolve_profile("smoke", "phantom")
 PREPARE = """

@@ -6,11 +6,12 @@ import pytest
 
 from liverkit import LiverkitError, synthesis
 from liverkit.augment import AugmentConfig
+from liverkit.checkpoints import load_generator
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds, split
 from liverkit.protocol import outer_pool
 from liverkit.runs import RunFolder
-from liverkit.train.gan import GANConfig, load_generator
+from liverkit.train.gan_config import GANConfig
 
 AUG = AugmentConfig(n_rot=1)
 TINY = dict(g_width=16, d_width=4, batch_size=8, epochs=1, max_steps=1, sample_grid=2, collapse_samples=8)

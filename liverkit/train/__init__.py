@@ -1,1 +1,1 @@
-"""Training loops: the classifier CNN (and, later, the GANs). Checkpoints are written atomically."""
+"""Training loops: the classifier CNN and the GANs, one model at a time or fused (their files: liverkit.checkpoints)."""

@@ -1,4 +1,4 @@
-"""Training and evaluating the lesion classifier CNN (notebook 02).
+"""Training and evaluating the lesion classifier CNN (notebook 02); its file format is :mod:`liverkit.checkpoints`.
 
 One model per call, with its own seed, batches of 64 and optimiser state; the data stays on the device as tensors
 and each epoch is one random permutation, so no DataLoader workers and no per-sample Python in the loop.
@@ -12,8 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,6 @@ import torch.nn.functional as F
 from liverkit.data.lesionset import LesionSet
 from liverkit.env import resolve_device
 from liverkit.errors import LiverkitError
-from liverkit.io import atomic_path, reading
 from liverkit.nets.classifier import LesionCNN
 from liverkit.progress import tqdm
 
@@ -238,44 +236,3 @@ def predict(model: LesionCNN, lesions: LesionSet, device: str | torch.device = "
 def config_dict(config: ClassifierConfig) -> dict:
     """The config as a plain dict (for run-folder records)."""
     return asdict(config)
-
-
-# ---------------------------------------------------------------------------------------------- model files
-_MODEL_FORMAT = "liverkit-classifier"
-
-
-def save_classifier(model: LesionCNN, config: ClassifierConfig, class_names: tuple[str, ...], path) -> Path:
-    """Write a trained CNN with its config and classes atomically (read back with :func:`load_classifier`)."""
-    payload = {
-        "format": _MODEL_FORMAT,
-        "config": config_dict(config),
-        "class_names": list(class_names),
-        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-    }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
-
-
-def load_classifier(path, device: str | torch.device = "cpu") -> tuple[LesionCNN, ClassifierConfig, tuple[str, ...]]:
-    """(model in eval mode, config, class names) from a file written by :func:`save_classifier` (weights only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise LiverkitError(f"classifier file '{path}' does not exist; run the notebook that trains it (05) first.")
-    with reading(path, "the classifier file", "delete it and rerun the notebook that trains it (05)"):
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(payload, dict) or payload.get("format") != _MODEL_FORMAT:
-            raise LiverkitError(f"'{path}' is not a liverkit classifier file (written by save_classifier).")
-        values = payload["config"]
-        known = {f.name for f in fields(ClassifierConfig)}  # files from before the budget rule also hold max_steps
-        kept = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known}
-        config = ClassifierConfig(**kept)
-        class_names = tuple(payload["class_names"])
-        state = payload["state_dict"]
-        model = LesionCNN(
-            len(class_names), config.channels, config.kernels, config.hidden, config.dropout, state["mean_image"]
-        )
-        model.load_state_dict(state)
-    if config.channels_last:  # the layout it was trained in, so that predictions match to the last bit
-        model = model.to(memory_format=torch.channels_last)
-    return model.to(resolve_device(device)).eval(), config, class_names

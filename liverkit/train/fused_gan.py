@@ -1,15 +1,12 @@
-"""Many GANs of one config trained as one network, so that a GPU runs them at once (issue 14).
+"""Training many GANs of one config as one fused network, so that a GPU runs them at once (issue 14).
 
 The paper profile trains 9 small DCGANs per repeat (3 classes x 3 folds) and one ACGAN per fold; one such model
-leaves most of a GPU idle. Here K models of the same :class:`~liverkit.train.gan.GANConfig` become one *fused*
+leaves most of a GPU idle. Here K models of the same :class:`~liverkit.train.gan_config.GANConfig` become one *fused*
 generator and one fused discriminator, and every optimiser step updates all K at once.
 
-Mechanism: grouped layers. Every convolution becomes one ``Conv2d``/``ConvTranspose2d`` with ``groups=K`` (model
-k owns channel block k), every batch norm one ``BatchNorm2d`` over K x C channels (the same per-channel batch
-statistics and running statistics each model has alone), the linear layers and the ACGAN's class embedding
-batched matrix products over a leading model axis. Activations are B x (K*C) x H x W; images B x K x 64 x 64
-(channel k is model k's image). Every fused tensor is the K models' tensors concatenated along dim 0, so one
-model's weights, batch-norm buffers and Adam moments are a slice (:func:`_model_state`). This keeps per-model
+Mechanism: grouped layers (:mod:`liverkit.nets.fused_gan`): activations B x (K*C) x H x W, images B x K x 64 x 64,
+and every fused tensor the K models' tensors concatenated along dim 0, so one model's weights, batch-norm buffers
+and Adam moments are a slice (:func:`~liverkit.nets.fused_gan.model_state`). This keeps per-model
 batch-norm running statistics, which ``torch.func.vmap`` cannot (it forbids in-place buffer updates).
 The losses are per-model means, summed: each model's gradient is exactly its own loss's. Adam is elementwise,
 so one Adam over the fused tensors is K Adams (all models of a group step together, so they share the step count).
@@ -33,8 +30,11 @@ states the measured differences and tolerances.
 Grouping: models fuse only when their batch size ``min(batch_size, n_images)`` and class count agree; each such
 group trains fused, one group after another, and a group of one model trains with the one-by-one trainer.
 
+Options: one :class:`~liverkit.train.gan_config.TrainOptions` as for the one-by-one trainer, but its default here
+is :data:`FUSED_OPTIONS` (``resume=True``), and ``stop_after`` is refused (a fused group stops all at once).
+
 Resume: a job whose ``out_dir`` holds a checkpoint is handed to the one-by-one trainer with ``resume=True``:
-a finished run is loaded without training (as ``train_dcgan(..., resume=True)`` does), a partial one (an
+a finished run is loaded without training (as ``train_dcgan`` does with ``resume=True``), a partial one (an
 interrupted fused run leaves one every ``checkpoint_every`` epochs) is continued there, one model at a time.
 The files each model writes are the one-by-one trainer's (checkpoint, samples, generator, history), so a later
 one-by-one call with ``resume=True`` sees a finished run. ``TrainedGAN.seconds`` is the model's share of the
@@ -62,35 +62,35 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from liverkit.checkpoints import CHECKPOINT_FILE, save_checkpoint, save_finished
 from liverkit.data.lesionset import LesionSet
 from liverkit.env import resolve_device
 from liverkit.errors import LiverkitError
-from liverkit.io import atomic_write
-from liverkit.nets.dcgan import down_conv, up_conv
+from liverkit.nets.fused_gan import FusedDropout, build_fused, kept_models, model_slice, model_state, stack_states
 from liverkit.progress import tqdm
 from liverkit.train.gan import (
-    CHECKPOINT_FILE,
-    GENERATOR_FILE,
-    HISTORY_FILE,
-    GANConfig,
     TrainedGAN,
     TrainingRun,
     adam_for,
+    autocast,
     check_count,
     check_finite,
     check_kind,
     clone_state,
-    is_int,
     new_run,
     record_epoch,
     run_result,
-    save_checkpoint,
-    save_generator,
+    stack_stats,
     train_acgan,
     train_dcgan,
     uniform_noise,
+    update,
     warn_if_under_one_batch,
 )
+from liverkit.train.gan_config import GANConfig, TrainOptions, is_int
+
+FUSED_OPTIONS = TrainOptions(resume=True)
+"""The fused trainers' default options: ``device="auto"``, a progress bar, and resume jobs with a checkpoint."""
 
 
 @dataclass(frozen=True)
@@ -109,59 +109,55 @@ class GANJob:
 
 # ---------------------------------------------------------------------------------------------- public API
 def train_dcgans_fused(
-    jobs: Sequence[GANJob],
-    config: GANConfig,
-    device: str | torch.device = "auto",
-    progress: bool = True,
-    resume: bool = True,
+    jobs: Sequence[GANJob], config: GANConfig, options: TrainOptions = FUSED_OPTIONS
 ) -> list[TrainedGAN]:
     """Train one DCGAN per job, fused (see the module docstring); the same results and files as
-    ``train_dcgan(job.lesions, job.class_names[0], config, out_dir=job.out_dir, seed=job.seed, resume=resume)``
+    ``train_dcgan(job.lesions, job.class_names[0], config, out_dir=job.out_dir, seed=job.seed, options=options)``
     for each job, up to float rounding.
 
     Args:
         jobs: the models; each ``class_names`` is one class, and only that class's images of ``lesions`` are used.
         config: their common architecture and schedule, ``kind="dcgan"``.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
-        progress: show one tqdm bar (over steps) per fused group.
-        resume: hand jobs whose ``out_dir`` holds a checkpoint to the one-by-one trainer (finished: loaded;
-            partial: continued); False trains every job afresh.
+        options: device, progress (one tqdm bar over steps per fused group) and resume: True (the default here)
+            hands jobs whose ``out_dir`` holds a checkpoint to the one-by-one trainer (finished: loaded; partial:
+            continued), False trains every job afresh. ``stop_after`` must be None.
 
     Returns:
         One TrainedGAN per job, in job order.
     """
     check_kind(config, "dcgan", "train_dcgans_fused")
-    return _train_jobs(jobs, config, device, progress, resume)
+    return _train_jobs(jobs, config, options)
 
 
 def train_acgans_fused(
-    jobs: Sequence[GANJob],
-    config: GANConfig,
-    device: str | torch.device = "auto",
-    progress: bool = True,
-    resume: bool = True,
+    jobs: Sequence[GANJob], config: GANConfig, options: TrainOptions = FUSED_OPTIONS
 ) -> list[TrainedGAN]:
     """Train one ACGAN per job, fused; the same as ``train_acgan(job.lesions, config, out_dir=job.out_dir,
-    seed=job.seed, resume=resume)`` for each job, up to float rounding. Arguments as for :func:`train_dcgans_fused`
-    (``config.kind`` must be ``"acgan"``, each job's ``class_names`` its ``lesions.class_names``)."""
+    seed=job.seed, options=options)`` for each job, up to float rounding. Arguments as for
+    :func:`train_dcgans_fused` (``config.kind`` must be ``"acgan"``, each job's ``class_names`` its
+    ``lesions.class_names``)."""
     check_kind(config, "acgan", "train_acgans_fused")
-    return _train_jobs(jobs, config, device, progress, resume)
+    return _train_jobs(jobs, config, options)
 
 
-def _train_jobs(jobs, config: GANConfig, device, progress: bool, resume: bool) -> list[TrainedGAN]:
+def _train_jobs(jobs, config: GANConfig, options: TrainOptions) -> list[TrainedGAN]:
     """Check the jobs, hand resumable and lone ones to the one-by-one trainer, fuse the rest by batch size."""
+    if not isinstance(options, TrainOptions) or options.stop_after is not None:
+        raise LiverkitError(f"the fused trainers take TrainOptions without stop_after, got {options!r}.")
     jobs = [_checked_job(job, config) for job in _as_job_list(jobs)]
-    device = resolve_device(device)
+    device, progress = resolve_device(options.device), options.progress
     results: dict[int, TrainedGAN] = {}
     fresh = []
     for i, job in enumerate(jobs):
-        if resume and (job.out_dir / CHECKPOINT_FILE).exists():
-            results[i] = _train_one(job, config, device, progress, resume=True)
+        if options.resume and (job.out_dir / CHECKPOINT_FILE).exists():
+            results[i] = _train_one(job, config, TrainOptions(device, resume=True, progress=progress))
         else:
             fresh.append(i)
     for group in _groups(jobs, fresh, config).values():
         if len(group) == 1:
-            results[group[0]] = _train_one(jobs[group[0]], config, device, progress, resume=False)
+            results[group[0]] = _train_one(
+                jobs[group[0]], config, TrainOptions(device, resume=False, progress=progress)
+            )
         else:
             results.update(zip(group, _train_group([jobs[i] for i in group], config, device, progress), strict=True))
     return [results[i] for i in range(len(jobs))]
@@ -215,228 +211,11 @@ def _groups(jobs: list[GANJob], indices: list[int], config: GANConfig) -> dict[t
     return groups
 
 
-def _train_one(job: GANJob, config: GANConfig, device: torch.device, progress: bool, resume: bool) -> TrainedGAN:
+def _train_one(job: GANJob, config: GANConfig, options: TrainOptions) -> TrainedGAN:
     """The one-by-one trainer for one job (a lone model, or one with a checkpoint to load or continue)."""
-    common = {"out_dir": job.out_dir, "seed": job.seed, "device": device, "resume": resume, "progress": progress}
     if config.kind == "dcgan":
-        return train_dcgan(job.lesions, job.class_names[0], config, **common)
-    return train_acgan(job.lesions, config, **common)
-
-
-# ---------------------------------------------------------------------------------------------- fused layers
-class _BatchedLinear(nn.Module):
-    """K independent linear layers, K x N x n_in -> K x N x n_out. The weight is the K weights stacked
-    (K*n_out x n_in) and the bias K*n_out, so model k's are a slice along dim 0 like every fused tensor's."""
-
-    def __init__(self, k: int, n_in: int, n_out: int, bias: bool = True):
-        super().__init__()
-        self.k = k
-        self.weight = nn.Parameter(torch.empty(k * n_out, n_in))
-        self.bias = nn.Parameter(torch.zeros(k * n_out)) if bias else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = self.weight.view(self.k, -1, self.weight.shape[1]).transpose(1, 2)  # K x n_in x n_out
-        if self.bias is None:
-            return torch.bmm(x, weight)  # K x N x n_out
-        return torch.baddbmm(self.bias.view(self.k, 1, -1), x, weight)  # K x N x n_out
-
-
-class _BatchedEmbedding(nn.Module):
-    """K independent class embeddings: labels K x N -> K x N x dim; the weight is K*n_classes x dim."""
-
-    def __init__(self, k: int, n_classes: int, dim: int):
-        super().__init__()
-        self.k, self.n_classes = k, n_classes
-        self.weight = nn.Parameter(torch.empty(k * n_classes, dim))
-
-    def forward(self, labels: torch.Tensor) -> torch.Tensor:
-        offsets = torch.arange(self.k, device=labels.device).unsqueeze(1) * self.n_classes  # K x 1
-        return F.embedding(labels + offsets, self.weight)  # K x N x dim
-
-
-class _ToMaps(nn.Module):
-    """K x N x (C*s*s) vectors to N x (K*C) x s x s maps, model-major channels (the DCGAN's Unflatten)."""
-
-    def __init__(self, channels: int, size: int):
-        super().__init__()
-        self.channels, self.size = channels, size
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        k, n = x.shape[:2]
-        maps = x.view(k, n, self.channels, self.size, self.size)  # K x N x C x s x s
-        return maps.transpose(0, 1).reshape(n, k * self.channels, self.size, self.size)  # N x K*C x s x s
-
-
-class _ToVectors(nn.Module):
-    """N x (K*C) x H x W maps to K x N x (C*H*W) vectors, each model's in the order ``nn.Flatten`` gives alone."""
-
-    def __init__(self, k: int):
-        super().__init__()
-        self.k = k
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0], self.k, -1).transpose(0, 1)  # K x N x C*H*W
-
-
-class _FusedDropout(nn.Module):
-    """Dropout with each model's mask drawn from its own generator (``rngs``, set by :func:`_fuse`), with the
-    call ``torch.dropout`` makes on CPU (``empty_like(x).bernoulli_(1 - p)``, scaled by 1 / (1 - p)) on a tensor of
-    the model's shape, dtype and memory format: on CPU the masks are the one-by-one run's."""
-
-    def __init__(self, k: int, p: float):
-        super().__init__()
-        self.k, self.p = k, p
-        self.rngs: list[torch.Generator] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        n, kc, h, w = x.shape  # N x K*C x H x W
-        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-        shape = (n, kc // self.k, h, w)
-        masks = [
-            torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=layout).bernoulli_(1 - self.p, generator=g)
-            for g in self.rngs
-        ]  # K x (N x C x H x W)
-        return x * torch.cat(masks, 1).div_(1 - self.p)  # N x K*C x H x W
-
-
-# ---------------------------------------------------------------------------------------------- fused networks
-class FusedDCGANGenerator(nn.Module):
-    """K :class:`~liverkit.nets.dcgan.DCGANGenerator` as one: noise K x N x z_dim to images N x K x 64 x 64.
-    Same layers, order and state-dict keys; shapes below for ``width=1024``."""
-
-    def __init__(self, k: int, z_dim: int, width: int):
-        super().__init__()
-        self.k, self.z_dim, self.width = k, z_dim, width
-        w = width
-        self.project = nn.Sequential(
-            _BatchedLinear(k, z_dim, w * 4 * 4, bias=False),  # K x N x 16384
-            _ToMaps(w, 4),  # N x K*1024 x 4 x 4
-            nn.BatchNorm2d(k * w),
-            nn.ReLU(),
-        )
-        self.upsample = nn.Sequential(
-            up_conv(k * w, k * w // 2, groups=k, bias=False),  # N x K*512 x 8 x 8
-            nn.BatchNorm2d(k * w // 2),
-            nn.ReLU(),
-            up_conv(k * w // 2, k * w // 4, groups=k, bias=False),  # N x K*256 x 16 x 16
-            nn.BatchNorm2d(k * w // 4),
-            nn.ReLU(),
-            up_conv(k * w // 4, k * w // 8, groups=k, bias=False),  # N x K*128 x 32 x 32
-            nn.BatchNorm2d(k * w // 8),
-            nn.ReLU(),
-            up_conv(k * w // 8, k, groups=k),  # N x K x 64 x 64
-            nn.Tanh(),
-        )
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.upsample(self.project(z))  # N x K x 64 x 64
-
-
-class FusedDCGANDiscriminator(nn.Module):
-    """K :class:`~liverkit.nets.dcgan.DCGANDiscriminator` as one: images N x K x 64 x 64 to logits K x N.
-    Shapes below for ``width=64``."""
-
-    def __init__(self, k: int, width: int):
-        super().__init__()
-        self.k, self.width = k, width
-        w = width
-        self.features = nn.Sequential(
-            down_conv(k, k * w, groups=k),  # N x K*64 x 32 x 32
-            nn.LeakyReLU(0.2),
-            down_conv(k * w, k * 2 * w, groups=k, bias=False),  # N x K*128 x 16 x 16
-            nn.BatchNorm2d(k * 2 * w),
-            nn.LeakyReLU(0.2),
-            down_conv(k * 2 * w, k * 4 * w, groups=k, bias=False),  # N x K*256 x 8 x 8
-            nn.BatchNorm2d(k * 4 * w),
-            nn.LeakyReLU(0.2),
-            down_conv(k * 4 * w, k * 8 * w, groups=k, bias=False),  # N x K*512 x 4 x 4
-            nn.BatchNorm2d(k * 8 * w),
-            nn.LeakyReLU(0.2),
-            _ToVectors(k),  # K x N x 8192
-        )
-        self.head = _BatchedLinear(k, 8 * w * 4 * 4, 1)  # K x N x 1
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x)).squeeze(2)  # K x N
-
-
-class FusedACGANGenerator(nn.Module):
-    """K :class:`~liverkit.nets.acgan.ACGANGenerator` as one: noise K x N x z_dim and labels K x N to images
-    N x K x 64 x 64."""
-
-    def __init__(self, k: int, n_classes: int, z_dim: int, width: int):
-        super().__init__()
-        self.k, self.n_classes, self.z_dim, self.width = k, n_classes, z_dim, width
-        self.embed = _BatchedEmbedding(k, n_classes, z_dim)  # K x N x z_dim
-        self.body = FusedDCGANGenerator(k, z_dim, width)  # N x K x 64 x 64
-
-    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.body(z * self.embed(labels))  # N x K x 64 x 64
-
-
-class FusedACGANDiscriminator(nn.Module):
-    """K :class:`~liverkit.nets.acgan.ACGANDiscriminator` as one: images N x K x 64 x 64 to real/fake logits
-    K x N and class logits K x N x n_classes. Shapes below for ``width=16``."""
-
-    def __init__(self, k: int, n_classes: int, width: int, dropout: float):
-        super().__init__()
-        self.k, self.n_classes, self.width = k, n_classes, width
-        w = width
-        self.features = nn.Sequential(
-            *_block(k, 1, w, 2, dropout, batch_norm=False),  # N x K*16 x 32 x 32
-            *_block(k, w, 2 * w, 1, dropout),  # N x K*32 x 32 x 32
-            *_block(k, 2 * w, 4 * w, 2, dropout),  # N x K*64 x 16 x 16
-            *_block(k, 4 * w, 8 * w, 1, dropout),  # N x K*128 x 16 x 16
-            *_block(k, 8 * w, 16 * w, 2, dropout),  # N x K*256 x 8 x 8
-            *_block(k, 16 * w, 32 * w, 1, dropout),  # N x K*512 x 8 x 8
-            _ToVectors(k),  # K x N x 32768
-        )
-        self.source = _BatchedLinear(k, 32 * w * 8 * 8, 1)  # K x N x 1
-        self.classes = _BatchedLinear(k, 32 * w * 8 * 8, n_classes)  # K x N x n_classes
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.features(x)  # K x N x 32w*64
-        return self.source(h).squeeze(2), self.classes(h)  # K x N, K x N x n_classes
-
-
-def _block(k: int, c_in: int, c_out: int, stride: int, dropout: float, batch_norm: bool = True) -> list[nn.Module]:
-    """The ACGAN discriminator's block for K models: grouped 3 x 3 convolution, [batch norm], leaky ReLU, dropout."""
-    conv = nn.Conv2d(k * c_in, k * c_out, 3, stride=stride, padding=1, bias=not batch_norm, groups=k)
-    layers: list[nn.Module] = [conv, nn.BatchNorm2d(k * c_out)] if batch_norm else [conv]
-    return [*layers, nn.LeakyReLU(0.2), _FusedDropout(k, dropout)]
-
-
-def _build_fused(config: GANConfig, k: int, n_classes: int) -> tuple[nn.Module, nn.Module]:
-    """A fused (generator, discriminator) pair for K models (weights are loaded afterwards, not initialised)."""
-    if config.kind == "acgan":
-        generator = FusedACGANGenerator(k, n_classes, config.z_dim, config.g_width)
-        return generator, FusedACGANDiscriminator(k, n_classes, config.d_width, config.dropout)
-    return FusedDCGANGenerator(k, config.z_dim, config.g_width), FusedDCGANDiscriminator(k, config.d_width)
-
-
-# ---------------------------------------------------------------------------------------------- model slices
-def _stack_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """The fused state dict of K models' state dicts: each tensor concatenated along dim 0. A 0-d tensor (batch
-    norm's step counter, equal in models that step together) is taken once."""
-    first = states[0]
-    return {key: first[key] if first[key].dim() == 0 else torch.cat([s[key] for s in states]) for key in first}
-
-
-def _model_slice(tensor: torch.Tensor, k: int, index: int | list[int]) -> torch.Tensor:
-    """Model ``index``'s block of a fused tensor (a view; a list of models gives them stacked, K' x ...)."""
-    return tensor if tensor.dim() == 0 else tensor.unflatten(0, (k, -1))[index]
-
-
-def _model_state(state: dict[str, torch.Tensor], k: int, j: int) -> dict[str, torch.Tensor]:
-    """Model ``j``'s state dict (views) out of a fused state dict of ``k`` models."""
-    return {key: _model_slice(value, k, j) for key, value in state.items()}
-
-
-def _kept(tensor: torch.Tensor, k: int, keep: list[int]) -> torch.Tensor:
-    """A fused tensor of ``k`` models cut to the models ``keep``, still concatenated along dim 0."""
-    return tensor if tensor.dim() == 0 else _model_slice(tensor, k, keep).flatten(0, 1)
+        return train_dcgan(job.lesions, job.class_names[0], config, out_dir=job.out_dir, seed=job.seed, options=options)
+    return train_acgan(job.lesions, config, out_dir=job.out_dir, seed=job.seed, options=options)
 
 
 def _adam_state(old: torch.optim.Optimizer, new: torch.optim.Optimizer, cut: Callable) -> None:
@@ -511,13 +290,13 @@ def _fuse(config: GANConfig, members: list[_Member], g_state: dict, d_state: dic
     """Fused networks for ``members`` holding the given fused state dicts, with fresh Adam optimisers."""
     device = members[0].run.device
     with device:
-        generator, discriminator = _build_fused(config, len(members), len(members[0].run.class_names))
+        generator, discriminator = build_fused(config, len(members), len(members[0].run.class_names))
     generator.load_state_dict(g_state)
     discriminator.load_state_dict(d_state)
     if config.channels_last:
         generator, discriminator = (m.to(memory_format=torch.channels_last) for m in (generator, discriminator))
     for module in discriminator.modules():
-        if isinstance(module, _FusedDropout):
+        if isinstance(module, FusedDropout):
             module.rngs = [m.dropout_rng for m in members]
     generator.train()
     discriminator.train()
@@ -526,18 +305,18 @@ def _fuse(config: GANConfig, members: list[_Member], g_state: dict, d_state: dic
 
 def _fuse_members(config: GANConfig, members: list[_Member]) -> _Fused:
     """The fused group of freshly built members: their initial weights, stacked."""
-    g_state = _stack_states([m.run.generator.state_dict() for m in members])
-    d_state = _stack_states([m.run.discriminator.state_dict() for m in members])
+    g_state = stack_states([m.run.generator.state_dict() for m in members])
+    d_state = stack_states([m.run.discriminator.state_dict() for m in members])
     return _fuse(config, members, g_state, d_state)
 
 
 def _shrink(fused: _Fused, config: GANConfig, members: list[_Member], keep: list[int]) -> _Fused:
     """The group without its finished models: the kept models' slices of every weight, buffer and Adam moment."""
-    g_state = {key: _kept(value, fused.k, keep) for key, value in fused.generator.state_dict().items()}
-    d_state = {key: _kept(value, fused.k, keep) for key, value in fused.discriminator.state_dict().items()}
+    g_state = {key: kept_models(value, fused.k, keep) for key, value in fused.generator.state_dict().items()}
+    d_state = {key: kept_models(value, fused.k, keep) for key, value in fused.discriminator.state_dict().items()}
     smaller = _fuse(config, members, g_state, d_state)
-    _adam_state(fused.opt_g, smaller.opt_g, lambda t: _kept(t, fused.k, keep))
-    _adam_state(fused.opt_d, smaller.opt_d, lambda t: _kept(t, fused.k, keep))
+    _adam_state(fused.opt_g, smaller.opt_g, lambda t: kept_models(t, fused.k, keep))
+    _adam_state(fused.opt_d, smaller.opt_d, lambda t: kept_models(t, fused.k, keep))
     return smaller
 
 
@@ -614,14 +393,14 @@ def _end_epoch(m: _Member, fused: _Fused, j: int) -> None:
     finite, record history, samples and collapse ratios, and write its checkpoint when one is due."""
     run = m.run
     stats = torch.stack(m.stats).cpu()  # steps x statistics
-    run.generator.load_state_dict(_model_state(fused.generator.state_dict(), fused.k, j))
-    run.discriminator.load_state_dict(_model_state(fused.discriminator.state_dict(), fused.k, j))
+    run.generator.load_state_dict(model_state(fused.generator.state_dict(), fused.k, j))
+    run.discriminator.load_state_dict(model_state(fused.discriminator.state_dict(), fused.k, j))
     check_finite(run, stats, m.good_state)
     record_epoch(run, stats)
     m.good_state = clone_state(run.generator)
     if run.epoch % run.config.checkpoint_every == 0 or run.epoch == m.final_epoch:
-        _adam_state(fused.opt_g, run.opt_g, lambda t: _model_slice(t, fused.k, j))
-        _adam_state(fused.opt_d, run.opt_d, lambda t: _model_slice(t, fused.k, j))
+        _adam_state(fused.opt_g, run.opt_g, lambda t: model_slice(t, fused.k, j))
+        _adam_state(fused.opt_d, run.opt_d, lambda t: model_slice(t, fused.k, j))
         _save_member_checkpoint(m)
     m.position, m.stats = 0, []
 
@@ -640,8 +419,7 @@ def _finish(m: _Member) -> None:
     """The model took all its steps: its TrainedGAN, generator file and history, as the one-by-one ``_fit``."""
     run = m.run
     m.result = run_result(run, m.seconds, run.step * run.batch_size)
-    save_generator(m.result, run.out_dir / GENERATOR_FILE)
-    atomic_write(run.out_dir / HISTORY_FILE, lambda tmp: m.result.history.to_csv(tmp, index=False))
+    save_finished(m.result)
     m.order = m.noise = m.fake_labels = None
 
 
@@ -652,15 +430,16 @@ def _dcgan_step(f: _Fused, config: GANConfig, real, real_labels, z, fake_labels)
     Args:
         real: N x K x 64 x 64; z: K x N x z_dim; the labels (K x N) are unused by the DCGAN.
     """
-    with _autocast(config, real.device):
+    with autocast(config, real.device):
         fake = f.generator(z)  # N x K x 64 x 64
         real_logit, fake_logit = f.discriminator(real), f.discriminator(fake.detach())  # K x N, K x N
         loss_d = _bce(real_logit, 1.0) + _bce(fake_logit, 0.0)  # K
-    _update(f.opt_d, loss_d)
-    with _autocast(config, real.device):
+    update(f.opt_d, loss_d.sum())  # each model's gradient is its own loss's
+    with autocast(config, real.device):
         loss_g = _bce(f.discriminator(fake), 1.0)  # K: G wants D to call its images real
-    _update(f.opt_g, loss_g)
-    return _stats(loss_d, loss_g, torch.sigmoid(real_logit).mean(1), torch.sigmoid(fake_logit).mean(1))
+    update(f.opt_g, loss_g.sum())
+    d_real, d_fake = torch.sigmoid(real_logit).mean(1), torch.sigmoid(fake_logit).mean(1)
+    return stack_stats(loss_d, loss_g, d_real, d_fake, dim=1)  # K x statistics
 
 
 def _acgan_step(f: _Fused, config: GANConfig, real, real_labels, z, fake_labels) -> torch.Tensor:
@@ -669,27 +448,24 @@ def _acgan_step(f: _Fused, config: GANConfig, real, real_labels, z, fake_labels)
     Args:
         real: N x K x 64 x 64; real_labels, fake_labels: K x N; z: K x N x z_dim.
     """
-    with _autocast(config, real.device):
+    with autocast(config, real.device):
         fake = f.generator(z, fake_labels)  # N x K x 64 x 64
         (real_src, real_cls), (fake_src, fake_cls) = f.discriminator(real), f.discriminator(fake.detach())
         loss_d = _bce(real_src, 1.0) + _bce(fake_src, 0.0) + _ce(real_cls, real_labels) + _ce(fake_cls, fake_labels)
-    _update(f.opt_d, loss_d)
-    with _autocast(config, real.device):
+    update(f.opt_d, loss_d.sum())  # each model's gradient is its own loss's
+    with autocast(config, real.device):
         gen_src, gen_cls = f.discriminator(fake)  # K x N, K x N x C
         loss_g = _bce(gen_src, 1.0) + _ce(gen_cls, fake_labels)  # K: look real, and look like class c
-    _update(f.opt_g, loss_g)
+    update(f.opt_g, loss_g.sum())
     accuracy_real = (real_cls.argmax(2) == real_labels).float().mean(1)
     accuracy_fake = (fake_cls.argmax(2) == fake_labels).float().mean(1)
     d_real, d_fake = torch.sigmoid(real_src).mean(1), torch.sigmoid(fake_src).mean(1)
-    return _stats(loss_d, loss_g, d_real, d_fake, accuracy_real, accuracy_fake)
-
-
-def _autocast(config: GANConfig, device: torch.device) -> torch.autocast:
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16)
+    return stack_stats(loss_d, loss_g, d_real, d_fake, accuracy_real, accuracy_fake, dim=1)  # K x statistics
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
-    """Per-model binary cross-entropy of logits K x N against a constant target, in fp32: K means."""
+    """Per-model binary cross-entropy of logits K x N against a constant target, in fp32: K means (the one-by-one
+    trainer's ``bce`` takes one mean over one model's batch, so it is not shared)."""
     logits = logits.float()
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target), reduction="none").mean(1)
 
@@ -698,14 +474,3 @@ def _ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Per-model cross-entropy of class logits K x N x C against labels K x N, in fp32: K means."""
     losses = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), reduction="none")  # K*N
     return losses.view(labels.shape).mean(1)  # K
-
-
-def _update(optimiser: torch.optim.Optimizer, losses: torch.Tensor) -> None:
-    """Step on the sum of the K models' losses: each model's gradient is its own loss's (models share nothing)."""
-    optimiser.zero_grad(set_to_none=True)
-    losses.sum().backward()
-    optimiser.step()
-
-
-def _stats(*values: torch.Tensor) -> torch.Tensor:
-    return torch.stack([v.detach().float() for v in values], 1)  # K x statistics

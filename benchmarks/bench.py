@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from liverkit import augment
+from liverkit import augment, experiment
 from liverkit.augment import AugmentConfig
 from liverkit.config import Profile, get_profile, parse_overrides, resolve_profile
 from liverkit.data import LesionSet, make_phantom
@@ -707,7 +707,7 @@ def time_paper_run(
 def _mean_chosen_group(run_folder: Path) -> int | None:
     """The mean classic group notebook 02 chose over the folds, or None when it has not run."""
     try:
-        return round(float(RunFolder(run_folder).load_table("classic_choice")["group"].mean()))
+        return round(float(experiment.load_choice(RunFolder(run_folder))["group"].mean()))
     except (LiverkitError, KeyError, ValueError):
         return None
 

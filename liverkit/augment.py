@@ -447,12 +447,3 @@ def settings_sources(layers: dict[str, AugmentConfig]) -> pd.DataFrame:
 
 # The invariance check moved to liverkit.invariance; these names still resolve here until every caller imports
 # them from there (liverkit/pipeline.py, notebooks/02_classic_augmentation.ipynb).
-_MOVED_TO_INVARIANCE = ("ORIENTATION_WARNING", "orientation_cue", "orientation_advice")
-
-
-def __getattr__(name: str):
-    if name in _MOVED_TO_INVARIANCE:
-        from liverkit import invariance
-
-        return getattr(invariance, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

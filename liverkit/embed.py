@@ -1,4 +1,4 @@
-"""2-D maps of the classifier's features for real and synthetic lesions, and numbers that back them (notebook 06).
+"""The classifier's features of real and synthetic lesions as 2-D maps, and numbers that back them (notebook 06).
 
 The paper shows t-SNE maps of the CNN's last hidden layer to argue that synthetic lesions look like real ones to
 the classifier. A map is a picture, and t-SNE and UMAP can draw islands or bridges that are not in the data, so
@@ -6,9 +6,12 @@ this module pairs the maps with a small table of numbers measured in the feature
 
 1. :func:`feature_table`: features of one or more LesionSets through a trained CNN, with a row of metadata each.
 2. :func:`tsne_map` and :func:`umap_map`: N x 2 coordinates, deterministic for a fixed seed on the CPU.
-3. :func:`map_figure` and :func:`maps_figure`: interactive plotly scatter plots (colour = class, symbol = source,
-   hover = id, source, class and row index); :func:`lesion_thumbnail` shows the ROI behind a row index.
-4. :func:`feature_agreement`: k-nearest-neighbour class agreement, real/synthetic mixing and silhouettes.
+3. :func:`feature_agreement`: k-nearest-neighbour class agreement, real/synthetic mixing and silhouettes.
+4. :func:`map_table`: the maps' coordinates beside the metadata, saved for the run's report.
+
+The maps are drawn by :func:`liverkit.plots.map_figure` and :func:`liverkit.plots.maps_figure` (colour = class,
+symbol = source, hover = id, source, class and row index); :func:`liverkit.plots.lesion_thumbnail` shows the ROI
+behind a row index.
 
 Real and synthetic lesions are told apart by their ``sources``: the generators' names (:data:`SYNTHETIC_SOURCES`)
 are synthetic, everything else (``"phantom"``, a reader's name) is real.
@@ -30,18 +33,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_samples
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
 from liverkit.data.lesionset import LesionSet
-from liverkit.display import fit_width
 from liverkit.errors import LiverkitError
 from liverkit.nets.classifier import LesionCNN
-from liverkit.plots import CLASS_COLOURS, display_name, display_names, roi_heatmap
 from liverkit.train.classifier import embed_lesions
 
 SYNTHETIC_SOURCES = ("dcgan", "acgan")
@@ -50,9 +49,6 @@ suffix, such as ``"dcgan+classic"`` from classic augmentation, counts by the par
 
 MIN_POINTS = 5
 """Fewest points a map is drawn for: below that t-SNE's perplexity and UMAP's neighbourhood have no room."""
-
-SYMBOLS = ("circle", "diamond", "x", "triangle-up", "square", "star", "cross", "pentagon")
-"""Marker symbols, one per source: real sources first (the first gets a circle), then the synthetic ones."""
 
 META_COLUMNS = ("index", "set", "set_index", "id", "source", "kind", "class", "label")
 """The columns of :func:`feature_table`'s metadata."""
@@ -78,7 +74,7 @@ def feature_table(
         that set: ``sets[set].images[set_index]`` is the ROI), ``id``, ``source`` (the LesionSet's source),
         ``kind`` (``"real"`` or ``"synthetic"``), ``class`` (name) and ``label`` (class index).
     """
-    named = _named_sets(sets)
+    named = named_sets(sets)
     class_names = _shared_classes(named, model)
     features, parts = [], []
     for key, lesions in named.items():
@@ -106,7 +102,7 @@ def source_kind(source: str) -> str:
     return "synthetic" if str(source).split("+")[0] in SYNTHETIC_SOURCES else "real"
 
 
-def _named_sets(sets: Mapping[str, LesionSet] | Sequence[LesionSet] | LesionSet) -> dict[str, LesionSet]:
+def named_sets(sets: Mapping[str, LesionSet] | Sequence[LesionSet] | LesionSet) -> dict[str, LesionSet]:
     """The sets as ``{name: LesionSet}`` (list positions become ``"0"``, ``"1"``, ...), checked to be LesionSets."""
     if isinstance(sets, LesionSet):
         named = {"0": sets}
@@ -217,126 +213,14 @@ def _check_features(features: np.ndarray) -> np.ndarray:
     return features
 
 
-# ---------------------------------------------------------------------------------------------- figures
-def map_figure(coords: np.ndarray, meta: pd.DataFrame, title: str) -> go.Figure:
-    """One map as a scatter plot: colour = class, symbol = source, hover = id, source, class and row index.
-
-    Args:
-        coords: N x 2 from :func:`tsne_map` or :func:`umap_map`.
-        meta: the metadata from :func:`feature_table`, in the same row order.
-        title: figure title.
-    """
-    fig = go.Figure(_map_traces(coords, meta, show_legend=True))
-    fig.update_layout(title=title, height=520, width=640, legend_title_text="class · source")
-    fig.update_xaxes(showticklabels=False, title_text="")
-    fig.update_yaxes(showticklabels=False, title_text="", scaleanchor="x")
-    return fig
-
-
-def maps_figure(maps: Mapping[str, np.ndarray], meta: pd.DataFrame, title: str) -> go.Figure:
-    """Several maps of the same points side by side, e.g. ``{"t-SNE": tsne, "UMAP": umap}``, one legend.
-
-    Clicking a legend entry hides that class and source in every panel.
-    """
-    if not maps:
-        raise LiverkitError("maps_figure needs at least one map, e.g. {'t-SNE': coords}.")
-    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=list(maps), horizontal_spacing=0.04)
-    for col, coords in enumerate(maps.values(), start=1):
-        for trace in _map_traces(coords, meta, show_legend=col == 1):
-            fig.add_trace(trace, row=1, col=col)
-        fig.update_yaxes(scaleanchor="x" if col == 1 else f"x{col}", row=1, col=col)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
-    fig.update_layout(title=title, height=520, width=520 * len(maps) + 160, legend_title_text="class · source")
-    return fit_width(fig)
-
-
-def _map_traces(coords: np.ndarray, meta: pd.DataFrame, show_legend: bool) -> list[go.Scatter]:
-    """One trace per (source, class), synthetic drawn first so the real points sit on top of them."""
-    coords = np.asarray(coords, dtype=np.float64)
-    _check_meta(meta, len(coords), ("index", "id", "source", "kind", "class", "label"))
-    if coords.ndim != 2 or coords.shape[1] != 2:
-        raise LiverkitError(f"map coordinates must be N x 2, got shape {coords.shape}.")
-    sources = _ordered_sources(meta)
-    classes = meta.drop_duplicates("label").sort_values("label")
-    traces = []
-    for rank, source in reversed(list(enumerate(sources))):
-        real = source_kind(source) == "real"
-        for label, name in zip(classes["label"], classes["class"], strict=True):
-            rows = np.flatnonzero((meta["source"] == source).to_numpy() & (meta["label"] == label).to_numpy())
-            if len(rows):
-                traces.append(_scatter(coords[rows], meta.iloc[rows], source, name, int(label), rank, real))
-    for trace in traces:
-        trace.showlegend = show_legend
-    return traces
-
-
-def _scatter(
-    xy: np.ndarray, rows: pd.DataFrame, source: str, name: str, label: int, rank: int, real: bool
-) -> go.Scatter:
-    """The points of one source and class: real ones opaque with an outline, synthetic ones lighter."""
-    shown = f"{source} (real)" if real else source
-    return go.Scatter(
-        x=xy[:, 0],
-        y=xy[:, 1],
-        mode="markers",
-        name=display_name(f"{name} · {shown}"),
-        legendgroup=f"{source}|{label}",
-        legendrank=100 * rank + label,
-        marker=dict(
-            symbol=SYMBOLS[rank % len(SYMBOLS)],
-            color=CLASS_COLOURS[label % len(CLASS_COLOURS)],
-            size=8 if real else 6,
-            opacity=0.95 if real else 0.55,
-            line=dict(width=1 if real else 0, color="black"),
-        ),
-        customdata=_hover_data(rows),
-        hovertemplate="%{customdata[0]}<br>source %{customdata[1]} (%{customdata[2]})<br>class %{customdata[3]}"
-        "<br>index %{customdata[4]}<extra></extra>",
-    )
-
-
-def _hover_data(rows: pd.DataFrame) -> np.ndarray:
-    """Id, source, kind, class (escaped: plotly reads HTML tags in hover text) and index of each point."""
-    text = {column: display_names(rows[column].astype(str)) for column in ("id", "source", "kind", "class")}
-    return pd.DataFrame(text | {"index": rows["index"].to_numpy()}).to_numpy(dtype=object)
-
-
-def _ordered_sources(meta: pd.DataFrame) -> list[str]:
+# ---------------------------------------------------------------------------------------------- checks
+def ordered_sources(meta: pd.DataFrame) -> list[str]:
     """The sources in order of first appearance, real ones first."""
     sources = list(dict.fromkeys(meta["source"].astype(str)))
     return sorted(sources, key=lambda s: source_kind(s) != "real")
 
 
-def lesion_thumbnail(
-    sets: Mapping[str, LesionSet] | Sequence[LesionSet] | LesionSet, meta: pd.DataFrame, index: int
-) -> go.Figure:
-    """The ROI behind row ``index`` of ``meta`` (the index shown on a map's hover), as a small grey image.
-
-    Args:
-        sets: the same ``sets`` that were given to :func:`feature_table`.
-        meta: its metadata.
-        index: the row index, e.g. read off a map's hover.
-    """
-    _check_meta(meta, len(meta), ("index", "set", "set_index", "id", "source", "class"))
-    if not 0 <= int(index) < len(meta):
-        raise LiverkitError(f"index {index} is outside the table's rows 0..{len(meta) - 1}.")
-    row = meta.iloc[int(index)]
-    named = _named_sets(sets)
-    if row["set"] not in named or len(named[row["set"]]) <= row["set_index"]:
-        raise LiverkitError(f"row {index} comes from set '{row['set']}'; pass the sets given to feature_table.")
-    lesions = named[row["set"]]
-    if lesions.ids[row["set_index"]] != row["id"]:
-        raise LiverkitError(f"set '{row['set']}' does not hold lesion '{row['id']}'; pass the same sets, in order.")
-    fig = go.Figure(roi_heatmap(lesions, int(row["set_index"])))
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x")
-    caption = f"#{index}: {display_name(row['id'])}<br>{display_name(row['class'])}, {display_name(row['source'])}"
-    fig.update_layout(title=caption, height=300, width=280, margin=dict(l=10, r=10, t=60, b=10), title_font_size=12)
-    return fig
-
-
-def _check_meta(meta: pd.DataFrame, n: int, columns: Sequence[str]) -> None:
+def check_meta(meta: pd.DataFrame, n: int, columns: Sequence[str]) -> None:
     """Refuse metadata that lacks ``columns`` or has a row count other than ``n``."""
     missing = [c for c in columns if c not in meta.columns]
     if missing:
@@ -381,7 +265,7 @@ def feature_agreement(features: np.ndarray, meta: pd.DataFrame, k: int = 5) -> p
         k: neighbours per point; the real points must number more than ``k``.
     """
     features = _check_features(features)
-    _check_meta(meta, len(features), ("source", "kind", "class", "label"))
+    check_meta(meta, len(features), ("source", "kind", "class", "label"))
     is_real = (meta["kind"] == "real").to_numpy()
     n_real = int(is_real.sum())
     if not isinstance(k, (int, np.integer)) or k < 1 or n_real <= k:
@@ -397,7 +281,7 @@ def feature_agreement(features: np.ndarray, meta: pd.DataFrame, k: int = 5) -> p
     sil = _silhouettes(real_z, real_labels)
     nan = np.full(n_real, np.nan)
     rows = _group_rows("real", real_labels, names, [agree, nan, nan, sil], float(np.mean(sil)))
-    for source in _ordered_sources(meta[~is_real]):
+    for source in ordered_sources(meta[~is_real]):
         mine = (meta["source"] == source).to_numpy()
         rows += _source_rows(source, z[mine], labels[mine], real_z, real_labels, k, names)
     return pd.DataFrame(rows)
@@ -469,8 +353,8 @@ def map_table(maps: Mapping[str, np.ndarray], meta: pd.DataFrame) -> pd.DataFram
     """``meta`` with each map's coordinates as ``<name>_x`` / ``<name>_y`` columns (saved for the run's report).
 
     Args:
-        maps: ``{"t-SNE": N x 2, "UMAP": N x 2}`` as given to :func:`maps_figure`; names are lower-cased and
-            stripped of non-letters (``tsne_x``, ``umap_x``).
+        maps: ``{"t-SNE": N x 2, "UMAP": N x 2}`` as given to :func:`liverkit.plots.maps_figure`; names are
+            lower-cased and stripped of non-letters (``tsne_x``, ``umap_x``).
     """
     table = meta.copy()
     for name, coords in maps.items():

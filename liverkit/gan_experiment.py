@@ -278,15 +278,35 @@ def _honest_sizes(inner_records: list[dict]) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------------------------------- the cache
+SWEEP_CACHE_FILE = "gan_sweep_r{repeat}_f{fold}.json"
+"""The run-folder file (in ``artifacts/``) that caches one (repeat, fold)'s finished models."""
+MODEL_FILE = "cnn_{arm}_fold{fold}.pt"
+"""The chosen model of an arm in a fold (repeat 0), kept for notebooks 06 and 07."""
+SWEEP_TABLES = ("predictions", "inner", "timing")
+"""The sweep's tables, kept as ``artifacts/gan_<name>.csv``."""
+
+
 def sweep_cache(run: RunFolder | None, repeat: int, fold: int, settings: SweepSettings, group: int) -> JobCache:
-    """The finished models of one (repeat, fold) in ``gan_sweep_r<r>_f<f>.json``; refuses other settings."""
-    path = run.artifact(f"gan_sweep_r{repeat}_f{fold}.json") if run is not None else None
+    """The finished models of one (repeat, fold) in :data:`SWEEP_CACHE_FILE`; refuses other settings."""
+    path = run.artifact(SWEEP_CACHE_FILE.format(repeat=repeat, fold=fold)) if run is not None else None
     return JobCache(path, {**settings.record(), "classic_group": group}, "the GAN sweep's cache")
 
 
 def model_path(run: RunFolder, arm: str, fold: int) -> Path:
     """Where the chosen model of ``arm`` in ``fold`` (repeat 0) is saved (notebooks 06 and 07 read it)."""
-    return run.artifact(f"cnn_{arm}_fold{fold}.pt")
+    return run.artifact(MODEL_FILE.format(arm=arm, fold=fold))
+
+
+def sweep_files() -> tuple[str, ...]:
+    """The run-folder files (relative paths; ``{fold}`` stands for every fold) that notebook 05 leaves."""
+    tables = tuple(f"artifacts/gan_{name}.csv" for name in SWEEP_TABLES)
+    return (*tables, *(f"artifacts/{MODEL_FILE.format(arm=arm, fold='{fold}')}" for arm in ARMS))
+
+
+def save_sweep(run: RunFolder, sweep: GanSweep) -> None:
+    """Keep notebook 05's tables in the run folder (the chosen models are saved as they are trained)."""
+    for name in SWEEP_TABLES:
+        run.save_table(f"gan_{name}", getattr(sweep, name))
 
 
 def _collect(records: list[dict], lesions: LesionSet, settings: SweepSettings) -> GanSweep:

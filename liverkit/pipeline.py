@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from liverkit import augment, experiment, gan_experiment, gan_results, synthesis
+from liverkit import experiment, gan_experiment, gan_results, invariance, synthesis
 from liverkit.config import Profile
 from liverkit.data import folds, load
 from liverkit.data.lesionset import LesionSet
@@ -53,16 +53,11 @@ NEEDS: dict[str, tuple[str, ...]] = {
 """The earlier steps each notebook reads from (directly or through the steps it reads), in story order."""
 
 DONE_WHEN: dict[str, tuple[str, ...]] = {
-    "01_data": ("artifacts/lesions.npz", "artifacts/folds.npy"),
-    "02_classic_augmentation": tuple(
-        f"artifacts/classic_{name}.csv" for name in ("predictions", "inner", "history", "timing", "choice")
-    ),
-    "03_dcgan": ("artifacts/gans/dcgan/{gan}/*/generator.pt", "artifacts/synthetic_dcgan_fold{fold}.npz"),
-    "04_acgan": ("artifacts/gans/acgan/{gan}/generator.pt", "artifacts/synthetic_acgan_fold{fold}.npz"),
-    "05_gan_augmentation": (
-        *(f"artifacts/gan_{name}.csv" for name in ("predictions", "inner", "timing")),
-        *(f"artifacts/cnn_{arm}_fold{{fold}}.pt" for arm in gan_experiment.ARMS),
-    ),
+    "01_data": (f"artifacts/{experiment.LESIONS_FILE}.npz", f"artifacts/{experiment.FOLDS_FILE}.npy"),
+    "02_classic_augmentation": experiment.sweep_files(),
+    "03_dcgan": ("artifacts/gans/dcgan/{gan}/*/generator.pt", synthesis.samples_file("dcgan")),
+    "04_acgan": ("artifacts/gans/acgan/{gan}/generator.pt", synthesis.samples_file("acgan")),
+    "05_gan_augmentation": gan_experiment.sweep_files(),
 }
 """Files (glob patterns in the run folder) that prove a step done, besides its ``metrics/<step>.json``. ``{fold}``
 stands for every fold; ``{gan}`` for every GAN folder, ``fold<k>`` and, with ``gan_repeats`` > 1, ``r<r>/fold<k>``."""
@@ -168,7 +163,7 @@ def model_count(step: str, cfg: Profile, run: RunFolder) -> int:
     if step == "02_classic_augmentation":
         return outer * len(cfg.classic_groups) * (1 + cfg.inner_folds)
     if step == "03_dcgan":
-        return cfg.gan_repeats * cfg.n_folds * len(run.load_lesionset("lesions").class_names)
+        return cfg.gan_repeats * cfg.n_folds * len(run.load_lesionset(experiment.LESIONS_FILE).class_names)
     if step == "04_acgan":
         return cfg.gan_repeats * cfg.n_folds
     if step == "05_gan_augmentation":
@@ -199,15 +194,14 @@ def build_01_data(run: RunFolder, cfg: Profile, data: str, seed: int, device: to
     """Notebook 01: load the data, split it by patient, save both and record the data's numbers."""
     lesions = load(data, seed=seed)
     fold_of = folds.patient_folds(lesions, k=cfg.n_folds, seed=seed)
-    run.save_lesionset("lesions", lesions)
-    run.save_array("folds", fold_of)
+    experiment.save_data(run, lesions, fold_of)
     run.record_metrics("01_data", data_key_numbers(lesions, fold_of, data))
 
 
 def build_02_classic(run: RunFolder, cfg: Profile, data: str, seed: int, device: torch.device, progress: bool) -> None:
     """Notebook 02: the CNN-AUG sweep, its tables, the chosen group per (repeat, fold) and its key numbers."""
     lesions, fold_of = experiment.load_data(run, data, seed, cfg.n_folds)
-    cue = augment.orientation_cue(lesions, cfg.augment, seed=seed)
+    cue = invariance.orientation_cue(lesions, cfg.augment, seed=seed)
     sweep = experiment.run_classic_sweep(
         lesions,
         fold_of,
@@ -225,9 +219,7 @@ def build_02_classic(run: RunFolder, cfg: Profile, data: str, seed: int, device:
     table = experiment.sweep_table(sweep)
     choices = {mode: experiment.choose_groups(sweep, mode) for mode in ("honest", "paper")}
     results = experiment.results_table(sweep)
-    for name in ("predictions", "inner", "history", "timing"):
-        run.save_table(f"classic_{name}", getattr(sweep, name))
-    run.save_table("classic_choice", choices[cfg.selection])
+    experiment.save_sweep(run, sweep, choices[cfg.selection])
     metrics = experiment.classic_key_numbers(sweep, results, table, choices)
     metrics["orientation_drop"] = {row["class"]: round(float(row["drop"]), 4) for _, row in cue.iterrows()}
     run.record_metrics("02_classic_augmentation", metrics)
@@ -239,7 +231,7 @@ def _build_gans(
     """Notebooks 03 and 04: every fold's GAN(s) on its chosen group (and per repeat), samples saved, numbers kept."""
     config = cfg.dcgan if kind == "dcgan" else cfg.acgan
     lesions, fold_of = experiment.load_data(run, data, seed, cfg.n_folds)
-    choice = synthesis.load_choice(run)
+    choice = experiment.load_choice(run)
     args = (kind, lesions, fold_of, choice, cfg.augment, config, run, seed, device, progress)
     trained = synthesis.train_fold_gans(*args, fused=cfg.fused)
     table = synthesis.training_table(trained)
@@ -265,7 +257,7 @@ def build_05_gan_augmentation(
     """Notebook 05: every arm's CNNs (the chosen ones saved for 06 and 07), its tables and its key numbers."""
     lesions, fold_of = experiment.load_data(run, data, seed, cfg.n_folds)
     classic = experiment.load_sweep(run, lesions.class_names)  # read back from the tables, as notebook 05 does
-    choice = synthesis.load_choice(run)
+    choice = experiment.load_choice(run)
     gans = gan_experiment.load_all_gans(run, fold_of, device, cfg.gan_repeats)
     settings = gan_experiment.SweepSettings(
         sizes=cfg.synthetic_sizes,
@@ -282,8 +274,7 @@ def build_05_gan_augmentation(
     no_augmentation = classic.predictions[classic.predictions.group == 0]
     results = gan_results.results_table(sweep, no_augmentation)
     comparisons = gan_results.compare(sweep)
-    for name in ("predictions", "inner", "timing"):
-        run.save_table(f"gan_{name}", getattr(sweep, name))
+    gan_experiment.save_sweep(run, sweep)
     run.record_metrics("05_gan_augmentation", gan_results.key_numbers(sweep, results, comparisons))
 
 

@@ -1,20 +1,36 @@
-"""Plotly figures for the notebooks and the report. They draw; they compute nothing worth testing elsewhere."""
+"""Every plotly figure of the kit, for the notebooks and the report. They draw; the numbers come from elsewhere.
+
+One section per notebook: the data (01), classic augmentation (02), the GANs and their explorers (03, 04), the
+CNN-AUG-GAN experiment (05), the feature maps (06, from :mod:`liverkit.embed`), synthetic quality and memorization
+(07, from :mod:`liverkit.quality` and :mod:`liverkit.memorization`) and the visual Turing test (08, from
+:mod:`liverkit.turing`). The modules those numbers come from draw nothing, and :mod:`liverkit.widgets` only puts
+these figures under its controls.
+
+Longer than the kit's usual 500 lines on purpose: its one job is every figure of the kit, so that each figure has
+one home and the figures share their colours, captions and mosaics.
+"""
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from io import BytesIO
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+import torch
 from PIL import Image
 from plotly.subplots import make_subplots
+from torchvision.utils import make_grid
 
-from liverkit.data.lesionset import LesionSet
+from liverkit.data.lesionset import ROI_SIZE, LesionSet
 from liverkit.display import fit_width
+from liverkit.embed import check_meta, named_sets, ordered_sources, source_kind
+from liverkit.errors import LiverkitError
+from liverkit.turing import Session, item_table
 
 CLASS_COLOURS = px.colors.qualitative.Set2
 """One colour per class, in class order, shared by every figure."""
@@ -31,6 +47,7 @@ def display_names(names: Iterable[str]) -> list[str]:
     return [display_name(name) for name in names]
 
 
+# ---------------------------------------------------------------------------------------------- data (01)
 def lesion_grid(lesions: LesionSet, per_class: int = 8, seed: int = 0, title: str | None = None) -> go.Figure:
     """A grid of example ROIs: one row per class, ``per_class`` random lesions each, with id and diameter on hover.
 
@@ -169,6 +186,25 @@ def fold_bars(table: pd.DataFrame, class_names: tuple[str, ...]) -> go.Figure:
     return fig
 
 
+def class_rows(lesions: LesionSet, per_class: int) -> np.ndarray:
+    """The first ``per_class`` images of every class, class by class: (classes x per_class) x 64 x 64."""
+    blank = np.ones((per_class, *lesions.images.shape[2:]), np.float32)
+    rows = [
+        np.concatenate([lesions.images[lesions.labels == k, 0][:per_class], blank])[:per_class]
+        for k in range(len(lesions.class_names))
+    ]
+    return np.concatenate(rows)
+
+
+def phantom_figure(lesions: LesionSet, per_class: int) -> go.Figure:
+    """The phantom explorer's grid (:func:`liverkit.widgets.phantom_explorer`): one row per class, ``per_class``
+    lesions each, diameters in the title."""
+    low, high = lesions.diameters_mm.min(), lesions.diameters_mm.max()
+    title = f"{per_class} phantom lesions per class, diameters {low:.0f}-{high:.0f} mm"
+    return image_mosaic(class_rows(lesions, per_class), per_class, title, list(lesions.class_names))
+
+
+# ---------------------------------------------------------------------------------------------- classic (02)
 def image_row(images: np.ndarray, titles: list[str], title: str) -> go.Figure:
     """A row of grey images (K x 64 x 64 in [0, 1]) with a caption each: e.g. augmented variants of one ROI."""
     fig = make_subplots(rows=1, cols=len(images), subplot_titles=titles, horizontal_spacing=0.01)
@@ -242,25 +278,40 @@ def training_curves(history: pd.DataFrame, fold: int = 0, repeat: int = 0) -> go
     return fig
 
 
-def confusion_heatmap(matrix: np.ndarray, class_names: tuple[str, ...], title: str = "Confusion matrix") -> go.Figure:
-    """Counts with rows = true class, columns = predicted class, and the row percentages on hover."""
+def confusion_trace(matrix: np.ndarray, class_names: Sequence[str], hover: str, **style: Any) -> go.Heatmap:
+    """One confusion matrix as a heatmap trace: rows = true class, columns = predicted class, the counts as text and
+    each row's shares as colour (so a small class reads as clearly as a large one).
+
+    Shared by :func:`confusion_heatmap` and :func:`confusion_row`, so that every confusion matrix of the kit looks
+    the same.
+
+    Args:
+        matrix: counts, classes x classes.
+        class_names: the classes, in the matrix's order.
+        hover: the hover text after the true and the predicted class (a plotly template, e.g. ``"%{text}"``).
+        style: further ``go.Heatmap`` settings (e.g. ``colorbar_title``, ``showscale``).
+    """
     matrix = np.asarray(matrix)
     row_share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     names = display_names(class_names)
-    fig = go.Figure(
-        go.Heatmap(
-            z=row_share,
-            x=names,
-            y=names,
-            text=matrix,
-            texttemplate="%{text}",
-            colorscale="Blues",
-            zmin=0,
-            zmax=1,
-            colorbar_title="row share",
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{text} lesions (%{z:.0%})<extra></extra>",
-        )
+    return go.Heatmap(
+        z=row_share,
+        x=names,
+        y=names,
+        text=matrix,
+        texttemplate="%{text}",
+        colorscale="Blues",
+        zmin=0,
+        zmax=1,
+        hovertemplate=f"true %{{y}}<br>predicted %{{x}}<br>{hover}<extra></extra>",
+        **style,
     )
+
+
+def confusion_heatmap(matrix: np.ndarray, class_names: tuple[str, ...], title: str = "Confusion matrix") -> go.Figure:
+    """Counts with rows = true class, columns = predicted class, and the row percentages on hover."""
+    trace = confusion_trace(matrix, class_names, "%{text} lesions (%{z:.0%})", colorbar_title="row share")
+    fig = go.Figure(trace)
     fig.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", height=380, width=460)
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -268,15 +319,22 @@ def confusion_heatmap(matrix: np.ndarray, class_names: tuple[str, ...], title: s
 
 # ---------------------------------------------------------------------------------------------- GANs (03, 04)
 def mosaic(images: np.ndarray, cols: int, gap: int = 2) -> np.ndarray:
-    """Tile K x H x W images into one array, ``cols`` per row, separated by ``gap`` white pixels (one trace
-    instead of K, so large grids stay light in the notebook)."""
+    """Tile K x H x W images into one float32 array, ``cols`` per row, separated by ``gap`` white pixels (one trace
+    instead of K, so large grids stay light in the notebook); cells past the last image stay white.
+
+    The tiling is torchvision's ``make_grid``. It puts a border of ``gap`` round the whole grid, which is cut off
+    here, and it fits its width to fewer than ``cols`` images and returns a lone image as it is, so the grid is
+    filled up with white images to whole rows of ``cols`` first: a row of 3 images with ``cols=5`` keeps its 5
+    columns (tests/test_plots.py checks the pixels against a plain numpy tiling).
+    """
     k, h, w = images.shape
     rows = max(-(-k // cols), 1)
-    canvas = np.ones((rows * (h + gap) - gap, cols * (w + gap) - gap), dtype=np.float32)
-    for i, image in enumerate(images):
-        r, c = divmod(i, cols)
-        canvas[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = image
-    return canvas
+    filled = np.ones((rows * cols, 1, h, w), dtype=np.float32)  # white where there is no image
+    filled[:k, 0] = images
+    grid = make_grid(torch.from_numpy(filled), nrow=cols, padding=gap, pad_value=1.0)[0]  # 3 grey channels: one
+    if len(filled) > 1:  # make_grid returns a lone image without a border
+        grid = grid[gap : grid.shape[0] - gap, gap : grid.shape[1] - gap]
+    return grid.numpy()
 
 
 def grey_png(image: np.ndarray, scale: int = 1) -> bytes:
@@ -330,7 +388,9 @@ def gan_curves(history: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
-def epoch_progress(epoch_samples: np.ndarray, class_index: int, per_class: int, title: str, n_rows: int = 6):
+def epoch_progress(
+    epoch_samples: np.ndarray, class_index: int, per_class: int, title: str, n_rows: int = 6
+) -> go.Figure:
     """The fixed-noise samples of one class at up to ``n_rows`` evenly spaced epochs, one row per epoch.
 
     Args:
@@ -343,6 +403,15 @@ def epoch_progress(epoch_samples: np.ndarray, class_index: int, per_class: int, 
     start = class_index * per_class
     images = np.concatenate([epoch_samples[e - 1, start : start + per_class] for e in epochs])
     return image_mosaic(images, per_class, title, [f"epoch {e}" for e in epochs])
+
+
+def epoch_figure(samples: np.ndarray, epoch: int, title: str) -> go.Figure:
+    """The epoch scrubber's view (:func:`liverkit.widgets.epoch_scrubber`): samples at ``epoch`` (from 1; past the
+    last recorded epoch, the last) as one mosaic, 8 per row at most."""
+    shown = min(max(epoch, 1), len(samples))
+    note = "" if shown == epoch else f" (trained only {len(samples)} epochs)"
+    images = samples[shown - 1]
+    return image_mosaic(images, min(len(images), 8), f"{title}, epoch {shown} of {len(samples)}{note}")
 
 
 def real_vs_synthetic(real: LesionSet, synthetic: LesionSet, per_class: int = 6, seed: int = 0) -> go.Figure:
@@ -439,22 +508,179 @@ def confusion_row(matrices: dict[str, np.ndarray], class_names: tuple[str, ...])
     """Several confusion matrices side by side (rows true, columns predicted; colour = row share)."""
     fig = make_subplots(rows=1, cols=len(matrices), subplot_titles=list(matrices), horizontal_spacing=0.06)
     for i, matrix in enumerate(matrices.values(), start=1):
-        matrix = np.asarray(matrix)
-        share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-        names = display_names(class_names)
-        heatmap = go.Heatmap(
-            z=share,
-            x=names,
-            y=names,
-            text=matrix,
-            texttemplate="%{text}",
-            colorscale="Blues",
-            zmin=0,
-            zmax=1,
-            showscale=i == 1,
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>",
-        )
-        fig.add_trace(heatmap, 1, i)
+        fig.add_trace(confusion_trace(matrix, class_names, "%{text}", showscale=i == 1), 1, i)
         fig.update_yaxes(autorange="reversed", row=1, col=i)
     fig.update_layout(height=360, width=330 * len(matrices) + 80, title="Confusion matrices, pooled over folds")
     return fit_width(fig)  # four matrices would be 1,400 px: cut off in a normal window
+
+
+# ---------------------------------------------------------------------------------------------- feature maps (06)
+SYMBOLS = ("circle", "diamond", "x", "triangle-up", "square", "star", "cross", "pentagon")
+"""Marker symbols, one per source: real sources first (the first gets a circle), then the synthetic ones."""
+
+
+def map_figure(coords: np.ndarray, meta: pd.DataFrame, title: str) -> go.Figure:
+    """One map as a scatter plot: colour = class, symbol = source, hover = id, source, class and row index.
+
+    Args:
+        coords: N x 2 from :func:`~liverkit.embed.tsne_map` or :func:`~liverkit.embed.umap_map`.
+        meta: the metadata from :func:`~liverkit.embed.feature_table`, in the same row order.
+        title: figure title.
+    """
+    fig = go.Figure(_map_traces(coords, meta, show_legend=True))
+    fig.update_layout(title=title, height=520, width=640, legend_title_text="class · source")
+    fig.update_xaxes(showticklabels=False, title_text="")
+    fig.update_yaxes(showticklabels=False, title_text="", scaleanchor="x")
+    return fig
+
+
+def maps_figure(maps: Mapping[str, np.ndarray], meta: pd.DataFrame, title: str) -> go.Figure:
+    """Several maps of the same points side by side, e.g. ``{"t-SNE": tsne, "UMAP": umap}``, one legend.
+
+    Clicking a legend entry hides that class and source in every panel.
+    """
+    if not maps:
+        raise LiverkitError("maps_figure needs at least one map, e.g. {'t-SNE': coords}.")
+    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=list(maps), horizontal_spacing=0.04)
+    for col, coords in enumerate(maps.values(), start=1):
+        for trace in _map_traces(coords, meta, show_legend=col == 1):
+            fig.add_trace(trace, row=1, col=col)
+        fig.update_yaxes(scaleanchor="x" if col == 1 else f"x{col}", row=1, col=col)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_layout(title=title, height=520, width=520 * len(maps) + 160, legend_title_text="class · source")
+    return fit_width(fig)
+
+
+def _map_traces(coords: np.ndarray, meta: pd.DataFrame, show_legend: bool) -> list[go.Scatter]:
+    """One trace per (source, class), synthetic drawn first so the real points sit on top of them."""
+    coords = np.asarray(coords, dtype=np.float64)
+    check_meta(meta, len(coords), ("index", "id", "source", "kind", "class", "label"))
+    if coords.ndim != 2 or coords.shape[1] != 2:
+        raise LiverkitError(f"map coordinates must be N x 2, got shape {coords.shape}.")
+    sources = ordered_sources(meta)
+    classes = meta.drop_duplicates("label").sort_values("label")
+    traces = []
+    for rank, source in reversed(list(enumerate(sources))):
+        real = source_kind(source) == "real"
+        for label, name in zip(classes["label"], classes["class"], strict=True):
+            rows = np.flatnonzero((meta["source"] == source).to_numpy() & (meta["label"] == label).to_numpy())
+            if len(rows):
+                traces.append(_scatter(coords[rows], meta.iloc[rows], source, name, int(label), rank, real))
+    for trace in traces:
+        trace.showlegend = show_legend
+    return traces
+
+
+def _scatter(
+    xy: np.ndarray, rows: pd.DataFrame, source: str, name: str, label: int, rank: int, real: bool
+) -> go.Scatter:
+    """The points of one source and class: real ones opaque with an outline, synthetic ones lighter."""
+    shown = f"{source} (real)" if real else source
+    return go.Scatter(
+        x=xy[:, 0],
+        y=xy[:, 1],
+        mode="markers",
+        name=display_name(f"{name} · {shown}"),
+        legendgroup=f"{source}|{label}",
+        legendrank=100 * rank + label,
+        marker=dict(
+            symbol=SYMBOLS[rank % len(SYMBOLS)],
+            color=CLASS_COLOURS[label % len(CLASS_COLOURS)],
+            size=8 if real else 6,
+            opacity=0.95 if real else 0.55,
+            line=dict(width=1 if real else 0, color="black"),
+        ),
+        customdata=_hover_data(rows),
+        hovertemplate="%{customdata[0]}<br>source %{customdata[1]} (%{customdata[2]})<br>class %{customdata[3]}"
+        "<br>index %{customdata[4]}<extra></extra>",
+    )
+
+
+def _hover_data(rows: pd.DataFrame) -> np.ndarray:
+    """Id, source, kind, class (escaped: plotly reads HTML tags in hover text) and index of each point."""
+    text = {column: display_names(rows[column].astype(str)) for column in ("id", "source", "kind", "class")}
+    return pd.DataFrame(text | {"index": rows["index"].to_numpy()}).to_numpy(dtype=object)
+
+
+def lesion_thumbnail(
+    sets: Mapping[str, LesionSet] | Sequence[LesionSet] | LesionSet, meta: pd.DataFrame, index: int
+) -> go.Figure:
+    """The ROI behind row ``index`` of ``meta`` (the index shown on a map's hover), as a small grey image.
+
+    Args:
+        sets: the same ``sets`` that were given to :func:`~liverkit.embed.feature_table`.
+        meta: its metadata.
+        index: the row index, e.g. read off a map's hover.
+    """
+    check_meta(meta, len(meta), ("index", "set", "set_index", "id", "source", "class"))
+    if not 0 <= int(index) < len(meta):
+        raise LiverkitError(f"index {index} is outside the table's rows 0..{len(meta) - 1}.")
+    row = meta.iloc[int(index)]
+    named = named_sets(sets)
+    if row["set"] not in named or len(named[row["set"]]) <= row["set_index"]:
+        raise LiverkitError(f"row {index} comes from set '{row['set']}'; pass the sets given to feature_table.")
+    lesions = named[row["set"]]
+    if lesions.ids[row["set_index"]] != row["id"]:
+        raise LiverkitError(f"set '{row['set']}' does not hold lesion '{row['id']}'; pass the same sets, in order.")
+    fig = go.Figure(roi_heatmap(lesions, int(row["set_index"])))
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x")
+    caption = f"#{index}: {display_name(row['id'])}<br>{display_name(row['class'])}, {display_name(row['source'])}"
+    fig.update_layout(title=caption, height=300, width=280, margin=dict(l=10, r=10, t=60, b=10), title_font_size=12)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- quality (07)
+def closest_pairs_figure(audit: pd.DataFrame, train: LesionSet, candidates: LesionSet, n: int = 8) -> go.Figure:
+    """The ``n`` candidates closest to a training lesion (pixel distance): candidate on top, its neighbour below.
+
+    Args:
+        audit: the table from :func:`~liverkit.memorization.memorization_audit` for these ``train`` and ``candidates``.
+        train, candidates: the sets the audit was computed on (its indices point into them).
+        n: number of pairs (fewer when the audit is shorter).
+    """
+    if n < 1:
+        raise LiverkitError(f"closest_pairs_figure needs n >= 1, got {n}.")
+    if len(audit) != len(candidates) or audit["nearest_index"].max() >= len(train):
+        raise LiverkitError(
+            f"the audit ({len(audit)} rows) does not belong to these sets ({len(candidates)} candidates, "
+            f"{len(train)} training lesions); pass the sets given to memorization_audit."
+        )
+    top = audit.nsmallest(n, "pixel_distance")
+    images = np.concatenate(
+        [candidates.images[top["candidate_index"].to_numpy(), 0], train.images[top["nearest_index"].to_numpy(), 0]]
+    )  # 2n x 64 x 64: candidates, then their nearest training lesions
+    title = f"The {len(top)} candidates closest to a training lesion (RMS pixel distance)"
+    fig = image_mosaic(images, cols=len(top), title=title, row_labels=["candidate", "nearest train"])
+    ticks = [
+        f"{display_name(row.candidate_id)}<br>{display_name(row.nearest_id)}<br>d={row.pixel_distance:.3f}"
+        + (" FLAG" if row.flagged else "")
+        for row in top.itertuples()
+    ]
+    step = ROI_SIZE + 2  # image_mosaic's default gap is 2 pixels
+    fig.update_xaxes(showticklabels=True, tickvals=[step * c + ROI_SIZE / 2 for c in range(len(top))], ticktext=ticks)
+    fig.update_layout(margin=dict(b=80), width=max(130 * len(top) + 130, 400))
+    return fit_width(fig)
+
+
+# ---------------------------------------------------------------------------------------------- Turing test (08)
+def fooled_figure(answers: pd.DataFrame, session: Session, n: int = 8) -> go.Figure:
+    """Two rows of ROIs: synthetic ones most raters called real (top), real ones most called synthetic (bottom).
+
+    Args:
+        answers: the raters' answers (:func:`liverkit.turing.load_answers`).
+        session: the session they answered (:func:`liverkit.turing.make_session`).
+        n: ROIs per row at most (the most convincing first; blank where there are fewer).
+    """
+    items = item_table(answers, session)
+    fake_as_real = items[items.is_synthetic & (items.called_synthetic < 0.5)].nsmallest(n, "called_synthetic")
+    real_as_fake = items[~items.is_synthetic & (items.called_synthetic > 0.5)].nlargest(n, "called_synthetic")
+    blank = np.ones((64, 64), dtype=np.float32)
+    rows = []
+    for chosen in (fake_as_real, real_as_fake):
+        images = list(session.images(chosen["item"].tolist()))
+        rows.extend(images + [blank] * (n - len(images)))
+    labels = [f"synthetic, called real ({len(fake_as_real)})", f"real, called synthetic ({len(real_as_fake)})"]
+    title = f"ROIs that fooled most of the raters (up to {n} per row; blank: no more such ROIs)"
+    return image_mosaic(np.stack(rows), n, title, labels)

@@ -232,16 +232,6 @@ def collapse_table(trained: dict[int, dict[str, TrainedGAN]]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[["fold", "class", "epoch", "ratio"]]
 
 
-def load_choice(run: RunFolder) -> pd.DataFrame:
-    """Notebook 02's chosen classic group per fold (the GANs' training data)."""
-    if not run.artifact("classic_choice.csv").is_file():
-        raise LiverkitError(
-            f"{run.artifact('classic_choice.csv')} is missing: run notebook 02 (classic augmentation) on this run "
-            "folder first; the GANs train on the classic group it chooses for each fold."
-        )
-    return run.load_table("classic_choice")
-
-
 def training_data_table(
     lesions: LesionSet, fold_of: np.ndarray, choice: pd.DataFrame, aug: AugmentConfig, seed: int
 ) -> pd.DataFrame:
@@ -288,6 +278,20 @@ def _count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+SAMPLES_FILE = "synthetic_{kind}_fold{fold}"
+"""A fold's synthetic lesions of one GAN kind (``artifacts/<name>.npz``), read by notebooks 05-08."""
+
+
+def samples_file(kind: str) -> str:
+    """The run-folder path of ``kind``'s synthetic lesions, ``{fold}`` standing for every fold."""
+    return f"artifacts/{SAMPLES_FILE.format(kind=kind, fold='{fold}')}.npz"
+
+
+def load_fold_samples(run: RunFolder, kind: str, fold: int) -> LesionSet:
+    """The synthetic lesions :func:`save_fold_samples` kept for ``kind`` (``"dcgan"``/``"acgan"``) and ``fold``."""
+    return run.load_lesionset(SAMPLES_FILE.format(kind=kind, fold=fold))
+
+
 def save_fold_samples(
     run: RunFolder,
     kind: str,
@@ -301,7 +305,7 @@ def save_fold_samples(
     rows = []
     for fold, gans in trained.items():
         synthetic = fold_samples(gans, class_names, n_per_class, seed)
-        path = run.save_lesionset(f"synthetic_{kind}_fold{fold}", synthetic)
+        path = run.save_lesionset(SAMPLES_FILE.format(kind=kind, fold=fold), synthetic)
         rows.append({"fold": fold, "images": len(synthetic), **synthetic.class_counts(), "file": path.name})
     return pd.DataFrame(rows)
 

@@ -1,15 +1,18 @@
-"""A visual Turing test (notebook 08): can a person tell real lesion ROIs from synthetic ones, and name their class?
+"""A visual Turing test (notebook 08): the mix of ROIs shown, each rater's saved answers, and their scores.
 
-In the paper, two radiologists labelled a mix of real and synthetic ROIs by class and said for each whether it was
-real or synthetic; their real-vs-synthetic calls were close to chance (about 60% right). This module runs the same
-test on the kit's own lesions:
+Can a person tell real lesion ROIs from synthetic ones, and name their class? In the paper, two radiologists
+labelled a mix of real and synthetic ROIs by class and said for each whether it was real or synthetic; their
+real-vs-synthetic calls were close to chance (about 60% right). This module runs the same test on the kit's own
+lesions:
 
 - :func:`make_session`: a shuffled mix of real and synthetic ROIs, balanced over classes (and generators);
 - :class:`AnswerSheet`: one rater's answers, saved to the run folder after every single answer;
-- :class:`TuringApp`: the ipywidgets app that shows one ROI at a time. :meth:`TuringApp.answer` does exactly what
-  clicking does, so the tests and :func:`simulate_rater` run the same code as a person;
 - :func:`score`, :func:`agreement`, :func:`item_table`, :func:`key_numbers`: what the answers say, in numbers and
   in words.
+
+The app a rater answers in is :class:`liverkit.widgets.TuringApp` (one ROI at a time; its ``answer`` method does
+exactly what clicking does, so the tests and :func:`liverkit.widgets.simulate_rater` run the same code as a
+person); :func:`liverkit.plots.fooled_figure` shows the ROIs that fooled most raters.
 
 **The answers file** ``artifacts/turing_answers_<rater>.csv`` has one row per answer, in the order given::
 
@@ -35,17 +38,14 @@ from datetime import UTC, datetime
 from itertools import combinations
 from pathlib import Path
 
-import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
 
-from liverkit import display
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
 from liverkit.io import atomic_write, reading
-from liverkit.plots import grey_png
 from liverkit.runs import RunFolder
 
 ANSWER_COLUMNS = ("rater", "item", "lesion_id", "answered_class", "answered_synthetic", "answered_at")
@@ -76,6 +76,7 @@ class Session:
 
     @property
     def class_names(self) -> tuple[str, ...]:
+        """The classes a rater chooses from: those of the shown lesions."""
         return self.lesions.class_names
 
     def check_item(self, item: int) -> int:
@@ -283,7 +284,7 @@ class AnswerSheet:
     :meth:`record` adds one answer and rewrites the file before it returns.
     """
 
-    def __init__(self, run: RunFolder, session: Session, rater: str):
+    def __init__(self, run: RunFolder, session: Session, rater: str) -> None:
         self.rater = check_rater(rater)
         self.session = session
         self.path = answers_path(run, rater)
@@ -304,7 +305,7 @@ class AnswerSheet:
         item = self.session.check_item(item)
         if item in set(self.answers["item"].tolist()):
             raise LiverkitError(f"rater '{self.rater}' already answered item {item}; answers cannot be changed.")
-        _check_choice(answered_class, answered_synthetic, self.session.class_names)
+        check_choice(answered_class, answered_synthetic, self.session.class_names)
         row = {
             "rater": self.rater,
             "item": item,
@@ -319,132 +320,12 @@ class AnswerSheet:
         return row
 
 
-def _check_choice(answered_class: str, answered_synthetic: bool, class_names: tuple[str, ...]) -> None:
+def check_choice(answered_class: str, answered_synthetic: bool, class_names: tuple[str, ...]) -> None:
+    """Refuse an answer that names no class of the session, or whose real-or-synthetic call is not a bool."""
     if answered_class not in class_names:
         raise LiverkitError(f"unknown class {answered_class!r}; choose one of {list(class_names)}.")
     if not isinstance(answered_synthetic, bool | np.bool_):
         raise LiverkitError(f"is_synthetic must be True (synthetic) or False (real), got {answered_synthetic!r}.")
-
-
-# ---------------------------------------------------------------------------------------------- the app
-class TuringApp:
-    """The visual Turing test as an ipywidgets app: one ROI at a time; choose a class and real or synthetic, submit.
-
-    Each submitted answer is saved (:class:`AnswerSheet`) before the next ROI appears; a new app for the same rater
-    starts at the first unanswered item. The app never shows a lesion's id, source or class. Leave ``app`` as the
-    last line of a cell to display it.
-
-    Args:
-        run: the run folder that keeps the answers.
-        session: what to show (:func:`make_session`).
-        rater: the rater's name (letters, digits, '_', '-').
-        scale: how many screen pixels per ROI pixel.
-    """
-
-    def __init__(self, run: RunFolder, session: Session, rater: str, scale: int = 4):
-        self.session = session
-        self.sheet = AnswerSheet(run, session, rater)
-        self.scale = scale
-        self.item: int | None = None
-        """The item on screen; None when all are answered."""
-        size = 64 * scale
-        self.image = widgets.Image(format="png", width=size, height=size)
-        self.class_buttons = widgets.ToggleButtons(options=list(session.class_names), value=None, description="class")
-        self.origin_buttons = widgets.ToggleButtons(
-            options=[("real", False), ("synthetic", True)], value=None, description="origin"
-        )
-        self.submit_button = widgets.Button(description="submit", button_style="primary", icon="check")
-        self.submit_button.on_click(self._on_submit)
-        self.progress = widgets.HTML()
-        self.message = widgets.HTML()
-        controls = [self.class_buttons, self.origin_buttons, self.submit_button, self.message]
-        self.widget = widgets.VBox([self.progress, self.image, *controls])
-        self._show(self.sheet.next_item)
-
-    @property
-    def done(self) -> bool:
-        return self.item is None
-
-    def answer(self, class_name: str, is_synthetic: bool) -> None:
-        """Answer the item on screen: set the two choices and click submit, exactly as a person would."""
-        if self.done:
-            raise LiverkitError(f"all {len(self.session)} items are answered; there is nothing left to answer.")
-        _check_choice(class_name, is_synthetic, self.session.class_names)
-        self.class_buttons.value = class_name
-        self.origin_buttons.value = bool(is_synthetic)
-        self.submit_button.click()
-
-    def _on_submit(self, _button: widgets.Button | None = None) -> None:
-        if self.done:
-            self.message.value = "All items are answered."
-            return
-        chosen_class, chosen_origin = self.class_buttons.value, self.origin_buttons.value
-        if chosen_class is None or chosen_origin is None:
-            self.message.value = "Choose a class <b>and</b> real or synthetic, then submit."
-            return
-        self.sheet.record(self.item, chosen_class, bool(chosen_origin))
-        self.message.value = f"Answer {self.item} saved."
-        self._show(self.sheet.next_item)
-
-    def _show(self, item: int | None) -> None:
-        """Put ``item`` on screen with cleared choices, or the done message when ``item`` is None."""
-        self.item = item
-        self.class_buttons.value = None
-        self.origin_buttons.value = None
-        n = len(self.session)
-        if item is None:
-            self.progress.value = f"<b>{n} of {n} answered</b>"
-            self.message.value = (
-                f"Done: all answers are saved in <code>{self.sheet.path.name}</code>. "
-                "Run the cells below to see the scores."
-            )
-            for control in (self.class_buttons, self.origin_buttons, self.submit_button):
-                control.disabled = True
-            self.image.value = b""
-            return
-        self.progress.value = f"<b>item {item} of {n}</b> (rater {self.sheet.rater})"
-        self.image.value = grey_png(self.session.image(item), self.scale)
-
-    def _repr_mimebundle_(self, **kwargs):
-        """The live app, a line saying how to use it, and a picture of the ROI on screen (enlarged like the app's),
-        so that a saved copy on GitHub or nbviewer shows what a rater sees first instead of a bare line."""
-        picture = None if self.done else np.kron(self.session.image(self.item), np.ones((self.scale, self.scale)))
-        return display.with_picture(self.widget._repr_mimebundle_(**kwargs), picture)
-
-
-def simulate_rater(
-    run: RunFolder,
-    session: Session,
-    rater: str = "simulated-1",
-    class_accuracy: float = 0.8,
-    detect_rate: float = 0.6,
-    seed: int = 0,
-) -> TuringApp:
-    """A SIMULATED rater, for demonstrations and tests: it answers every open item without looking at the images.
-
-    Per item, the class is right with probability ``class_accuracy`` (otherwise another class at random) and the
-    real-or-synthetic call is right with probability ``detect_rate`` (0.5 is guessing). Each item has its own
-    random stream from ``seed`` and the item number, so an interrupted simulation resumes with the same answers.
-    Answers go through :meth:`TuringApp.answer`, so they are saved and scored exactly like a person's. The name
-    must start with ``simulated``, so that its answers file can never pass for a person's.
-    """
-    if not check_rater(rater).startswith(SIMULATED_PREFIX):
-        raise LiverkitError(f"a simulated rater's name must start with '{SIMULATED_PREFIX}', got {rater!r}.")
-    for name, p in (("class_accuracy", class_accuracy), ("detect_rate", detect_rate)):
-        if not 0.0 <= p <= 1.0:
-            raise LiverkitError(f"{name} is a probability between 0 and 1, got {p!r}.")
-    app = TuringApp(run, session, rater)
-    while not app.done:
-        truth = session.items.iloc[app.item - 1]
-        rng = np.random.default_rng([seed, app.item])
-        others = [c for c in session.class_names if c != truth.true_class]
-        named = truth.true_class
-        if rng.random() >= class_accuracy and others:
-            named = others[rng.integers(len(others))]
-        origin_right = rng.random() < detect_rate
-        called_synthetic = bool(truth.is_synthetic) if origin_right else not truth.is_synthetic
-        app.answer(named, called_synthetic)
-    return app
 
 
 # ---------------------------------------------------------------------------------------------- the scores
@@ -614,27 +495,10 @@ def item_table(answers: pd.DataFrame, session: Session) -> pd.DataFrame:
     return session.items.merge(per_item.reset_index(), on="item", how="inner")
 
 
-def fooled_figure(answers: pd.DataFrame, session: Session, n: int = 8):
-    """Two rows of ROIs: synthetic ones most raters called real (top), real ones most called synthetic (bottom)."""
-    from liverkit.plots import image_mosaic
-
-    items = item_table(answers, session)
-    fake_as_real = items[items.is_synthetic & (items.called_synthetic < 0.5)].nsmallest(n, "called_synthetic")
-    real_as_fake = items[~items.is_synthetic & (items.called_synthetic > 0.5)].nlargest(n, "called_synthetic")
-    blank = np.ones((64, 64), dtype=np.float32)
-    rows = []
-    for chosen in (fake_as_real, real_as_fake):
-        images = list(session.images(chosen["item"].tolist()))
-        rows.extend(images + [blank] * (n - len(images)))
-    labels = [f"synthetic, called real ({len(fake_as_real)})", f"real, called synthetic ({len(real_as_fake)})"]
-    title = f"ROIs that fooled most of the raters (up to {n} per row; blank: no more such ROIs)"
-    return image_mosaic(np.stack(rows), n, title, labels)
-
-
 def key_numbers(scores: pd.DataFrame, pairs: pd.DataFrame) -> dict:
     """The numbers notebook 08 records: per rater, its answers and scores; per pair of raters, the kappas."""
 
-    def number(value) -> float | None:
+    def number(value: object) -> float | None:
         return None if pd.isna(value) else round(float(value), 4)
 
     raters = {

@@ -1,12 +1,17 @@
-"""Interactive widgets for the notebooks: move a slider and watch the lesions, the GAN samples or the results change.
+"""Every ipywidget of the kit: the notebooks' explorers (move a slider, watch the figure change) and the Turing app.
 
-Three explorers, each a small box of controls above a figure that is redrawn when a control moves:
+Three explorers, each a small box of controls above a figure (drawn by :mod:`liverkit.plots`) that is redrawn when
+a control moves:
 
 - :func:`phantom_explorer` (notebook 01): the phantom's settings (difficulty, noise, vessels, ...) and a few
   lesions per class drawn with them;
 - :func:`epoch_scrubber` (notebooks 03 and 04): a GAN's fixed-noise samples at any epoch of its training;
 - :func:`synthetic_size_explorer` (notebook 05): the recorded accuracy and confusion counts of each synthetic size
   against classic augmentation alone (recorded results only: nothing is trained).
+
+And the visual Turing test's app (notebook 08): :class:`TuringApp` shows one ROI at a time and saves each answer
+through :class:`~liverkit.turing.AnswerSheet`; :func:`simulate_rater` answers through the same app, as a person
+would click. The session and the scores are :mod:`liverkit.turing`'s.
 
 They are ipywidgets, so they run wherever Jupyter does, and headless too: under papermill the initial state is
 drawn and nothing waits for input. Outside IPython (tests, scripts) nothing is displayed, but every explorer keeps
@@ -26,12 +31,15 @@ from IPython import get_ipython
 
 from liverkit import display, plots
 from liverkit.data.lesionset import LesionSet
-from liverkit.data.phantom import PhantomConfig, make_phantom
+from liverkit.data.phantom import make_phantom
+from liverkit.data.phantom_config import PhantomConfig
 from liverkit.errors import LiverkitError
 from liverkit.experiment import pooled_confusion
 from liverkit.gan_experiment import GanSweep
 from liverkit.gan_results import arm_label, choose_sizes, curve_table
+from liverkit.runs import RunFolder
 from liverkit.train.gan import TrainedGAN
+from liverkit.turing import SIMULATED_PREFIX, AnswerSheet, Session, check_choice, check_rater
 
 _WIDE = {"style": {"description_width": "150px"}, "layout": ipw.Layout(width="420px")}
 """Slider look shared by the explorers: room for a readable description."""
@@ -147,13 +155,13 @@ def phantom_explorer(seed: int = 0, per_class: int = 4, config: PhantomConfig | 
     Args:
         seed: the phantom's seed (also a slider).
         per_class: lesions per class in the grid.
-        config: the starting settings; None uses :class:`~liverkit.data.phantom.PhantomConfig`'s defaults.
+        config: the starting settings; None uses :class:`~liverkit.data.phantom_config.PhantomConfig`'s defaults.
     """
     base = config or PhantomConfig()
     controls = _phantom_controls(base, seed)
 
     def draw(**settings: Any) -> list:
-        return [phantom_figure(phantom_lesions(per_class, base, **settings), per_class)]
+        return [plots.phantom_figure(phantom_lesions(per_class, base, **settings), per_class)]
 
     return Explorer("phantom explorer", controls, draw)
 
@@ -205,23 +213,6 @@ def phantom_lesions(per_class: int, config: PhantomConfig | None = None, seed: i
     return make_phantom(config, seed=seed, **counts, **settings)
 
 
-def class_rows(lesions: LesionSet, per_class: int) -> np.ndarray:
-    """The first ``per_class`` images of every class, class by class: (classes x per_class) x 64 x 64."""
-    blank = np.ones((per_class, *lesions.images.shape[2:]), np.float32)
-    rows = [
-        np.concatenate([lesions.images[lesions.labels == k, 0][:per_class], blank])[:per_class]
-        for k in range(len(lesions.class_names))
-    ]
-    return np.concatenate(rows)
-
-
-def phantom_figure(lesions: LesionSet, per_class: int) -> go.Figure:
-    """The explorer's grid: one row per class, ``per_class`` lesions each, diameters in the title."""
-    low, high = lesions.diameters_mm.min(), lesions.diameters_mm.max()
-    title = f"{per_class} phantom lesions per class, diameters {low:.0f}-{high:.0f} mm"
-    return plots.image_mosaic(class_rows(lesions, per_class), per_class, title, list(lesions.class_names))
-
-
 # ---------------------------------------------------------------------------------------------- notebooks 03, 04
 def epoch_scrubber(
     gan_or_epoch_samples: TrainedGAN | Mapping[str, TrainedGAN] | np.ndarray,
@@ -250,7 +241,7 @@ def epoch_scrubber(
     }
 
     def draw(class_name: str, epoch: int) -> list:
-        return [epoch_figure(grids[class_name], epoch, f"{title}: {plots.display_name(class_name)}")]
+        return [plots.epoch_figure(grids[class_name], epoch, f"{title}: {plots.display_name(class_name)}")]
 
     return Explorer("epoch scrubber", controls, draw)
 
@@ -285,14 +276,6 @@ def _class_samples(gan: TrainedGAN, name: str) -> np.ndarray:
         )
     grid, k = gan.config.sample_grid, gan.class_names.index(name)
     return gan.epoch_samples[:, k * grid : (k + 1) * grid]
-
-
-def epoch_figure(samples: np.ndarray, epoch: int, title: str) -> go.Figure:
-    """Samples at ``epoch`` (from 1; past the last recorded epoch, the last) as one mosaic, 8 per row at most."""
-    shown = min(max(epoch, 1), len(samples))
-    note = "" if shown == epoch else f" (trained only {len(samples)} epochs)"
-    images = samples[shown - 1]
-    return plots.image_mosaic(images, min(len(images), 8), f"{title}, epoch {shown} of {len(samples)}{note}")
 
 
 # ---------------------------------------------------------------------------------------------- notebook 05
@@ -346,16 +329,137 @@ def _honest_picks(sweep: GanSweep, kind: str, synthetic: int) -> str:
     return f"the honest choice picked {synthetic} in {picked} of {len(chosen)} {where}"
 
 
+# ---------------------------------------------------------------------------------------------- notebook 08
+class TuringApp:
+    """The visual Turing test as an ipywidgets app: one ROI at a time; choose a class and real or synthetic, submit.
+
+    Each submitted answer is saved (:class:`~liverkit.turing.AnswerSheet`) before the next ROI appears; a new app
+    for the same rater starts at the first unanswered item. The app never shows a lesion's id, source or class.
+    Leave ``app`` as the last line of a cell to display it.
+
+    Args:
+        run: the run folder that keeps the answers.
+        session: what to show (:func:`~liverkit.turing.make_session`).
+        rater: the rater's name (letters, digits, '_', '-').
+        scale: how many screen pixels per ROI pixel.
+    """
+
+    def __init__(self, run: RunFolder, session: Session, rater: str, scale: int = 4) -> None:
+        self.session = session
+        self.sheet = AnswerSheet(run, session, rater)
+        self.scale = scale
+        self.item: int | None = None
+        """The item on screen; None when all are answered."""
+        size = 64 * scale
+        self.image = ipw.Image(format="png", width=size, height=size)
+        self.class_buttons = ipw.ToggleButtons(options=list(session.class_names), value=None, description="class")
+        self.origin_buttons = ipw.ToggleButtons(
+            options=[("real", False), ("synthetic", True)], value=None, description="origin"
+        )
+        self.submit_button = ipw.Button(description="submit", button_style="primary", icon="check")
+        self.submit_button.on_click(self._on_submit)
+        self.progress = ipw.HTML()
+        self.message = ipw.HTML()
+        controls = [self.class_buttons, self.origin_buttons, self.submit_button, self.message]
+        self.widget = ipw.VBox([self.progress, self.image, *controls])
+        self._show(self.sheet.next_item)
+
+    @property
+    def done(self) -> bool:
+        """Whether every item is answered (nothing left on screen)."""
+        return self.item is None
+
+    def answer(self, class_name: str, is_synthetic: bool) -> None:
+        """Answer the item on screen: set the two choices and click submit, exactly as a person would."""
+        if self.done:
+            raise LiverkitError(f"all {len(self.session)} items are answered; there is nothing left to answer.")
+        check_choice(class_name, is_synthetic, self.session.class_names)
+        self.class_buttons.value = class_name
+        self.origin_buttons.value = bool(is_synthetic)
+        self.submit_button.click()
+
+    def _on_submit(self, _button: ipw.Button | None = None) -> None:
+        if self.done:
+            self.message.value = "All items are answered."
+            return
+        chosen_class, chosen_origin = self.class_buttons.value, self.origin_buttons.value
+        if chosen_class is None or chosen_origin is None:
+            self.message.value = "Choose a class <b>and</b> real or synthetic, then submit."
+            return
+        self.sheet.record(self.item, chosen_class, bool(chosen_origin))
+        self.message.value = f"Answer {self.item} saved."
+        self._show(self.sheet.next_item)
+
+    def _show(self, item: int | None) -> None:
+        """Put ``item`` on screen with cleared choices, or the done message when ``item`` is None."""
+        self.item = item
+        self.class_buttons.value = None
+        self.origin_buttons.value = None
+        n = len(self.session)
+        if item is None:
+            self.progress.value = f"<b>{n} of {n} answered</b>"
+            self.message.value = (
+                f"Done: all answers are saved in <code>{self.sheet.path.name}</code>. "
+                "Run the cells below to see the scores."
+            )
+            for control in (self.class_buttons, self.origin_buttons, self.submit_button):
+                control.disabled = True
+            self.image.value = b""
+            return
+        self.progress.value = f"<b>item {item} of {n}</b> (rater {self.sheet.rater})"
+        self.image.value = plots.grey_png(self.session.image(item), self.scale)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The live app, a line saying how to use it, and a picture of the ROI on screen (enlarged like the app's),
+        so that a saved copy on GitHub or nbviewer shows what a rater sees first instead of a bare line."""
+        picture = None if self.done else np.kron(self.session.image(self.item), np.ones((self.scale, self.scale)))
+        return display.with_picture(self.widget._repr_mimebundle_(**kwargs), picture)
+
+
+def simulate_rater(
+    run: RunFolder,
+    session: Session,
+    rater: str = "simulated-1",
+    class_accuracy: float = 0.8,
+    detect_rate: float = 0.6,
+    seed: int = 0,
+) -> TuringApp:
+    """A SIMULATED rater, for demonstrations and tests: it answers every open item without looking at the images.
+
+    Per item, the class is right with probability ``class_accuracy`` (otherwise another class at random) and the
+    real-or-synthetic call is right with probability ``detect_rate`` (0.5 is guessing). Each item has its own
+    random stream from ``seed`` and the item number, so an interrupted simulation resumes with the same answers.
+    Answers go through :meth:`TuringApp.answer`, so they are saved and scored exactly like a person's. The name
+    must start with ``simulated``, so that its answers file can never pass for a person's.
+    """
+    if not check_rater(rater).startswith(SIMULATED_PREFIX):
+        raise LiverkitError(f"a simulated rater's name must start with '{SIMULATED_PREFIX}', got {rater!r}.")
+    for name, p in (("class_accuracy", class_accuracy), ("detect_rate", detect_rate)):
+        if not 0.0 <= p <= 1.0:
+            raise LiverkitError(f"{name} is a probability between 0 and 1, got {p!r}.")
+    app = TuringApp(run, session, rater)
+    while not app.done:
+        truth = session.items.iloc[app.item - 1]
+        rng = np.random.default_rng([seed, app.item])
+        others = [c for c in session.class_names if c != truth.true_class]
+        named = truth.true_class
+        if rng.random() >= class_accuracy and others:
+            named = others[rng.integers(len(others))]
+        origin_right = rng.random() < detect_rate
+        called_synthetic = bool(truth.is_synthetic) if origin_right else not truth.is_synthetic
+        app.answer(named, called_synthetic)
+    return app
+
+
 __all__ = [
     "Explorer",
-    "class_rows",
-    "epoch_figure",
+    "TuringApp",
     "epoch_grids",
     "epoch_scrubber",
     "is_phantom",
     "phantom_explorer",
-    "phantom_figure",
     "phantom_lesions",
+    "simulate_rater",
     "size_view",
     "synthetic_size_explorer",
 ]

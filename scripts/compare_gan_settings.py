@@ -58,12 +58,12 @@ from liverkit.config import get_profile
 from liverkit.data.folds import patient_folds, split
 from liverkit.data.lesionset import LesionSet
 from liverkit.data.manifest import get_entry, load
-from liverkit.data.phantom import PhantomConfig
+from liverkit.data.phantom_config import PhantomConfig
 from liverkit.errors import LiverkitError
+from liverkit.feature_metrics import CNNFeatures, fid_kid_from_features, prdc
 from liverkit.io import atomic_write
 from liverkit.plots import grey_png, mosaic
 from liverkit.protocol import outer_pool
-from liverkit.quality import CNNFeatures, fid_kid_from_features, prdc
 from liverkit.seeds import derive
 from liverkit.synthesis import sample
 from liverkit.train.classifier import ClassifierConfig, train_classifier

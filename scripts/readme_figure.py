@@ -10,6 +10,7 @@ import argparse
 
 import numpy as np
 
+from liverkit import experiment, synthesis
 from liverkit.data.folds import split
 from liverkit.io import atomic_write
 from liverkit.plots import grey_png, mosaic
@@ -18,9 +19,9 @@ from liverkit.runs import RunFolder
 
 def rows_for(run: RunFolder, per_row: int, fold: int = 0) -> np.ndarray:
     """Images (rows x per_row) x 64 x 64: real, DCGAN, ACGAN for every class."""
-    lesions, fold_of = run.load_lesionset("lesions"), run.load_array("folds")
+    lesions, fold_of = run.load_lesionset(experiment.LESIONS_FILE), run.load_array(experiment.FOLDS_FILE)
     _, test = split(lesions, fold_of, fold)
-    sets = [test] + [run.load_lesionset(f"synthetic_{kind}_fold{fold}") for kind in ("dcgan", "acgan")]
+    sets = [test] + [synthesis.load_fold_samples(run, kind, fold) for kind in synthesis.GAN_KINDS]
     rows = []
     for name in lesions.class_names:
         rows.extend(lesion_set.by_class(name).images[:per_row, 0] for lesion_set in sets)

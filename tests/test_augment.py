@@ -260,14 +260,6 @@ def test_orientation_cue_per_class_draw_and_one_class():
     assert "no other class" in invariance.orientation_advice(single_cue, AugmentConfig())
 
 
-def test_the_moved_invariance_names_still_resolve_from_augment():
-    assert augment.orientation_cue is invariance.orientation_cue
-    assert augment.orientation_advice is invariance.orientation_advice
-    assert augment.ORIENTATION_WARNING == invariance.ORIENTATION_WARNING
-    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
-        augment.nothing_here  # noqa: B018
-
-
 def test_settings_sources_names_the_last_layer_that_changed_a_setting():
     profile = AugmentConfig(n_rot=2)
     data = AugmentConfig(n_rot=2, rot_range_deg=(0.0, 15.0), n_flip=0)

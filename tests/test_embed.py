@@ -15,16 +15,14 @@ from liverkit.embed import (
     META_COLUMNS,
     feature_agreement,
     feature_table,
-    lesion_thumbnail,
-    map_figure,
     map_table,
-    maps_figure,
     source_kind,
     standardise,
     tsne_map,
     umap_map,
 )
 from liverkit.nets import LesionCNN
+from liverkit.plots import lesion_thumbnail, map_figure, maps_figure
 from liverkit.train.classifier import embed_lesions
 
 

@@ -99,8 +99,8 @@ def test_classic_augmentation_notebook_records(smoke_run):
 
 @pytest.mark.parametrize("kind", ["dcgan", "acgan"])
 def test_gan_notebooks_record_and_save(smoke_run, kind):
+    from liverkit.checkpoints import load_generator
     from liverkit.config import get_profile
-    from liverkit.train.gan import load_generator
 
     smoke = get_profile("smoke")
     name = {"dcgan": "03_dcgan", "acgan": "04_acgan"}[kind]

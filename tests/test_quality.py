@@ -13,7 +13,7 @@ import torch
 from helpers import make_set
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from liverkit import LiverkitError, quality
+from liverkit import LiverkitError, feature_metrics, memorization, plots, quality
 from liverkit.data import LesionSet
 from liverkit.nets import LesionCNN
 from liverkit.train.classifier import embed_lesions
@@ -44,7 +44,7 @@ def _frechet_numpy(a: np.ndarray, b: np.ndarray) -> float:
 def test_torchmetrics_with_cnn_features_matches_a_direct_frechet_distance(model):
     real = make_set(np.arange(60) % 3, seed=1)
     fake = _scaled(make_set(np.arange(50) % 3, seed=2), 0.8)
-    metric = FrechetInceptionDistance(feature=quality.CNNFeatures(model))  # the extractor wired straight in
+    metric = FrechetInceptionDistance(feature=feature_metrics.CNNFeatures(model))  # the extractor wired straight in
     metric.update(torch.from_numpy(real.images), real=True)
     metric.update(torch.from_numpy(fake.images), real=False)
     direct = metric.compute()
@@ -54,12 +54,12 @@ def test_torchmetrics_with_cnn_features_matches_a_direct_frechet_distance(model)
     )
     assert expected > 0.1  # a real difference, so the comparison below means something
     assert float(direct) == pytest.approx(expected, rel=1e-6)
-    assert quality.fid_kid(model, real, fake)["fid"] == pytest.approx(expected, rel=1e-6)
+    assert feature_metrics.fid_kid(model, real, fake)["fid"] == pytest.approx(expected, rel=1e-6)
 
 
 def test_cnn_features_leave_the_model_as_it_was(model):
     model.train()
-    features = quality.CNNFeatures(model)(torch.rand(5, 1, 64, 64))
+    features = feature_metrics.CNNFeatures(model)(torch.rand(5, 1, 64, 64))
     assert features.shape == (5, 16) and features.dtype == torch.float64
     assert model.training and model.mean_image.dtype == torch.float32
     model.eval()
@@ -69,29 +69,29 @@ def test_identical_sets_score_zero_and_shifted_sets_score_far(model):
     real = make_set(np.arange(60) % 3, seed=1)
     same_distribution = make_set(np.arange(60) % 3, seed=2)
     shifted = _scaled(same_distribution, 0.3)
-    identical = quality.fid_kid(model, real, real)
-    baseline = quality.fid_kid(model, real, same_distribution)
-    far = quality.fid_kid(model, real, shifted)
+    identical = feature_metrics.fid_kid(model, real, real)
+    baseline = feature_metrics.fid_kid(model, real, same_distribution)
+    far = feature_metrics.fid_kid(model, real, shifted)
     trace = float(np.trace(np.cov(embed_lesions(model, real), rowvar=False)))
     assert abs(identical["fid"]) < 1e-9 * (1 + trace)
     assert far["fid"] > 100 * baseline["fid"] > 0
     assert abs(identical["kid_mean"]) < 0.01 * far["kid_mean"]  # the unbiased MMD of a set with itself is ~0
     features = embed_lesions(model, real)
-    same = quality.prdc(features, features)
+    same = feature_metrics.prdc(features, features)
     assert (same["precision"], same["recall"], same["coverage"]) == (1.0, 1.0, 1.0)
-    apart = quality.prdc(features, embed_lesions(model, shifted))
+    apart = feature_metrics.prdc(features, embed_lesions(model, shifted))
     assert apart["precision"] <= 0.02 and apart["coverage"] <= 0.02
 
 
 def test_kid_subset_size_adapts_to_small_sets():
     rng = np.random.default_rng(0)
     real, fake = rng.normal(size=(12, 4)), rng.normal(size=(7, 4))
-    small = quality.fid_kid_from_features(real, fake, kid_subsets=20)
+    small = feature_metrics.fid_kid_from_features(real, fake, kid_subsets=20)
     assert small["kid_subset_size"] == 7 and (small["n_real"], small["n_fake"]) == (12, 7)
     assert small["kid_std"] > 0  # the real side is still resampled
-    capped = quality.fid_kid_from_features(real, fake, kid_subsets=20, kid_subset_size=5)
+    capped = feature_metrics.fid_kid_from_features(real, fake, kid_subsets=20, kid_subset_size=5)
     assert capped["kid_subset_size"] == 5
-    again = quality.fid_kid_from_features(real, fake, kid_subsets=20, kid_subset_size=5)
+    again = feature_metrics.fid_kid_from_features(real, fake, kid_subsets=20, kid_subset_size=5)
     assert again["kid_mean"] == capped["kid_mean"]  # seeded subsets
 
 
@@ -106,15 +106,15 @@ def test_prdc_by_hand_on_a_line():
     # Coverage: nearest fakes of 2, 7 lie within 5; those of 15 (4.5) and 16 (3.5) are outside radius 1: 2/4.
     real = np.array([[2.0, 0], [7, 0], [15, 0], [16, 0]])
     fake = np.array([[5.5, 0], [8.5, 0], [19.5, 0]])
-    got = quality.prdc(real, fake, k=1)
+    got = feature_metrics.prdc(real, fake, k=1)
     assert got == pytest.approx({"precision": 2 / 3, "recall": 3 / 4, "density": 1.0, "coverage": 0.5})
     # Balls are closed: fake 2 lies exactly on the ball of real 1 (radius 1), fake 5 in no ball.
-    assert quality.prdc([[0.0], [1.0]], [[2.0], [5.0]], k=1)["precision"] == 0.5
+    assert feature_metrics.prdc([[0.0], [1.0]], [[2.0], [5.0]], k=1)["precision"] == 0.5
 
 
 def test_prdc_of_far_apart_gaussians_is_zero():
     rng = np.random.default_rng(0)
-    got = quality.prdc(rng.normal(size=(50, 2)), rng.normal(size=(40, 2)) + 100.0)
+    got = feature_metrics.prdc(rng.normal(size=(50, 2)), rng.normal(size=(40, 2)) + 100.0)
     assert got == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
 
 
@@ -122,11 +122,11 @@ def test_prdc_of_far_apart_gaussians_is_zero():
 def test_too_small_sets_say_how_many_are_needed():
     rng = np.random.default_rng(0)
     with pytest.raises(LiverkitError, match=r"FID needs at least 2 images per set, got 1 real and 5 fake"):
-        quality.fid_kid_from_features(rng.normal(size=(1, 3)), rng.normal(size=(5, 3)))
+        feature_metrics.fid_kid_from_features(rng.normal(size=(1, 3)), rng.normal(size=(5, 3)))
     with pytest.raises(LiverkitError, match=r"PRDC with k=5 needs at least 6 images per set, got 10 real and 5 fake"):
-        quality.prdc(rng.normal(size=(10, 3)), rng.normal(size=(5, 3)))
+        feature_metrics.prdc(rng.normal(size=(10, 3)), rng.normal(size=(5, 3)))
     with pytest.raises(LiverkitError, match="different widths"):
-        quality.prdc(rng.normal(size=(10, 3)), rng.normal(size=(10, 4)))
+        feature_metrics.prdc(rng.normal(size=(10, 3)), rng.normal(size=(10, 4)))
 
 
 # ---------------------------------------------------------------------------------------------- bootstrap
@@ -135,15 +135,19 @@ def test_direct_fid_and_kid_agree_with_torchmetrics():
     for n_a, n_b, dim in ((12, 9, 16), (80, 60, 4)):  # fewer vectors than dimensions (singular), then more
         a = torch.from_numpy(rng.normal(size=(n_a, dim)))
         b = torch.from_numpy(rng.normal(size=(n_b, dim)) * 1.3 + 0.2)
-        expected = quality.fid_kid_from_features(a, b, kid_subsets=2)["fid"]
-        assert quality._frechet(a, b) == pytest.approx(expected, rel=1e-6)
+        expected = feature_metrics.fid_kid_from_features(a, b, kid_subsets=2)["fid"]
+        assert feature_metrics.frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
     a, b = torch.from_numpy(rng.normal(size=(15, 4))), torch.from_numpy(rng.normal(size=(15, 4)) + 0.5)
-    whole_sets = quality.fid_kid_from_features(a, b, kid_subsets=3, kid_subset_size=15)  # every subset = the set
-    assert quality._mmd(a, b) == pytest.approx(whole_sets["kid_mean"], rel=1e-9)
+    whole_sets = feature_metrics.fid_kid_from_features(
+        a, b, kid_subsets=3, kid_subset_size=15
+    )  # every subset = the set
+    assert feature_metrics.unbiased_mmd(a, b) == pytest.approx(whole_sets["kid_mean"], rel=1e-9)
     origin, rng = np.arange(15), np.random.default_rng(0)
-    assert quality._draw_kid(a, b, origin, origin, subset_size=15, rng=rng) == quality._mmd(a, b)  # whole sets
+    assert quality._draw_kid(a, b, origin, origin, subset_size=15, rng=rng) == feature_metrics.unbiased_mmd(
+        a, b
+    )  # whole sets
     subsets = quality._draw_kid(a, b, origin, origin, subset_size=10, rng=rng)  # sets larger than the subset size
-    assert np.isfinite(subsets) and subsets != quality._mmd(a, b)
+    assert np.isfinite(subsets) and subsets != feature_metrics.unbiased_mmd(a, b)
 
 
 def test_prdc_does_not_count_a_resampled_copy_as_a_neighbour():
@@ -151,11 +155,11 @@ def test_prdc_does_not_count_a_resampled_copy_as_a_neighbour():
     real, fake = torch.from_numpy(rng.normal(size=(20, 3))), torch.from_numpy(rng.normal(size=(15, 3)) + 0.5)
     twice = torch.cat([real, real])  # every real lesion drawn twice, as in a bootstrap resample
     origin = np.concatenate([np.arange(20), np.arange(20)])
-    plain = quality.prdc(real, fake, k=1)
-    resampled = quality._prdc(twice, fake, 1, real_origin=origin)
+    plain = feature_metrics.prdc(real, fake, k=1)
+    resampled = feature_metrics.prdc_unchecked(twice, fake, 1, real_origin=origin)
     for metric in ("precision", "recall", "coverage"):  # the same balls, so the same fractions
         assert resampled[metric] == pytest.approx(plain[metric]), metric
-    assert quality.prdc(twice, fake, k=1)["precision"] < plain["precision"]  # copies as neighbours: radius 0
+    assert feature_metrics.prdc(twice, fake, k=1)["precision"] < plain["precision"]  # copies as neighbours: radius 0
 
 
 def test_resamples_draw_whole_patients_for_the_reference():
@@ -265,12 +269,15 @@ def test_the_reference_is_the_test_set_and_never_a_training_image(model):
     )
     rows = table.set_index(["comparison", "class", "metric"])
     test_features, train_features = (
-        quality.CNNFeatures(model).embed_set(test),
-        quality.CNNFeatures(model).embed_set(train),
+        feature_metrics.CNNFeatures(model).embed_set(test),
+        feature_metrics.CNNFeatures(model).embed_set(train),
     )
-    direct = quality.fid_kid_from_features(test_features, train_features, kid_subsets=5)
+    direct = feature_metrics.fid_kid_from_features(test_features, train_features, kid_subsets=5)
     assert rows.loc[("real train vs real test", "all", "fid"), "value"] == pytest.approx(direct["fid"], rel=1e-9)
-    forward, backward = quality.prdc(test_features, train_features), quality.prdc(train_features, test_features)
+    forward, backward = (
+        feature_metrics.prdc(test_features, train_features),
+        feature_metrics.prdc(train_features, test_features),
+    )
     assert forward["precision"] != backward["precision"]  # so the next line tells which set was the reference
     assert rows.loc[("real train vs real test", "all", "precision"), "value"] == forward["precision"]
     # A synthetic set equal to the training set scores exactly the baseline, intervals included (same draws) ...
@@ -387,7 +394,7 @@ def _planted(train: LesionSet) -> LesionSet:
 def test_memorization_flags_planted_copies_and_not_fresh_images(model):
     train = make_set(np.arange(40) % 3, seed=1)
     candidates, reference = _planted(train), make_set(np.arange(30) % 3, seed=2)
-    audit = quality.memorization_audit(train, candidates, model=model, reference=reference)
+    audit = memorization.memorization_audit(train, candidates, model=model, reference=reference)
     assert audit["flagged"].tolist() == [True, True] + [False] * 20
     assert audit["nearest_index"][:2].tolist() == [7, 23] and audit["nearest_id"][0] == "item-7"
     assert audit["pixel_distance"][0] == 0.0 and 0.005 < audit["pixel_distance"][1] < 0.012
@@ -396,14 +403,14 @@ def test_memorization_flags_planted_copies_and_not_fresh_images(model):
     flat_ref, flat_train = reference.images.reshape(30, -1), train.images.reshape(40, -1)
     ref_nn = np.sqrt(((flat_ref[:, None] - flat_train[None]) ** 2).sum(-1)).min(1) / 64  # brute force, numpy
     assert audit.attrs["pixel_threshold"] == pytest.approx(max(np.quantile(ref_nn, 0.01), 0.02), rel=1e-6)
-    summary = quality.memorization_summary(audit)
+    summary = memorization.memorization_summary(audit)
     assert (summary["n_flagged"], summary["n_candidates"]) == (2, 22)
     assert summary["median_pixel_distance"] == pytest.approx(summary["reference_median_pixel_distance"], rel=0.05)
 
 
 def test_memorization_without_reference_uses_epsilon():
     train = make_set(np.arange(40) % 3, seed=1)
-    audit = quality.memorization_audit(train, _planted(train))
+    audit = memorization.memorization_audit(train, _planted(train))
     assert audit.attrs["pixel_threshold"] == 0.02 and np.isnan(audit.attrs["feature_threshold"])
     assert audit["flagged"].tolist() == [True, True] + [False] * 20
     assert "feature_distance" not in audit.columns
@@ -416,17 +423,17 @@ def test_memorization_finds_the_right_neighbours():
     near = dataclasses.replace(
         make_set(np.arange(15) % 3, seed=4), images=np.clip(train.images[order] + noise, 0, 1).astype(np.float32)
     )
-    audit = quality.memorization_audit(train, near)
+    audit = memorization.memorization_audit(train, near)
     assert audit["nearest_index"].tolist() == order.tolist()
     with pytest.raises(LiverkitError, match=r"quantile must lie in \[0, 1\], got 5"):
-        quality.memorization_audit(train, near, quantile=5)
+        memorization.memorization_audit(train, near, quantile=5)
 
 
 def test_closest_pairs_figure_shows_the_copies_first():
     train = make_set(np.arange(40) % 3, seed=1)
     candidates = _planted(train)
-    audit = quality.memorization_audit(train, candidates)
-    fig = quality.closest_pairs_figure(audit, train, candidates, n=4)
+    audit = memorization.memorization_audit(train, candidates)
+    fig = plots.closest_pairs_figure(audit, train, candidates, n=4)
     assert isinstance(fig, go.Figure) and len(fig.data) == 1
     ticks = fig.layout.xaxis.ticktext
     assert len(ticks) == 4 and "gan-0<br>item-7<br>d=0.000 FLAG" == ticks[0] and "FLAG" not in ticks[2]

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liverkit import LiverkitError, synthesis
+from liverkit import LiverkitError, experiment, synthesis
 from liverkit.augment import AugmentConfig
 from liverkit.checkpoints import load_generator
 from liverkit.data import make_phantom
@@ -84,7 +84,7 @@ def test_resuming_a_finished_fold_does_not_retrain(small, tmp_path):
 def test_missing_or_bad_choice_is_explained(small, tmp_path):
     lesions, fold_of, choice = small
     with pytest.raises(LiverkitError, match=r"classic_choice.csv.*run notebook 02"):
-        synthesis.load_choice(RunFolder(tmp_path / "empty"))
+        experiment.load_choice(RunFolder(tmp_path / "empty"))
     config = GANConfig.paper_dcgan(**TINY)
     run = RunFolder(tmp_path / "run")
     with pytest.raises(LiverkitError, match=r"no group for fold\(s\) \[2\]"):

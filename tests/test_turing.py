@@ -11,7 +11,7 @@ from PIL import Image
 from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
 
-from liverkit import LiverkitError, plots, turing
+from liverkit import LiverkitError, plots, turing, widgets
 from liverkit.data import LesionSet
 from liverkit.runs import RunFolder
 
@@ -155,7 +155,7 @@ def read_rows(run, rater):
 def test_app_saves_every_answer_and_resumes_where_it_stopped(tmp_path, session):
     run = RunFolder(tmp_path)
     answers = truth_answers(session)["a"]
-    app = turing.TuringApp(run, session, "alice")
+    app = widgets.TuringApp(run, session, "alice")
     assert app.item == 1 and "item 1 of 10" in app.progress.value
     assert app.image.value == plots.grey_png(session.image(1), scale=4)
     assert not turing.answers_path(run, "alice").exists()  # nothing written before the first answer
@@ -168,7 +168,7 @@ def test_app_saves_every_answer_and_resumes_where_it_stopped(tmp_path, session):
         assert app.item == k + 2 and f"item {k + 2} of 10" in app.progress.value
         assert app.class_buttons.value is None and app.origin_buttons.value is None
     del app  # the browser is closed, the kernel restarted: a new app for the same rater
-    app = turing.TuringApp(run, session, "alice")
+    app = widgets.TuringApp(run, session, "alice")
     assert app.item == 5 and "item 5 of 10" in app.progress.value
     assert app.image.value == plots.grey_png(session.image(5), scale=4)
     # clicking submit with nothing chosen saves nothing
@@ -189,13 +189,13 @@ def test_app_saves_every_answer_and_resumes_where_it_stopped(tmp_path, session):
     assert pd.to_datetime(rows.answered_at).notna().all()
     with pytest.raises(LiverkitError, match="all 10 items are answered"):
         app.answer("a", True)
-    assert turing.TuringApp(run, session, "alice").done  # reopened when finished: done at once
+    assert widgets.TuringApp(run, session, "alice").done  # reopened when finished: done at once
 
 
 def test_scores_match_hand_computed_values(tmp_path, session):
     run = RunFolder(tmp_path)
     for rater, answers in truth_answers(session).items():
-        app = turing.TuringApp(run, session, rater)
+        app = widgets.TuringApp(run, session, rater)
         for choice in answers:
             app.answer(*choice)
     answers = turing.load_answers(run)
@@ -252,10 +252,10 @@ def test_scores_match_hand_computed_values(tmp_path, session):
 
 def test_partial_answers_score_on_the_items_answered(tmp_path, session):
     run = RunFolder(tmp_path)
-    app = turing.TuringApp(run, session, "a")
+    app = widgets.TuringApp(run, session, "a")
     for choice in truth_answers(session)["a"][:3]:
         app.answer(*choice)
-    turing.TuringApp(run, session, "b").answer("a", False)
+    widgets.TuringApp(run, session, "b").answer("a", False)
     answers = turing.load_answers(run)
     scores = turing.score(answers, session).set_index("rater")
     assert scores.n_answered.to_dict() == {"a": 3, "b": 1}
@@ -292,7 +292,7 @@ def test_in_words_for_clear_results():
 def test_undefined_kappa_is_nan_and_said_so(tmp_path, session):
     run = RunFolder(tmp_path)
     for rater in ("a", "b"):
-        app = turing.TuringApp(run, session, rater)
+        app = widgets.TuringApp(run, session, rater)
         while not app.done:
             app.answer("a", False)  # both always say "class a, real"
     pair = turing.agreement(turing.load_answers(run), session).iloc[0]
@@ -306,7 +306,7 @@ def test_undefined_kappa_is_nan_and_said_so(tmp_path, session):
 @pytest.mark.parametrize("name", ["", "a b", "../x", "x/y", "é", "a" * 41, ".hidden", "-x", None, 3])
 def test_bad_rater_names_are_refused(tmp_path, session, name):
     with pytest.raises(LiverkitError, match="is not allowed: use 1-40 letters, digits"):
-        turing.TuringApp(RunFolder(tmp_path), session, name)
+        widgets.TuringApp(RunFolder(tmp_path), session, name)
 
 
 def test_good_rater_names_pass():
@@ -320,7 +320,7 @@ def test_good_rater_names_pass():
 
 def test_unknown_items_classes_and_calls_are_refused(tmp_path, session):
     run = RunFolder(tmp_path)
-    app = turing.TuringApp(run, session, "alice")
+    app = widgets.TuringApp(run, session, "alice")
     with pytest.raises(LiverkitError, match=r"unknown class 'zebra'; choose one of \['a', 'b', 'c'\]"):
         app.answer("zebra", True)
     with pytest.raises(LiverkitError, match="is_synthetic must be True"):
@@ -346,11 +346,11 @@ def test_unknown_items_classes_and_calls_are_refused(tmp_path, session):
 
 def test_answers_of_another_session_are_refused(tmp_path, real, synthetic, session):
     run = RunFolder(tmp_path)
-    turing.TuringApp(run, session, "alice").answer("a", True)
+    widgets.TuringApp(run, session, "alice").answer("a", True)
     other = turing.make_session(real, synthetic, n_real=5, n_synthetic=5, seed=1)
     assert other.items.lesion_id[0] != session.items.lesion_id[0]
     with pytest.raises(LiverkitError, match="belong to another session: item 1 was lesion"):
-        turing.TuringApp(run, other, "alice")
+        widgets.TuringApp(run, other, "alice")
     with pytest.raises(LiverkitError, match="belong to another session"):
         turing.score(turing.load_answers(run), other)
 
@@ -359,8 +359,8 @@ def test_answers_of_another_session_are_refused(tmp_path, real, synthetic, sessi
 def test_simulated_raters_answer_through_the_app_with_their_skill(tmp_path, real, synthetic):
     big = turing.make_session(real, synthetic, n_real=20, n_synthetic=20, seed=0)
     run = RunFolder(tmp_path / "one")
-    perfect = turing.simulate_rater(run, big, "simulated-perfect", class_accuracy=1.0, detect_rate=1.0, seed=0)
-    wrong = turing.simulate_rater(run, big, "simulated-wrong", class_accuracy=0.0, detect_rate=0.0, seed=0)
+    perfect = widgets.simulate_rater(run, big, "simulated-perfect", class_accuracy=1.0, detect_rate=1.0, seed=0)
+    wrong = widgets.simulate_rater(run, big, "simulated-wrong", class_accuracy=0.0, detect_rate=0.0, seed=0)
     assert perfect.done and wrong.done
     scores = turing.score(turing.load_answers(run), big).set_index("rater")
     assert scores.loc[
@@ -372,21 +372,21 @@ def test_simulated_raters_answer_through_the_app_with_their_skill(tmp_path, real
     assert "worse than guessing" in scores.loc["simulated-wrong"].in_words
     assert scores.simulated.all()
     with pytest.raises(LiverkitError, match="must start with 'simulated'"):
-        turing.simulate_rater(run, big, "alice")
+        widgets.simulate_rater(run, big, "alice")
     with pytest.raises(LiverkitError, match="detect_rate is a probability"):
-        turing.simulate_rater(run, big, "simulated-x", detect_rate=1.5)
+        widgets.simulate_rater(run, big, "simulated-x", detect_rate=1.5)
 
 
 def test_interrupted_simulation_resumes_with_the_same_answers(tmp_path, real, synthetic):
     big = turing.make_session(real, synthetic, n_real=20, n_synthetic=20, seed=0)
     whole, resumed = RunFolder(tmp_path / "whole"), RunFolder(tmp_path / "resumed")
-    turing.simulate_rater(whole, big, "simulated-1", class_accuracy=0.7, detect_rate=0.6, seed=5)
+    widgets.simulate_rater(whole, big, "simulated-1", class_accuracy=0.7, detect_rate=0.6, seed=5)
     rows = read_rows(whole, "simulated-1")
     path = turing.answers_path(resumed, "simulated-1")
     path.parent.mkdir(parents=True)
     rows.iloc[:7].to_csv(path, index=False)  # as if the kernel died after 7 answers
-    assert turing.TuringApp(resumed, big, "simulated-1").item == 8
-    turing.simulate_rater(resumed, big, "simulated-1", class_accuracy=0.7, detect_rate=0.6, seed=5)
+    assert widgets.TuringApp(resumed, big, "simulated-1").item == 8
+    widgets.simulate_rater(resumed, big, "simulated-1", class_accuracy=0.7, detect_rate=0.6, seed=5)
     again = read_rows(resumed, "simulated-1")
     columns = ["item", "lesion_id", "answered_class", "answered_synthetic"]
     pd.testing.assert_frame_equal(again[columns], rows[columns])
@@ -403,7 +403,7 @@ def test_answers_keep_any_class_name(tmp_path):
     }
     session = turing.make_session(real_set, fakes, n_real=3, n_synthetic=3, seed=0)
     run = RunFolder(tmp_path)
-    app = turing.TuringApp(run, session, "alice")
+    app = widgets.TuringApp(run, session, "alice")
     truth = session.items.true_class.tolist()
     for k in range(len(session)):
         app.answer(truth[k], False)
@@ -431,7 +431,7 @@ def test_a_saved_copy_of_the_app_shows_the_roi_on_screen(tmp_path, session):
 
     from liverkit import display
 
-    app = turing.TuringApp(RunFolder(tmp_path / "run"), session, "ana", scale=2)
+    app = widgets.TuringApp(RunFolder(tmp_path / "run"), session, "ana", scale=2)
     bundle = app._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle and bundle["text/plain"] == display.LIVE_HINT
     picture = Image.open(io.BytesIO(base64.b64decode(bundle["image/png"])))

@@ -11,7 +11,8 @@ from liverkit import LiverkitError, plots, widgets
 from liverkit.data import LesionSet, make_phantom
 from liverkit.gan_experiment import GanSweep
 from liverkit.gan_results import curve_table
-from liverkit.train.gan import GANConfig, TrainedGAN
+from liverkit.train.gan import TrainedGAN
+from liverkit.train.gan_config import GANConfig
 
 
 def _z(explorer) -> np.ndarray:

@@ -1,0 +1,42 @@
+"""Figures shared by several notebooks: the image mosaic (torchvision's make_grid) and the confusion matrices."""
+
+import numpy as np
+import pytest
+
+from liverkit import plots
+
+
+def _numpy_mosaic(images: np.ndarray, cols: int, gap: int = 2) -> np.ndarray:
+    """The tiling plots.mosaic did by hand before it used make_grid: the reference its pixels must match."""
+    k, h, w = images.shape
+    rows = max(-(-k // cols), 1)
+    canvas = np.ones((rows * (h + gap) - gap, cols * (w + gap) - gap), dtype=np.float32)
+    for i, image in enumerate(images):
+        r, c = divmod(i, cols)
+        canvas[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = image
+    return canvas
+
+
+@pytest.mark.parametrize(
+    ("k", "cols", "gap"),
+    [(6, 3, 2), (7, 3, 2), (3, 5, 2), (1, 1, 2), (1, 4, 2), (0, 2, 2), (5, 2, 0), (4, 4, 3)],
+)
+def test_mosaic_gives_the_same_pixels_as_a_plain_numpy_tiling(k, cols, gap):
+    images = np.random.default_rng(k + cols).random((k, 5, 4))  # float64, non-square: cast and shape both matter
+    tiled = plots.mosaic(images, cols, gap)
+    assert tiled.dtype == np.float32
+    np.testing.assert_array_equal(tiled, _numpy_mosaic(images, cols, gap))
+
+
+def test_confusion_figures_share_one_heatmap():
+    matrix = np.array([[3, 1, 0], [2, 5, 1], [0, 0, 0]])
+    single = plots.confusion_heatmap(matrix, ("a <b>", "b", "c")).data[0]
+    row = plots.confusion_row({"x": matrix, "y": matrix.T}, ("a <b>", "b", "c"))
+    np.testing.assert_allclose(single.z, [[0.75, 0.25, 0], [0.25, 0.625, 0.125], [0, 0, 0]])  # empty row: zeros
+    assert list(single.x) == list(single.y) == ["a &lt;b&gt;", "b", "c"]
+    assert single.hovertemplate == "true %{y}<br>predicted %{x}<br>%{text} lesions (%{z:.0%})<extra></extra>"
+    assert single.colorbar.title.text == "row share"
+    assert [t.showscale for t in row.data] == [True, False]
+    assert row.data[0].hovertemplate == "true %{y}<br>predicted %{x}<br>%{text}<extra></extra>"
+    np.testing.assert_array_equal(row.data[0].z, single.z)
+    np.testing.assert_array_equal(row.data[1].text, matrix.T)

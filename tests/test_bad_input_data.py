@@ -304,7 +304,7 @@ ROWS = [
         "outer-folds",
         splittable([0, 0, 1, 1, 1], None, 3),
         E,
-        r"outer split .* 3 folds, but class 'a' has 2 patient\(s\)\. .*--set n_folds=2",
+        r"split .* 3 folds, but class 'a' has 2 patient\(s\)\. .*--set n_folds=2",
     ),
     (
         "inner-folds",

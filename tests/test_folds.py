@@ -118,5 +118,5 @@ def test_check_splittable_accepts_what_the_splits_can_do():
     check_splittable(lesions, 6, None)
     with pytest.raises(LiverkitError, match=r"inner split .* needs 5 .*--set inner_folds=4"):
         check_splittable(lesions, 3, 5)
-    with pytest.raises(LiverkitError, match=r"outer split .* 7 folds, but class 'a' has 6 .*--set n_folds=6"):
+    with pytest.raises(LiverkitError, match=r"split .* 7 folds, but class 'a' has 6 .*--set n_folds=6"):
         check_splittable(lesions, 7, None)

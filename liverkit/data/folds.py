@@ -48,13 +48,25 @@ def _check_foldable(lesions: LesionSet, k: int) -> None:
     """Refuse splits that cannot give every fold a test patient of every class."""
     if not isinstance(k, (int, np.integer)) or k < 2:
         raise LiverkitError(f"the number of folds k must be an integer >= 2, got {k!r}.")
-    for name, count in _groups_per_class(lesions).items():
+    _refuse_thin_classes(_groups_per_class(lesions), k, "k")
+
+
+def _refuse_thin_classes(patients_per_class: dict[str, int], k: int, setting: str) -> None:
+    """Refuse a class with fewer patients than folds: every fold needs a test patient of every class.
+
+    Args:
+        patients_per_class: split groups (patients) per class name.
+        k: the number of folds.
+        setting: how the user sets the number of folds (``k`` in code, ``--set n_folds`` for a run).
+    """
+    for name, count in patients_per_class.items():
         if count == 0:
-            raise LiverkitError(f"class '{name}' has no lesions; drop it from class_names or add data.")
+            raise LiverkitError(f"class '{name}' has no lesions; drop it from class_names or add lesions of it.")
         if count < k:
             raise LiverkitError(
-                f"class '{name}' has {count} patient(s), fewer than the {k} folds: every fold needs a "
-                f"test patient of every class. Use fewer folds (k={max(2, count)}) or add patients."
+                f"the split needs a test patient of every class in each of its {k} folds, but class '{name}' "
+                f"has {count} patient(s). Use fewer folds ({setting}={max(2, count)}) or add patients of "
+                f"class '{name}'."
             )
 
 
@@ -87,15 +99,7 @@ def check_splittable(lesions: LesionSet, n_folds: int, inner_folds: int | None =
         raise LiverkitError(f"n_folds must be an integer >= 2, got {n_folds!r}; set it with --set n_folds=3.")
     counts = _groups_per_class(lesions)
     fewest = min(counts.values())
-    for name, count in counts.items():
-        if count == 0:
-            raise LiverkitError(f"class '{name}' has no lesions; drop it from class_names or add lesions of it.")
-        if count < n_folds:
-            raise LiverkitError(
-                f"the outer split needs a test patient of every class in each of its {n_folds} folds, but class "
-                f"'{name}' has {count} patient(s). Use fewer folds (--set n_folds={max(2, count)}) or add "
-                f"patients of class '{name}'."
-            )
+    _refuse_thin_classes(counts, n_folds, "--set n_folds")
     if inner_folds is None or inner_folds < 2:
         return
     kept = {name: count - math.ceil(count / n_folds) for name, count in counts.items()}

@@ -1,4 +1,4 @@
-"""Training many GANs of one config as one fused network, so that a GPU runs them at once (issue 14).
+"""Training many GANs of one config as one fused network, so that a GPU runs them at once (``Profile.fused``).
 
 The paper profile trains 9 small DCGANs per repeat (3 classes x 3 folds) and one ACGAN per fold; one such model
 leaves most of a GPU idle. Here K models of the same :class:`~liverkit.train.gan_config.GANConfig` become one *fused*

@@ -17,7 +17,7 @@ left() { echo $((BUDGET - SECONDS)); }
 if ! "$PY" -c "import liverkit, papermill, torch" 2>/dev/null; then
     # A machine's own torch is reused (pip keeps it, as it satisfies torch>=2.4): no 2 GB download.
     python3 -m venv $(python3 -c "import torch" 2>/dev/null && echo --system-site-packages) .venv
-    timeout $(($(left) - 150)) .venv/bin/pip install --quiet --disable-pip-version-check -e .
+    timeout $(($(left) - 150)) .venv/bin/pip install --quiet --disable-pip-version-check -e ".[notebooks]"
 fi
 "$PY" -c "import torch; assert torch.cuda.is_available(), 'no CUDA'; print(torch.__version__, torch.cuda.get_device_name())"
 echo "setup done at ${SECONDS} s"

@@ -33,6 +33,8 @@ from liverkit.runs import RunFolder, run_identity
 HOSTILE = 'benign <b>"</script><script>alert(1)</script>'
 """A class name that must reach the figure as text, never as markup."""
 CODE_ONLY = "secret_code_line = 17"
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAAAAABX3VL4AAAADklEQVR4nGNsYGBiYAAAApIAhPd8o1gAAAAASUVORK5CYII="
+"""A 2 x 2 grey PNG: a widget's picture."""
 """Source of a code cell: the report hides inputs, so it must not appear."""
 
 
@@ -62,7 +64,7 @@ def story_notebook() -> nbformat.NotebookNode:
                 new_output("stream", name="stdout", text="accuracy 0.61\n"),
                 new_output("stream", name="stderr", text="PROGRESS BAR 50%\n"),
                 plotly_output(figure),
-                new_output("display_data", data={**widget, "text/plain": "Interactive widget: open in JupyterLab"}),
+                new_output("display_data", data={**widget, "text/plain": "Interactive widget", "image/png": PNG}),
                 new_output(
                     "execute_result", data={"text/html": "<table class='dataframe'><tr><td>7</td></tr></table>"}
                 ),
@@ -115,11 +117,13 @@ def plotly_outputs(folder: Path) -> int:
 
 # ---------------------------------------------------------------------------------------------- page checks
 def external_references(page: str) -> list[str]:
-    """Every src/href/data address of a script, link, img, iframe, source, embed or object tag (the text inside
-    scripts is left out: plotly.js holds tag-like strings)."""
+    """Every src/href/data address of a script, link, img, iframe, source, embed or object tag that points
+    elsewhere (the text inside scripts is left out: plotly.js holds tag-like strings; inline data: URIs count as
+    the page's own)."""
     page = re.sub(r"(<script\b[^>]*>).*?(</script>)", r"\1\2", page, flags=re.DOTALL | re.IGNORECASE)
     tags = re.findall(r"<(?:script|link|img|iframe|source|embed|object)\b[^>]*>", page, flags=re.IGNORECASE)
-    return [ref for tag in tags for ref in re.findall(r"\b(?:src|href|data)\s*=\s*[\"']?([^\"'\s>]+)", tag)]
+    refs = [ref for tag in tags for ref in re.findall(r"\b(?:src|href|data)\s*=\s*[\"']?([^\"'\s>]+)", tag)]
+    return [ref for ref in refs if not ref.startswith("data:")]  # a data: URI is the picture itself
 
 
 def section_keys(page: str) -> list[str]:
@@ -199,7 +203,7 @@ def test_story_sections_outputs_and_what_is_left_out(story_run):
     check_self_contained(page, 1)
     story = section_html(page, "nb01")
     assert "01 · A hand-made story" in story and "<em>prose</em>" in story and "accuracy 0.61" in story
-    assert "<td>7</td>" in story and "Interactive widget" in story
+    assert "<td>7</td>" in story and f'src="data:image/png;base64,{PNG}' in story  # the widget as its picture
     assert "Binder" in story  # the badge as its alt text
     for hidden in (CODE_ONLY, "PROGRESS BAR", "PARAMETER OUTPUT", "widget-state", "widget-view"):
         assert hidden not in page, hidden
@@ -328,6 +332,7 @@ def test_smoke_run_report_draws_every_figure_in_chromium(chromium, smoke_run, tm
     path = report.write_report(smoke_run.path)
     page = path.read_text(encoding="utf-8")
     figures = plotly_outputs(smoke_run.path / "notebooks")
-    assert section_keys(page) == KIT_SECTIONS and "not run yet" not in page and "failed" not in page.lower()
+    assert section_keys(page) == KIT_SECTIONS and "not run yet" not in page
+    assert "the last run of notebook" not in page
     check_self_contained(page, figures)
     check_rendered(chromium, path, figures, tmp_path)

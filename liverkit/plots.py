@@ -381,7 +381,7 @@ def gan_curves(history: pd.DataFrame, title: str) -> go.Figure:
         dash = dashes[i % len(dashes)]
         for row, (columns, _) in enumerate(panels, start=1):
             for column in columns:
-                name = f"{model} {column}".strip()
+                name = display_name(f"{model} {column}".strip())  # model: class names, shown as text
                 fig.add_scatter(x=part["step"], y=part[column], name=name, line_dash=dash, row=row, col=1)
     fig.update_xaxes(title_text="optimiser step", row=len(panels), col=1)
     fig.update_layout(title=title, height=280 * len(panels))

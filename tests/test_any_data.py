@@ -95,8 +95,10 @@ def test_report_escapes_class_names_and_quotes_the_rerun(data_run):
     page = (run.path / "report.html").read_text(encoding="utf-8")
     for name in data.class_names:
         assert html.escape(name, quote=False) in page, name
-    for raw in ("benign <b>", "benign \\u003cb\\u003e", "malignant & co"):  # in tables, or in figure JSON as plotly
-        assert raw not in page, raw  # writes it: plotly would read the tag in a title, tick or hover text
+    # Raw in tables, or in figure JSON as plotly or the report writes it: plotly would read the tag in a title,
+    # a tick, a legend or a hover text.
+    for raw in ("benign <b>", "benign \\u003cb\\u003e", "benign \\u003cb>", "malignant & co"):
+        assert raw not in page, raw
     rerun = f"LIVERKIT_MANIFEST={shlex.quote(str(data.manifest))} liverkit run --profile smoke --data {data.name} "
     rerun += f"--seed 0 --out {shlex.quote(str(run.path))}"
     assert f"<pre>{html.escape(rerun)}</pre>" in page

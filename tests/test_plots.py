@@ -1,6 +1,7 @@
 """Figures shared by several notebooks: the image mosaic (torchvision's make_grid) and the confusion matrices."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from liverkit import plots
@@ -40,3 +41,12 @@ def test_confusion_figures_share_one_heatmap():
     assert row.data[0].hovertemplate == "true %{y}<br>predicted %{x}<br>%{text}<extra></extra>"
     np.testing.assert_array_equal(row.data[0].z, single.z)
     np.testing.assert_array_equal(row.data[1].text, matrix.T)
+
+
+def test_gan_curves_show_class_names_as_text():
+    steps = np.arange(1, 4)
+    history = pd.DataFrame(
+        {"step": steps, "loss_d": 1.0, "loss_g": 2.0, "d_real": 0.6, "d_fake": 0.4, "model": "benign <b>/a & b"}
+    )
+    names = [trace.name for trace in plots.gan_curves(history, "t").data]
+    assert names == [f"benign &lt;b&gt;/a &amp; b {column}" for column in ("loss_d", "loss_g", "d_real", "d_fake")]

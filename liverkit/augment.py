@@ -165,7 +165,8 @@ class AugmentPlan:
         return len(self.parent)
 
 
-_FLIPS = ((True, False), (False, True), (True, True))  # left-right, up-down, both
+FLIPS = ((True, False), (False, True), (True, True))
+"""The flips of a rotated ROI, in the order ``n_flip`` takes them: (flip x, flip y) = left-right, up-down, both."""
 
 
 def plan_pool(lesions: LesionSet, config: AugmentConfig, rng: np.random.Generator) -> AugmentPlan:
@@ -178,8 +179,8 @@ def plan_pool(lesions: LesionSet, config: AugmentConfig, rng: np.random.Generato
     scales = 1.0 + rng.uniform(-1.0, 1.0, size=(n, c.n_rot, c.n_scale)) * q[..., None]
     per_rot = 1 + c.n_flip + c.n_trans + c.n_scale
     kind = np.repeat([0, 1, 2, 3], [1, c.n_flip, c.n_trans, c.n_scale])  # per_rot
-    flip_x = np.array([False] + [f[0] for f in _FLIPS[: c.n_flip]] + [False] * (c.n_trans + c.n_scale))
-    flip_y = np.array([False] + [f[1] for f in _FLIPS[: c.n_flip]] + [False] * (c.n_trans + c.n_scale))
+    flip_x = np.array([False] + [f[0] for f in FLIPS[: c.n_flip]] + [False] * (c.n_trans + c.n_scale))
+    flip_y = np.array([False] + [f[1] for f in FLIPS[: c.n_flip]] + [False] * (c.n_trans + c.n_scale))
     shift = np.zeros((n, c.n_rot, per_rot, 2))
     shift[:, :, 1 + c.n_flip : 1 + c.n_flip + c.n_trans] = shifts
     scale = np.ones((n, c.n_rot, per_rot))
@@ -247,10 +248,10 @@ def render(
         chunk: variants per ``grid_sample`` call (bounds the memory).
         interpolation: ``bicubic`` or ``bilinear``; None uses the plan's (``AugmentConfig.interpolation``).
     """
-    return _resample(lesions.images, plan, index, device, chunk, interpolation)
+    return resample(lesions.images, plan, index, device, chunk, interpolation)
 
 
-def _resample(
+def resample(
     images: np.ndarray,
     plan: AugmentPlan,
     index: np.ndarray | None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from liverkit.augment import _FLIPS, AugmentConfig, AugmentPlan, _resample
+from liverkit.augment import FLIPS, AugmentConfig, AugmentPlan, resample
 from liverkit.data.lesionset import ROI_SIZE, LesionSet
 
 ORIENTATION_WARNING = 0.15
@@ -91,7 +91,7 @@ def _transformed(images: np.ndarray, config: AugmentConfig) -> np.ndarray:
     """``images`` (M x 1 x 64 x 64) under every rotation angle and flip :func:`orientation_cue` uses:
     T x M x 1 x 64 x 64."""
     angles = np.linspace(*config.rot_range_deg, _CUE_ANGLES)
-    flips = [(False, False), *_FLIPS[: config.n_flip]]
+    flips = [(False, False), *FLIPS[: config.n_flip]]
     transforms = [(angle, fx, fy) for angle in angles for fx, fy in flips]
     m, t = len(images), len(transforms)
     plan = AugmentPlan(
@@ -104,7 +104,7 @@ def _transformed(images: np.ndarray, config: AugmentConfig) -> np.ndarray:
         kind=np.zeros(m * t, dtype=np.int64),
         interpolation=config.interpolation,
     )
-    return _resample(images, plan, None, "cpu", 512, None).numpy().reshape(t, m, 1, ROI_SIZE, ROI_SIZE)
+    return resample(images, plan, None, "cpu", 512, None).numpy().reshape(t, m, 1, ROI_SIZE, ROI_SIZE)
 
 
 def _block_mean(images: np.ndarray) -> np.ndarray:

@@ -88,7 +88,7 @@ def _fail(name: str, value: object, valid: str) -> LiverkitError:
     return LiverkitError(f"PhantomConfig.{name} = {value!r} is invalid: it must be {valid}.")
 
 
-def _is_number(value: object) -> bool:
+def is_number(value: object) -> bool:
     """True for a finite int or float (not a bool)."""
     is_real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
     return is_real and math.isfinite(value)
@@ -122,7 +122,7 @@ def _validate_ranges(config: PhantomConfig) -> None:
     for name, (is_valid, valid) in rules.items():
         value = getattr(config, name)
         pair = tuple(value) if isinstance(value, (tuple, list, np.ndarray)) else ()
-        if len(pair) != 2 or not all(_is_number(v) for v in pair) or not is_valid(*pair):
+        if len(pair) != 2 or not all(is_number(v) for v in pair) or not is_valid(*pair):
             raise _fail(name, value, valid)
         object.__setattr__(config, name, (float(pair[0]), float(pair[1])))
 
@@ -139,7 +139,7 @@ def _validate_scalars(config: PhantomConfig) -> None:
     }
     for name, (is_valid, valid) in rules.items():
         value = getattr(config, name)
-        if not (_is_number(value) and is_valid(value)):
+        if not (is_number(value) and is_valid(value)):
             raise _fail(name, value, valid)
 
 

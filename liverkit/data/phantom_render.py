@@ -12,7 +12,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from scipy.special import expit
 
-from liverkit.data.phantom_config import CLASS_NAMES, PhantomConfig, _is_number
+from liverkit.data.phantom_config import CLASS_NAMES, PhantomConfig, is_number
 from liverkit.errors import LiverkitError
 
 PARENCHYMA_HU_RANGE = (90.0, 120.0)
@@ -121,9 +121,9 @@ def _check_render_args(class_name: str, diameter_mm: float, rng: object, config:
     """Refuse arguments a notebook or widget user could get wrong, with a message saying what is allowed."""
     if class_name not in CLASS_NAMES:
         raise LiverkitError(f"unknown phantom class '{class_name}'; choose one of {list(CLASS_NAMES)}.")
-    if not (_is_number(diameter_mm) and diameter_mm > 0):
+    if not (is_number(diameter_mm) and diameter_mm > 0):
         raise LiverkitError(f"diameter_mm must be a number > 0 (mm), got {diameter_mm!r}.")
-    if not (_is_number(noise_hu) and noise_hu >= 0):
+    if not (is_number(noise_hu) and noise_hu >= 0):
         raise LiverkitError(f"noise_hu must be a number >= 0 (HU), got {noise_hu!r}.")
     if not isinstance(rng, np.random.Generator):
         raise LiverkitError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}.")

@@ -94,8 +94,8 @@ def run_classic_sweep(
         run: where each finished model's record is cached (``classic_sweep_r<r>_f<f>.json``), so that a rerun
             or an interrupted sweep resumes; None keeps nothing.
     """
-    inputs = SweepInputs(lesions, np.asarray(fold_of), aug, clf, seed, inner_folds)
-    jobs = classic_jobs(inputs, groups, repeats)
+    inputs = SweepInputs(lesions, np.asarray(fold_of), aug, seed, inner_folds)
+    jobs = classic_jobs(inputs, clf, groups, repeats)
     header = {
         "augment": asdict(aug),
         "classifier": asdict(clf),
@@ -125,15 +125,15 @@ def sweep_cache(run: RunFolder | None, repeat: int, fold: int, header: dict) -> 
     return JobCache(path, json.loads(json.dumps(header)), "the classic sweep's cache")
 
 
-def classic_jobs(inputs: SweepInputs, groups: tuple[int, ...], repeats: int) -> list[CNNJob]:
+def classic_jobs(inputs: SweepInputs, clf: ClassifierConfig, groups: tuple[int, ...], repeats: int) -> list[CNNJob]:
     """The sweep's jobs: per (repeat, fold), every group's outer model, then every group's inner models."""
     folds = sorted(set(inputs.fold_of.tolist()))
     n_inner = inputs.inner_folds if inputs.inner_folds is not None and inputs.inner_folds >= 2 else 0
     jobs = []
     for r in range(repeats):
         for f in folds:
-            jobs += [make_job(inputs, r, f, None, size) for size in groups]
-            jobs += [make_job(inputs, r, f, k, size) for k in range(n_inner) for size in groups]
+            jobs += [make_job(inputs, clf, r, f, None, size) for size in groups]
+            jobs += [make_job(inputs, clf, r, f, k, size) for k in range(n_inner) for size in groups]
     return jobs
 
 

@@ -182,7 +182,6 @@ def run_gan_sweep(
         lesions,
         np.asarray(fold_of),
         settings.aug,
-        settings.clf,
         settings.seed,
         settings.inner_folds,
         gans=gans,
@@ -204,7 +203,7 @@ def run_gan_sweep(
         inner = [caches[r, f].get(job.key) for job in inner_jobs if (job.repeat, job.fold) == (r, f)]
         chosen = _honest_sizes(inner) if inner else {arm: settings.sizes[0] for arm in (CONTROL, *gans)}
         saved = {CLASSIC: 0, **chosen} if r == 0 and run is not None else {}
-        outer_jobs += _outer_jobs(inputs, r, f, group, settings.sizes, saved, run)
+        outer_jobs += _outer_jobs(inputs, settings, r, f, group, saved, run)
     run_missing(outer_jobs, inputs, executor, cache_of, bar.update, _NOT_CACHED)
     bar.close()
     in_fold_order = sorted([*inner_jobs, *outer_jobs], key=lambda j: (j.repeat, j.fold))  # stable: inner first
@@ -222,20 +221,23 @@ def _inner_jobs(inputs: SweepInputs, r: int, f: int, group: int, settings: Sweep
     arms = (CONTROL, *inputs.gans)
     n_inner = settings.inner_folds if settings.inner_folds >= 2 else 0
     return [
-        make_job(inputs, r, f, k, group, arm=arm, added_per_class=s)
+        make_job(inputs, settings.clf, r, f, k, group, arm=arm, added_per_class=s)
         for k in range(n_inner)
         for arm in arms
         for s in settings.sizes
     ]
 
 
-def _outer_jobs(inputs: SweepInputs, r: int, f: int, group: int, sizes, saved: dict, run) -> list[CNNJob]:
+def _outer_jobs(
+    inputs: SweepInputs, settings: SweepSettings, r: int, f: int, group: int, saved: dict, run
+) -> list[CNNJob]:
     """The test models of (repeat, fold): the classic group alone, then every added arm at every size. The model
     of an arm at the size in ``saved`` (``{arm: size}``) is written to the run folder."""
-    recipes = [(CLASSIC, 0)] + [(arm, s) for arm in (CONTROL, *inputs.gans) for s in sizes]
+    recipes = [(CLASSIC, 0)] + [(arm, s) for arm in (CONTROL, *inputs.gans) for s in settings.sizes]
     return [
         make_job(
             inputs,
+            settings.clf,
             r,
             f,
             None,

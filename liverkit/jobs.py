@@ -83,10 +83,12 @@ class CNNJob:
         return f"{self.arm}-{self.added_per_class}-{self.stage}"
 
 
-def make_job(inputs: SweepInputs, repeat: int, fold: int, inner_fold: int | None, group: int, **recipe) -> CNNJob:
+def make_job(
+    inputs: SweepInputs, config: ClassifierConfig, repeat: int, fold: int, inner_fold: int | None, group: int, **recipe
+) -> CNNJob:
     """A job with the model seed that every job of (repeat, fold, inner fold) shares (common random numbers)."""
     seed = model_seed(inputs.seed, repeat, fold, inner_fold)
-    return CNNJob(repeat, fold, inner_fold, group, inputs.config, seed, **recipe)
+    return CNNJob(repeat, fold, inner_fold, group, config, seed, **recipe)
 
 
 @dataclass
@@ -96,7 +98,6 @@ class SweepInputs:
     Args:
         lesions, fold_of: all real lesions and their patient-level folds.
         aug: the classic augmentation settings (pools).
-        config: the classifier config of the sweep's jobs.
         seed: the run seed (splits, pools, synthetic samples).
         inner_folds: inner folds of the honest choice (None: no inner models).
         gans: ``{kind: {fold or (repeat, fold): generators}}`` for the GAN arms (empty for the classic sweep).
@@ -107,7 +108,6 @@ class SweepInputs:
     lesions: LesionSet
     fold_of: np.ndarray
     aug: AugmentConfig
-    config: ClassifierConfig
     seed: int
     inner_folds: int | None
     gans: dict[str, dict] = field(default_factory=dict)

@@ -73,8 +73,8 @@ def test_classic_sweep_on_two_dask_workers_equals_in_process(data, cluster):
 def test_a_worker_killed_mid_sweep_loses_nothing(data, cluster):
     """SIGKILL one worker when the first record arrives: the scheduler reruns its job elsewhere, results equal."""
     lesions, fold_of = data
-    inputs = SweepInputs(lesions, fold_of, AUG, CLF, seed=3, inner_folds=None)
-    jobs = classic_jobs(inputs, (0, 20, 40), repeats=2)
+    inputs = SweepInputs(lesions, fold_of, AUG, seed=3, inner_folds=None)
+    jobs = classic_jobs(inputs, CLF, (0, 20, 40), repeats=2)
     expected = [run_cnn_job(job, inputs) for job in jobs]
     killed = []
 
@@ -131,8 +131,8 @@ def test_fused_chunks_in_process_give_the_same_tables(data):
 
 def test_chunks_keep_order_and_split_by_config(data):
     lesions, fold_of = data
-    inputs = SweepInputs(lesions, fold_of, AUG, CLF, seed=0, inner_folds=2)
-    jobs = classic_jobs(inputs, (0, 20), repeats=1)  # 3 folds x 2 groups x (outer + 2 inner) = 18
+    inputs = SweepInputs(lesions, fold_of, AUG, seed=0, inner_folds=2)
+    jobs = classic_jobs(inputs, CLF, (0, 20), repeats=1)  # 3 folds x 2 groups x (outer + 2 inner) = 18
     parts = chunks(jobs, 4)
     assert [len(p) for p in parts] == [4, 4, 4, 4, 2] and [j for p in parts for j in p] == jobs
     other = [jobs[0].__class__(**{**jobs[0].__dict__, "config": ClassifierConfig(epochs=1)}), *jobs[1:3]]
@@ -171,10 +171,10 @@ def test_cli_refuses_a_bad_executor_before_any_kernel(tmp_path, args, message):
 
 def test_records_do_not_depend_on_job_order(data):
     lesions, fold_of = data
-    inputs = SweepInputs(lesions, fold_of, AUG, CLF, seed=4, inner_folds=2)
-    jobs = classic_jobs(inputs, (0, 20), repeats=1)[:6]
+    inputs = SweepInputs(lesions, fold_of, AUG, seed=4, inner_folds=2)
+    jobs = classic_jobs(inputs, CLF, (0, 20), repeats=1)[:6]
     forward = LocalExecutor("cpu", "off").map(jobs, inputs)
-    backward = LocalExecutor("cpu", "off").map(jobs[::-1], SweepInputs(lesions, fold_of, AUG, CLF, 4, 2))[::-1]
+    backward = LocalExecutor("cpu", "off").map(jobs[::-1], SweepInputs(lesions, fold_of, AUG, 4, 2))[::-1]
     for a, b in zip(forward, backward, strict=True):
         assert a["y_pred" if "y_pred" in a else "val_correct"] == b["y_pred" if "y_pred" in b else "val_correct"]
         np.testing.assert_array_equal([h["loss"] for h in a["history"]], [h["loss"] for h in b["history"]])

@@ -28,8 +28,6 @@ import warnings
 import numpy as np
 import torch
 from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.kid import KernelInceptionDistance
 
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
@@ -171,6 +169,11 @@ def fid_kid_from_features(
     Returns:
         ``fid``, ``kid_mean``, ``kid_std`` (over subsets), ``kid_subset_size``, ``n_real``, ``n_fake``.
     """
+    # Imported here, not with the module: torchmetrics' image metrics pull in torchvision (about 2 s), and every GAN
+    # trainer imports this module through quality.py, for the collapse ratio only.
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
     real, fake = _pair(real_features, fake_features)
     n_real, n_fake, dim = len(real), len(fake), real.shape[1]
     _require(fid_size_problem(n_real, n_fake, dim))

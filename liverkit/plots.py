@@ -24,7 +24,6 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image
 from plotly.subplots import make_subplots
-from torchvision.utils import make_grid
 
 from liverkit.data.lesionset import ROI_SIZE, LesionSet
 from liverkit.display import fit_width
@@ -327,6 +326,8 @@ def mosaic(images: np.ndarray, cols: int, gap: int = 2) -> np.ndarray:
     filled up with white images to whole rows of ``cols`` first: a row of 3 images with ``cols=5`` keeps its 5
     columns (tests/test_plots.py checks the pixels against a plain numpy tiling).
     """
+    from torchvision.utils import make_grid  # here, not with the module: torchvision takes ~1.5 s to import
+
     k, h, w = images.shape
     rows = max(-(-k // cols), 1)
     filled = np.ones((rows * cols, 1, h, w), dtype=np.float32)  # white where there is no image

@@ -145,6 +145,7 @@ class RunData:
         self.executed = {p.stem: p for p in executed}
         self.stems = sorted({*self.sources, *self.executed})
         """The kit's notebooks and any other executed ones, in story order."""
+        self._notebooks: dict[str, dict | None] = {}
 
     def failed_copy(self, stem: str) -> Path | None:
         """The copy papermill kept when this notebook's last run failed, if there is one."""
@@ -152,9 +153,12 @@ class RunData:
         return path if path.is_file() else None
 
     def notebook(self, stem: str) -> dict | None:
-        """The executed copy as nbformat JSON (the failed copy when that is all there is), else None."""
-        path = self.executed.get(stem) or self.failed_copy(stem)
-        return json.loads(path.read_text(encoding="utf-8")) if path else None
+        """The executed copy as nbformat JSON (the failed copy when that is all there is), else None; read once
+        (the run section and the notebook's own section both read it; neither changes it)."""
+        if stem not in self._notebooks:
+            path = self.executed.get(stem) or self.failed_copy(stem)
+            self._notebooks[stem] = json.loads(path.read_text(encoding="utf-8")) if path else None
+        return self._notebooks[stem]
 
 
 # ---------------------------------------------------------------------------------------------- notebooks

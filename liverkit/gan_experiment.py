@@ -134,12 +134,6 @@ def load_all_gans(
     return {kind: {(r, f): load_fold_gans(run, kind, f, device, r) for r, f in keys} for kind in kinds}
 
 
-def fold_generators(gans: dict[str, dict], kind: str, repeat: int, fold: int):
-    """The generators of (repeat, fold): retrained per repeat when keyed by (repeat, fold), else shared by fold."""
-    per_kind = gans[kind]
-    return per_kind[(repeat, fold)] if (repeat, fold) in per_kind else per_kind[fold]
-
-
 def check_sizes(sizes: tuple[int, ...]) -> tuple[int, ...]:
     """Synthetic sizes per class, sorted; each a positive integer (0, the classic arm, is always added)."""
     bad = [s for s in sizes if not isinstance(s, (int, np.integer)) or s <= 0]

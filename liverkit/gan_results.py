@@ -254,9 +254,5 @@ def _comparison_numbers(c: dict[str, Any]) -> dict[str, Any]:
     return numbers | p_values | {"per_repeat": [_r(d) for d in c["per_repeat"]]}
 
 
-def _fold_numbers(row: pd.Series) -> dict[str, float]:
-    return {k: _r(v) for k, v in row.items() if k.startswith("fold")}
-
-
 def _r(value: float) -> float:
     return round(float(value), 4)

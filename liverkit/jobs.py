@@ -184,10 +184,15 @@ def _added(job: CNNJob, inputs: SweepInputs, base: LesionSet, plan, order, devic
     return inputs.remember(("synthetic", job.repeat, job.fold, job.arm), lambda: _synthetic(job, inputs))
 
 
+def fold_generators(gans: dict[str, dict], kind: str, repeat: int, fold: int):
+    """The generators of (repeat, fold): retrained per repeat when keyed by (repeat, fold), else shared by fold."""
+    per_kind = gans[kind]
+    return per_kind[(repeat, fold)] if (repeat, fold) in per_kind else per_kind[fold]
+
+
 def _synthetic(job: CNNJob, inputs: SweepInputs) -> LesionSet:
     """The (repeat, fold)'s synthetic lesions of one GAN kind: the same for outer and inner models."""
-    per_kind = inputs.gans[job.arm]
-    generators = per_kind.get((job.repeat, job.fold), per_kind.get(job.fold))
+    generators = fold_generators(inputs.gans, job.arm, job.repeat, job.fold)
     position = list(inputs.gans).index(job.arm)
     seed = derive(inputs.seed, job.repeat, job.fold, Stream.SYNTHETIC, position)
     return fold_samples(generators, inputs.lesions.class_names, inputs.synthetic_per_class, seed)

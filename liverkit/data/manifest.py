@@ -298,7 +298,7 @@ def ensure_local(entry: DataEntry, download: bool = False) -> Path:
                 f"liverkit.data.load('{entry.name}', download=True) or `liverkit data fetch {entry.name}`, "
                 f"or download {entry.url} by hand and save it as '{entry.path}'."
             )
-        fetch(entry.url, entry.path, entry.md5)
+        return fetch(entry.url, entry.path, entry.md5)  # its MD5 is checked on the way in
     if entry.md5 and entry.path.is_file():
         verify_md5(entry.path, entry.md5)
     return entry.path

@@ -143,8 +143,14 @@ def _regress(args: argparse.Namespace) -> int:
         print(line)
     for line in regress.notes(args.run_dir, args.baseline):
         print(line)
+    changed = regress.headlines(args.run_dir, args.baseline)
+    if changed:
+        print(f"Verdicts and choices that differ from the baseline ({len(changed)}):")
+    for line in changed:
+        print(f"  {line}")
     summary = f"{len(problems)} number(s) differ from" if problems else "all numbers match"
-    print(f"{summary} {args.baseline}")
+    headline = f"; {len(changed)} verdict(s) or choice(s) differ (listed above)" if changed else ""
+    print(f"{summary} {args.baseline}{headline}")
     return 1 if problems else 0
 
 

@@ -42,6 +42,8 @@ class _Verdict:
     why: str  # said after "Right:"
     hint: str  # said after "Not quite:"
     names: tuple[str, ...] = ()
+    mistakes: tuple[tuple[Any, str], ...] = ()
+    """Typical wrong answers and the hint each gets: (the value such a mistake gives, what to say)."""
 
 
 def _judge(answer: Any, verdict: _Verdict) -> str:
@@ -59,6 +61,9 @@ def _judge(answer: Any, verdict: _Verdict) -> str:
     right, shown = _compare(given, verdict)
     if right:
         return f"Right: {shown}. {verdict.why}"
+    for value, hint in verdict.mistakes:
+        if _compare(given, _Verdict("", value, verdict.kind, "", "", verdict.names))[0]:
+            return f"Not quite: {answer!r} is not it. {hint}"
     return f"Not quite: {answer!r} is not it. Hint: {verdict.hint}"
 
 
@@ -194,24 +199,35 @@ def check_04_class_head_accuracy(gan: TrainedGAN | Mapping[str, TrainedGAN], ans
 
 
 def check_05_dcgan_p_value(run: RunFolder, answer: Any = None) -> str:
-    """Notebook 05, exercise 2: the Holm-adjusted patient-level p-value of classic + DCGAN against the same-size
-    control (honest choice), rounded to 2 decimals."""
-    numbers = run.read_metrics("05_gan_augmentation")["comparisons"]["dcgan_vs_classic_control_honest"]
-    p_value = float(numbers["p_holm"])
+    """Notebook 05, exercise 2: the adjusted p-value of the primary comparison of the DCGAN arm (against the
+    same-size control at the same size), rounded to 2 decimals."""
+    numbers = run.read_metrics("05_gan_augmentation")
+    primary = numbers["primary"]["dcgan"]
+    p_value = float(primary["p_adjusted"])
     meaning = (
-        "Below 0.05: a difference between DCGAN lesions and extra classic variants this large is unlikely by chance."
+        "Below 0.05: the family-adjusted test rejects, and the verdict says so."
         if p_value < 0.05
-        else "0.05 or more: a difference like this is common by chance, so this run shows no effect (which is not "
-        "the same as showing there is none)."
+        else "0.05 or more: the adjusted test does not reject, so the verdict is 'inconclusive': this run neither "
+        "shows that DCGAN lesions beat extra classic variants nor that they do not."
     )
+    secondary = numbers["comparisons"].get("dcgan_vs_classic_control_honest", {})
+    mistakes = ((float(primary["p_value"]), "That is the unadjusted p-value: use the one adjusted for the family."),)
+    if secondary.get("p_adjusted") is not None:
+        mistakes += (
+            (
+                float(secondary["p_adjusted"]),
+                "That is the secondary comparison (each arm at its own size): read "
+                "the primary one, both arms at the same size.",
+            ),
+        )
     verdict = _Verdict(
-        question="what was the Holm-adjusted p-value of classic + DCGAN against the same-size control (honest "
-        "choice), rounded to 2 decimals?",
+        question="what was the adjusted p-value of the primary comparison, classic + DCGAN against the same-size "
+        "control at the same size, rounded to 2 decimals?",
         truth=p_value,
         kind="decimal2",
         why=meaning,
-        hint="the paired test's printout has one paragraph per GAN and choice: read the DCGAN one marked "
-        "[honest choice].",
+        hint="the printout of the paired comparisons starts with the [primary] ones; the adjusted p is in brackets.",
+        mistakes=tuple((v, h) for v, h in mistakes if abs(v - p_value) > 0.005),
     )
     return _judge(answer, verdict)
 

@@ -51,6 +51,9 @@ from liverkit.train.classifier import ClassifierConfig, config_dict
 ARMS = (CLASSIC, CONTROL, *GAN_KINDS)
 """Every arm of the sweep; all but ``classic`` add ``synthetic`` images per class to the classic group."""
 _NOT_CACHED = ("history", "images_per_second")
+RECORD_FORMAT = 2
+"""Version of the cached records (2: ``epochs_trained`` and ``steps`` as counted by the training loop); a cache of
+another version is refused like a cache of other settings."""
 """Record fields the sweep's cache files leave out (the GAN sweep reports neither)."""
 
 
@@ -64,7 +67,7 @@ class GanSweep:
     """repeat, fold, inner_fold, arm, synthetic, val_correct, val_lesions: the honest choice's inner scores."""
     timing: pd.DataFrame
     """repeat, fold, arm, synthetic, stage (outer/inner), inner_fold (-1 for outer models), seconds, training_images,
-    shared_images (the classic group's size), epochs, steps."""
+    shared_images (the classic group's size), epochs and steps (both as counted by the training loop)."""
     class_names: tuple[str, ...]
     sizes: tuple[int, ...]
     """Images per class added on top of the classic group (synthetic, or extra classic for the control)."""
@@ -98,6 +101,7 @@ class SweepSettings:
                     "inner_folds": self.inner_folds,
                     "data_fingerprint": self.data_fingerprint,
                     "gan_repeats": self.gan_repeats,
+                    "record_format": RECORD_FORMAT,
                 }
             )
         )
@@ -312,7 +316,7 @@ def _collect(records: list[dict], lesions: LesionSet, settings: SweepSettings) -
         stage = "outer" if rec["stage"] == "outer" else "inner"
         inner_fold = -1 if stage == "outer" else int(rec["stage"][5:])
         images = rec["training_images"]
-        budget = {"epochs": settings.clf.epochs, "steps": settings.clf.steps_for(images)}
+        budget = {"epochs": rec["epochs_trained"], "steps": rec["steps"]}  # as trained, not as configured
         timing.append(
             {
                 **key,

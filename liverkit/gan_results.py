@@ -24,7 +24,15 @@ import pandas as pd
 from liverkit.errors import LiverkitError
 from liverkit.experiment import inner_scores, pooled_confusion, prediction_matrix, setting_metrics
 from liverkit.gan_experiment import ARMS, CONTROL, GanSweep
-from liverkit.metrics import CI_METHOD, accuracy, bootstrap_ci, holm, paired_difference_ci, paired_permutation_test
+from liverkit.metrics import (
+    CI_METHOD,
+    accuracy,
+    bonferroni,
+    bootstrap_bounds,
+    bootstrap_ci,
+    bootstrap_p_value,
+    crossed_bootstrap,
+)
 
 
 def arm_label(arm: str) -> str:
@@ -149,51 +157,143 @@ def confusion_matrices(sweep: GanSweep, no_augmentation: pd.DataFrame) -> dict[s
 
 
 # ---------------------------------------------------------------------------------------------- paired comparisons
-def comparison_pairs(sweep: GanSweep) -> list[tuple[str, str]]:
-    """(baseline, arm) pairs of the honest family: each added arm vs classic, each GAN arm vs the control."""
+ALPHA = 0.05
+"""The error rate of every family of comparisons (familywise, two-sided)."""
+CI_LEVELS = ("patient", "repeat")
+"""What the comparisons' bootstrap resamples: patients and repeats, crossed (``metrics.crossed_bootstrap``)."""
+PRIMARY, SECONDARY, DESCRIPTIVE = "primary", "secondary", "descriptive"
+"""The comparison families: the one question fixed before the run, the other honest ones, the paper's choice."""
+
+
+def matched_predictions(sweep: GanSweep, kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The primary pair of a GAN kind: (control rows, GAN rows), both at the size the GAN arm chose on its inner
+    folds in each (repeat, fold), so the two arms trained on exactly as many images with as many steps."""
+    sizes = choose_sizes(sweep, "honest")
+    sizes = sizes[sizes.arm == kind][["repeat", "fold", "synthetic"]]
+    control = sweep.predictions[sweep.predictions.arm == CONTROL].merge(sizes, on=["repeat", "fold", "synthetic"])
+    return control, arm_predictions(sweep, kind, "honest")
+
+
+def matched_budget(sweep: GanSweep, kind: str) -> pd.DataFrame:
+    """Per (repeat, fold): the primary pair's size, and each arm's training images, epochs and steps as trained."""
+    outer = sweep.timing[sweep.timing.stage == "outer"]
+    sizes = choose_sizes(sweep, "honest")
+    sizes = sizes[sizes.arm == kind][["repeat", "fold", "synthetic"]]
+    columns = ["repeat", "fold", "synthetic", "training_images", "epochs", "steps"]
+    gan = outer[outer.arm == kind][columns].merge(sizes, on=["repeat", "fold", "synthetic"])
+    control = outer[outer.arm == CONTROL][columns].merge(sizes, on=["repeat", "fold", "synthetic"])
+    return gan.merge(control, on=["repeat", "fold", "synthetic"], suffixes=("_gan", "_control"))
+
+
+def comparison_plan(sweep: GanSweep) -> list[tuple[str, str, str, str]]:
+    """Every comparison as (family, baseline, arm, choice), fixed before any result is seen.
+
+    Primary: each GAN kind against the same-size control, both at the GAN arm's honestly chosen size. Secondary:
+    each added arm against classic alone, and each GAN kind against the control at the control's own chosen size.
+    Descriptive: each added arm against classic at the paper's (test-fold) choice of size.
+    """
     arms = arms_of(sweep)
-    pairs = [("classic", a) for a in arms if a != "classic"]
-    return pairs + [(CONTROL, a) for a in arms if a not in ("classic", CONTROL) and CONTROL in arms]
+    kinds = [a for a in arms if a not in ("classic", CONTROL)]
+    added = [a for a in arms if a != "classic"]
+    primary = [(PRIMARY, CONTROL, k, "matched") for k in kinds if CONTROL in arms]
+    secondary = [(SECONDARY, "classic", a, "honest") for a in added]
+    secondary += [(SECONDARY, CONTROL, k, "honest") for k in kinds if CONTROL in arms]
+    return primary + secondary + [(DESCRIPTIVE, "classic", a, "paper") for a in added]
 
 
-def compare(sweep: GanSweep, n_boot: int = 2000, n_perm: int = 10000) -> list[dict[str, Any]]:
-    """Every paired comparison: the honest family with Holm-adjusted patient-level p-values, then each added arm
-    against classic at the paper's (optimistic) size, with a CI and no p-value."""
-    honest = [_paired(sweep, base, arm, "honest", n_boot, n_perm) for base, arm in comparison_pairs(sweep)]
-    for result, adjusted in zip(honest, holm([c["p_value"] for c in honest]), strict=True):
-        result["p_holm"] = adjusted
-    paper = [_paired(sweep, "classic", a, "paper", n_boot, 0) for a in arms_of(sweep) if a != "classic"]
-    return [{**c, "in_words": in_words(c)} for c in honest + paper]
+def compare(sweep: GanSweep, n_boot: int = 4000) -> list[dict[str, Any]]:
+    """Every comparison of :func:`comparison_plan`: a difference in accuracy with a bootstrap over repeats and
+    patients (:func:`~liverkit.metrics.crossed_bootstrap`), a Bonferroni-adjusted p-value within its family and the
+    simultaneous interval that agrees with it; the descriptive rows get a 95% interval and no p-value."""
+    results = [
+        _paired(sweep, family, base, arm, choice, n_boot) for family, base, arm, choice in comparison_plan(sweep)
+    ]
+    for family in (PRIMARY, SECONDARY):
+        members = [c for c in results if c["family"] == family]
+        for c, adjusted in zip(members, bonferroni([c["p_value"] for c in members]), strict=True):
+            c["p_adjusted"], c["family_size"] = adjusted, len(members)
+            c["ci_low"], c["ci_high"] = bootstrap_bounds(c.pop("draws"), ALPHA / len(members))
+            c["ci_level"] = 1 - ALPHA / len(members)
+    for c in results:
+        if c["family"] == DESCRIPTIVE:
+            c["ci_low"], c["ci_high"] = bootstrap_bounds(c.pop("draws"), ALPHA)
+            c["ci_level"] = 1 - ALPHA
+    scope = conditions(sweep)
+    return [
+        {**c, "conditional_on": scope, "verdict": verdict(c), "in_words": in_words(c | {"conditional_on": scope})}
+        for c in results
+    ]
 
 
-def _paired(sweep: GanSweep, base: str, arm: str, mode: str, n_boot: int, n_perm: int) -> dict[str, Any]:
-    """``arm`` against ``base`` on the same test lesions, repeats and patients."""
-    b = prediction_matrix(arm_predictions(sweep, base, mode))
-    a = prediction_matrix(arm_predictions(sweep, arm, mode))
+def _pair_rows(sweep: GanSweep, base: str, arm: str, choice: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if choice == "matched":
+        return matched_predictions(sweep, arm)
+    mode = "paper" if choice == "paper" else "honest"
+    return arm_predictions(sweep, base, mode), arm_predictions(sweep, arm, mode)
+
+
+def _paired(sweep: GanSweep, family: str, base: str, arm: str, choice: str, n_boot: int) -> dict[str, Any]:
+    """``arm`` against ``base`` on the same test lesions, repeats and patients; ``draws`` from the crossed
+    bootstrap (the family's interval is cut from them once the family's size is known)."""
+    base_rows, arm_rows = _pair_rows(sweep, base, arm, choice)
+    b, a = prediction_matrix(base_rows), prediction_matrix(arm_rows)
     if not np.array_equal(b[0], a[0]) or b[2].shape != a[2].shape:
         raise LiverkitError(f"'{arm}' and '{base}' were not tested on the same lesions and repeats; rerun the sweep.")
     _, y_true, base_pred, patients = b
-    diff, low, high = paired_difference_ci(y_true, base_pred, a[2], clusters=patients, n_boot=n_boot)
-    per_repeat = ((a[2] == y_true).mean(axis=1) - (base_pred == y_true).mean(axis=1)).tolist()
-    gained = ((a[2] == y_true) & (base_pred != y_true)).sum(axis=1)
-    lost = ((a[2] != y_true) & (base_pred == y_true)).sum(axis=1)
-    p = paired_permutation_test(y_true, base_pred, a[2], patients, n_perm=n_perm) if mode == "honest" else None
+    gain = (a[2] == y_true).astype(np.float64) - (base_pred == y_true)  # (R, L)
+    draws = crossed_bootstrap(gain, patients, n_boot=n_boot)
     return {
+        "family": family,
         "arm": arm,
         "baseline": base,
-        "mode": mode,
+        "choice": choice,
         "lesions": len(y_true),
         "patients": len(set(patients.tolist())),
-        "repeats": int(a[2].shape[0]),
-        "gained": float(gained.mean()),
-        "lost": float(lost.mean()),
-        "accuracy_difference": diff,
-        "ci_low": low,
-        "ci_high": high,
-        "per_repeat": per_repeat,
-        "p_value": p,
-        "p_holm": None,
+        "repeats": int(gain.shape[0]),
+        "gained": float((gain > 0).sum(axis=1).mean()),
+        "lost": float((gain < 0).sum(axis=1).mean()),
+        "accuracy_difference": float(gain.mean()),
+        "per_repeat": gain.mean(axis=1).tolist(),
+        "per_repeat_fold": _per_repeat_fold(base_rows, arm_rows),
+        "p_value": bootstrap_p_value(draws) if family != DESCRIPTIVE else None,
+        "p_adjusted": None,
+        "draws": draws,
     }
+
+
+def _per_repeat_fold(base_rows: pd.DataFrame, arm_rows: pd.DataFrame) -> dict[str, float]:
+    """Accuracy difference per (repeat, fold), keyed ``r<repeat>_f<fold>``: the spread the repeats bring."""
+    keys = ["repeat", "fold", "index"]
+    both = base_rows[[*keys, "y_true", "y_pred"]].merge(arm_rows[[*keys, "y_pred"]], on=keys, suffixes=("_b", "_a"))
+    gain = (both.y_pred_a == both.y_true).astype(float) - (both.y_pred_b == both.y_true)
+    means = gain.groupby([both.repeat, both.fold]).mean()
+    return {f"r{r}_f{f}": float(v) for (r, f), v in means.items()}
+
+
+def conditions(sweep: GanSweep) -> str:
+    """What every interval of the sweep resamples and what it holds fixed, as one sentence from the sweep's own
+    settings (``gan_repeats``; one fold partition for every repeat)."""
+    repeats = int(sweep.predictions.repeat.nunique())
+    gan_repeats = int(sweep.meta.get("gan_repeats", 1))
+    resampled = f"patients and the {repeats} repeats (new pools, inner splits, seeds"
+    if gan_repeats >= repeats > 1:
+        resampled += " and GANs"
+    text = f"The interval resamples {resampled})"
+    if gan_repeats < repeats:
+        text += (
+            "; the GANs were trained once per fold and shared by all repeats, so the chance in GAN training is "
+            "not in it: it holds for these GANs"
+        )
+    return text + "; every repeat used the same split into folds, so the interval holds for this partition."
+
+
+def verdict(c: dict[str, Any]) -> str | None:
+    """``helped``, ``hurt`` or ``inconclusive`` from the family-adjusted p-value; None for a descriptive row."""
+    if c["family"] == DESCRIPTIVE:
+        return None
+    if c["p_adjusted"] < ALPHA:
+        return "helped" if c["accuracy_difference"] > 0 else "hurt"
+    return "inconclusive"
 
 
 def p_text(p: float) -> str:
@@ -203,31 +303,42 @@ def p_text(p: float) -> str:
     return f"p = {p:.3f}" if p >= 0.01 else f"p = {p:.1g}"
 
 
+def _points(value: float) -> str:
+    return f"{100 * value:+.1f}"
+
+
 def in_words(c: dict[str, Any]) -> str:
-    """One comparison as sentences; "helped"/"hurt" only when the 95% CI of the difference excludes zero."""
+    """One comparison as sentences; "helped"/"hurt" only when the family-adjusted test rejects (its simultaneous
+    interval then excludes zero too); a descriptive row (size chosen on the test lesions) gets no verdict."""
     name, base = arm_label(c["arm"]), arm_label(c["baseline"])
+    if c["choice"] == "matched":
+        base += " at the same size"
+    level = f"{100 * c['ci_level']:.4g}%"
     text = (
         f"{name} against {base}, over {c['repeats']} repeat(s), {c['lesions']} test lesions of {c['patients']} "
-        f"patients: accuracy {100 * c['accuracy_difference']:+.1f} points (95% CI {100 * c['ci_low']:+.1f} to "
-        f"{100 * c['ci_high']:+.1f}, patients resampled); per repeat "
-        + ", ".join(f"{100 * d:+.1f}" for d in c["per_repeat"])
+        f"patients: accuracy {_points(c['accuracy_difference'])} points ({level} interval "
+        f"{_points(c['ci_low'])} to {_points(c['ci_high'])}); per repeat "
+        + ", ".join(_points(d) for d in c["per_repeat"])
         + ". "
     )
-    if c["mode"] == "paper":
-        text += "Optimistic: the size was chosen on these test lesions, so no p-value is given. "
-    else:
-        text += f"Patient-level permutation test {p_text(c['p_value'])} (Holm-adjusted {p_text(c['p_holm'])}). "
-    if c["ci_low"] > 0 or c["ci_high"] < 0:
-        direction = "helped" if c["accuracy_difference"] > 0 else "hurt"
-        return text + f"The interval excludes zero: on this data the added images {direction}."
+    if c["family"] == DESCRIPTIVE:
+        return text + "Descriptive only: the size was chosen on these test lesions, so no p-value and no verdict."
+    adjusted = f"{p_text(c['p_adjusted'])} adjusted for the {c['family_size']} {c['family']} comparison(s)"
+    text += f"Bootstrap test {p_text(c['p_value'])} ({adjusted}). "
+    scope = c.get("conditional_on", "")
+    if verdict(c) != "inconclusive":
+        return text + f"On this data the added images {verdict(c)}. {scope}".rstrip()
     return (
-        text + "The interval includes zero: this run gives no evidence that the added images help, nor that they hurt."
-    )
+        text
+        + f"Inconclusive: the data are compatible with {_points(c['ci_low'])} to {_points(c['ci_high'])} points. "
+        + scope
+    ).rstrip()
 
 
 # ---------------------------------------------------------------------------------------------- recorded numbers
 def key_numbers(sweep: GanSweep, results: pd.DataFrame, comparisons: list[dict[str, Any]]) -> dict[str, Any]:
-    """The numbers notebook 05 records for tests, reports and regression checks (accuracies with 95% CIs)."""
+    """The numbers notebook 05 records for tests, reports and regression checks (accuracies with 95% CIs; the
+    primary comparisons with their matched sizes and steps; every other comparison by family)."""
     acc = results[results.metric == "accuracy"].set_index("setting")
     honest = choose_sizes(sweep, "honest")
     folds = fold_table(sweep)
@@ -235,6 +346,7 @@ def key_numbers(sweep: GanSweep, results: pd.DataFrame, comparisons: list[dict[s
         "sizes": list(sweep.sizes),
         "arms": arms_of(sweep),
         "repeats": int(sweep.predictions.repeat.nunique()),
+        "gan_repeats": int(sweep.meta.get("gan_repeats", 1)),
         "ci_method": CI_METHOD,
         "epochs": int(sweep.timing.epochs.iloc[0]),
         "accuracy": {name: [_r(row.estimate), _r(row.ci_low), _r(row.ci_high)] for name, row in acc.iterrows()},
@@ -242,16 +354,49 @@ def key_numbers(sweep: GanSweep, results: pd.DataFrame, comparisons: list[dict[s
             name: {k: _r(v) for k, v in row.items() if k.startswith("fold")} for name, row in folds.iterrows()
         },
         "honest_sizes": {arm: [int(s) for s in part.synthetic] for arm, part in honest.groupby("arm")},
-        "comparisons": {f"{c['arm']}_vs_{c['baseline']}_{c['mode']}": _comparison_numbers(c) for c in comparisons},
+        "primary": {c["arm"]: _primary_numbers(sweep, c) for c in comparisons if c["family"] == PRIMARY},
+        "comparisons": {
+            f"{c['arm']}_vs_{c['baseline']}_{c['choice']}": _comparison_numbers(c)
+            for c in comparisons
+            if c["family"] != PRIMARY
+        },
         "models": int(len(sweep.timing)),
         "train_seconds": round(float(sweep.timing.seconds.sum()), 1),
     }
 
 
+def _primary_numbers(sweep: GanSweep, c: dict[str, Any]) -> dict[str, Any]:
+    """A primary comparison's record: both arms' sizes and steps per (repeat, fold) (equal by construction)."""
+    budget = matched_budget(sweep, c["arm"])
+    matched = {
+        name: [int(v) for v in budget[column]]
+        for name, column in (
+            ("repeat", "repeat"),
+            ("fold", "fold"),
+            ("gan_size", "synthetic"),
+            ("control_size", "synthetic"),
+            ("gan_steps", "steps_gan"),
+            ("control_steps", "steps_control"),
+        )
+    }
+    return {"baseline": c["baseline"], **_comparison_numbers(c), "ci_levels": list(CI_LEVELS), "matched": matched}
+
+
 def _comparison_numbers(c: dict[str, Any]) -> dict[str, Any]:
     numbers = {k: _r(c[k]) for k in ("gained", "lost", "accuracy_difference", "ci_low", "ci_high")}
-    p_values = {k: None if c[k] is None else float(c[k]) for k in ("p_value", "p_holm")}  # unrounded: may be small
-    return numbers | p_values | {"per_repeat": [_r(d) for d in c["per_repeat"]]}
+    p_values = {k: None if c[k] is None else float(c[k]) for k in ("p_value", "p_adjusted")}  # unrounded
+    return (
+        numbers
+        | p_values
+        | {
+            "family": c["family"],
+            "ci_level": _r(c["ci_level"]),
+            "adjustment": None if c["family"] == DESCRIPTIVE else "bonferroni",
+            "verdict": c["verdict"],
+            "per_repeat": [_r(d) for d in c["per_repeat"]],
+            "per_repeat_fold": {k: _r(v) for k, v in c["per_repeat_fold"].items()},
+        }
+    )
 
 
 def _r(value: float) -> float:

@@ -202,7 +202,8 @@ def run_cnn_job(job: CNNJob, inputs: SweepInputs, device: str | torch.device = "
     """Train and score one job: the pure function every executor maps over the jobs.
 
     Returns a plain record (JSON-ready): ``arm``, ``synthetic`` (added per class), ``stage``, ``seconds``,
-    ``training_images``, ``shared_images``, ``images_per_second`` and ``history`` (one dict per epoch), plus test
+    ``training_images``, ``shared_images``, ``images_per_second``, ``epochs_trained`` and ``steps`` (counted by the
+    training loop, not copied from the config) and ``history`` (one dict per epoch), plus test
     ``index`` and ``y_pred`` for an outer model, ``val_correct`` and ``val_lesions`` for an inner one.
     """
     data = job_data(job, inputs, device)
@@ -234,6 +235,8 @@ def score(job: CNNJob, data: JobData, trained: TrainedClassifier, device: str | 
         "training_images": len(data.train),
         "shared_images": data.shared_images,
         "images_per_second": trained.images_per_second,
+        "epochs_trained": len(trained.history),
+        "steps": int(trained.history.steps.iloc[-1]) if len(trained.history) else 0,
         "history": trained.history.to_dict("records"),
     }
     if job.inner_fold is None:

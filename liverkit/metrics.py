@@ -5,8 +5,9 @@ Confidence intervals are percentile bootstraps: by default over lesions (resampl
 their repeats together, so repeated runs stay paired, and recomputing the metric); when ``clusters`` (patient
 ids) are given, over patients instead, each drawn patient bringing all its lesions, since lesions of one patient
 are correlated and the patient is the independent unit. Two classifiers are compared on the same lesions with a
-paired bootstrap CI of the accuracy difference and a patient-level sign-flip permutation test; ``holm`` adjusts
-a family of p-values.
+paired bootstrap CI of the accuracy difference and a patient-level sign-flip permutation test, or, over repeats
+and patients together, with :func:`crossed_bootstrap` and the p-value and bounds that invert it;
+``bonferroni`` and ``holm`` adjust a family of p-values.
 """
 
 from __future__ import annotations
@@ -217,11 +218,13 @@ def paired_permutation_test(
     enumerated when m <= 16 (exact p = #{|T*| >= |T|} / 2^m); otherwise ``n_perm`` random patterns give
     p = (1 + #{|T*| >= |T|}) / (1 + n_perm). Returns 1.0 when every d_i is 0.
 
-    This is the cluster (patient-level) analogue of McNemar's test: with one lesion per patient it is
-    McNemar's exact (binomial) test on the discordant lesions. Sign-flip (randomisation) tests for paired
-    data go back to Fisher (1935, The Design of Experiments) and Pitman (1937, JRSS Suppl. 4:119-130); for
-    clustered binary data compare Obuchowski (1998, Statistics in Medicine 17:1495-1507), who adjusts
-    McNemar's statistic for clustering.
+    The p-value is exact only when m <= 16; above that it is a Monte Carlo estimate. With one lesion per patient
+    and one repeat the test is McNemar's exact (binomial) test on the discordant lesions; with several lesions per
+    patient or fractional d_i (averaged over repeats) it is a clustered sign-flip test, not McNemar's. It is
+    conditional on the trained models: it resamples patients, not what the repeats vary. Sign-flip
+    (randomisation) tests for paired data go back to Fisher (1935, The Design of Experiments) and Pitman (1937,
+    JRSS Suppl. 4:119-130); for clustered binary data compare Obuchowski (1998, Statistics in Medicine
+    17:1495-1507), who adjusts McNemar's statistic for clustering.
 
     Args:
         y_true: true labels, one per lesion (L,).
@@ -241,6 +244,67 @@ def paired_permutation_test(
     flipped = _sign_flip_sums(d, n_perm, np.random.default_rng(seed))
     hits = int(np.sum(flipped >= observed))
     return hits / len(flipped) if len(d) <= 16 else (1 + hits) / (1 + len(flipped))
+
+
+def crossed_bootstrap(
+    gain: np.ndarray, clusters: Sequence[Hashable] | np.ndarray, n_boot: int = 4000, seed: int = 0
+) -> np.ndarray:
+    """Bootstrap draws of a mean per-lesion gain, resampling repeats and patients independently.
+
+    Every repeat of the experiment trains its own models (and, with ``gan_repeats`` = ``repeats``, its own GANs),
+    and every patient is tested once per repeat: repeats and patients are *crossed* sources of chance. A draw takes
+    R repeats with replacement and P patients with replacement (each patient with all its lesions) and averages the
+    gain over every drawn (repeat, patient) cell: the pigeonhole bootstrap for crossed random effects (Owen 2007,
+    Annals of Applied Statistics 1:556-581), which is slightly conservative. With one repeat it is the
+    patient-cluster bootstrap.
+
+    Args:
+        gain: per repeat and lesion, correct by the compared arm minus correct by the reference (R, L).
+        clusters: one patient id per lesion (L,).
+        n_boot: number of bootstrap draws.
+        seed: seed of the random generator.
+    """
+    gain = np.atleast_2d(np.asarray(gain, dtype=np.float64))
+    codes = _cluster_codes(clusters, gain.shape[1])
+    n_patients, n_repeats = int(codes.max()) + 1, gain.shape[0]
+    per_cell = np.stack([np.bincount(codes, weights=row, minlength=n_patients) for row in gain])  # (R, P)
+    lesions = np.bincount(codes, minlength=n_patients).astype(np.float64)  # (P,)
+    rng = np.random.default_rng(seed)
+    repeat_counts = rng.multinomial(n_repeats, np.full(n_repeats, 1 / n_repeats), size=n_boot)  # (B, R)
+    patient_counts = rng.multinomial(n_patients, np.full(n_patients, 1 / n_patients), size=n_boot)  # (B, P)
+    total = np.einsum("br,rp,bp->b", repeat_counts, per_cell, patient_counts)
+    return total / (n_repeats * (patient_counts @ lesions))
+
+
+def bootstrap_p_value(draws: np.ndarray) -> float:
+    """Two-sided p-value of "the difference is 0" by inverting the percentile bootstrap: twice the share of draws
+    on the far side of zero (capped at 1). :func:`bootstrap_bounds` with ``alpha`` = a excludes 0 exactly when
+    this p-value is below a, so an interval and its test never disagree."""
+    draws = np.asarray(draws, dtype=np.float64)
+    far_side = min(int(np.sum(draws <= 0)), int(np.sum(draws >= 0)))
+    return min(1.0, 2 * far_side / len(draws))
+
+
+def bootstrap_bounds(draws: np.ndarray, alpha: float = 0.05) -> tuple[float, float]:
+    """The percentile interval of ``draws`` at level 1 - ``alpha``, as order statistics (no interpolation) matched
+    to :func:`bootstrap_p_value`: the lower bound is above 0 iff fewer than alpha / 2 of the draws are <= 0, the
+    upper bound below 0 iff fewer than alpha / 2 are >= 0.
+
+    Args:
+        draws: bootstrap draws of the statistic.
+        alpha: two-sided error rate (0.05 for a 95% interval; alpha / m for Bonferroni over m comparisons).
+    """
+    ordered = np.sort(np.asarray(draws, dtype=np.float64))
+    k = max(int(np.ceil(alpha * len(ordered) / 2 - 1e-9)), 1)
+    return float(ordered[k - 1]), float(ordered[len(ordered) - k])
+
+
+def bonferroni(p_values: Sequence[float]) -> list[float]:
+    """Bonferroni-adjusted p-values (each times the family's size, capped at 1). Unlike Holm's step-down it has
+    simultaneous intervals that agree with it: the intervals at level 1 - alpha / m (``alpha / m`` given to
+    :func:`bootstrap_bounds`)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    return np.minimum(1.0, p * len(p)).tolist()
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

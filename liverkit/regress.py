@@ -15,6 +15,9 @@ key owns it), a comparison and the measurement behind it.
 - ``informational``: single-model numbers after a choice that one rounding flip can change (the quick profile's
   per-fold choices and what follows them); differences are listed but never fail the check.
 
+Whatever their family, verdict words and honest choices that differ from the baseline are listed on their own
+(:func:`headline_changes`), with the numbers behind each verdict, so a changed conclusion is always seen.
+
 A key that no family matches is a problem to fix (add it to a family; see docs/regression.md). Measured times
 and speeds (keys containing ``seconds``, ``per_second`` or ``duration``) are never recorded.
 """
@@ -94,6 +97,31 @@ def informational(current: dict[str, Any], values: dict[str, Any], families: lis
         family = family_of(key, families)
         if family and family["compare"] == "informational" and not _close(current[key], values[key], 0.0):
             lines.append(f"{key}: {current[key]!r}, baseline {values[key]!r} (informational, {family['name']})")
+    return lines
+
+
+HEADLINE = re.compile(r"/verdict$|/(honest_groups|honest_sizes)/|/paper_group$")
+"""Keys that carry a conclusion or a choice (verdict words, honestly chosen groups and sizes): however their
+family compares them, :func:`headline_changes` lists each one that differs, so a flipped verdict is never hidden
+behind "all numbers match"."""
+_EVIDENCE = ("accuracy_difference", "ci_low", "ci_high", "p_adjusted")
+"""The numbers beside a verdict that show what moved it."""
+
+
+def headline_changes(current: dict[str, Any], values: dict[str, Any]) -> list[str]:
+    """One line per verdict word or honest choice that differs from the baseline, with the numbers behind a
+    verdict (difference, interval, adjusted p) now and in the baseline."""
+    lines = []
+    for key in sorted(k for k in set(current) & set(values) if HEADLINE.search(k)):
+        if current[key] == values[key]:
+            continue
+        line = f"{key}: {current[key]!r}, baseline {values[key]!r}"
+        if key.endswith("/verdict"):
+            stem = key[: -len("verdict")]
+            now = ", ".join(f"{name} {current.get(stem + name)!r}" for name in _EVIDENCE)
+            then = ", ".join(f"{name} {values.get(stem + name)!r}" for name in _EVIDENCE)
+            line += f" (now {now}; baseline {then})"
+        lines.append(line)
     return lines
 
 
@@ -180,6 +208,12 @@ def notes(run_dir: str | Path, baseline_path: str | Path) -> list[str]:
     """The informational differences of a run against a baseline (see :func:`informational`)."""
     baseline = read_baseline(baseline_path)
     return informational(collect(run_dir), baseline["values"], baseline["families"])
+
+
+def headlines(run_dir: str | Path, baseline_path: str | Path) -> list[str]:
+    """The verdicts and honest choices of a run that differ from a baseline's (see :func:`headline_changes`)."""
+    baseline = read_baseline(baseline_path)
+    return headline_changes(collect(run_dir), baseline["values"])
 
 
 def _check_identity(run_dir: str | Path, baseline: dict[str, Any], baseline_path: str | Path) -> None:

@@ -22,7 +22,11 @@ def run(tmp_path) -> RunFolder:
     folder.record_metrics("02_classic_augmentation", {"paper_group": 1000})
     folder.record_metrics("03_dcgan", {"collapse_ratio_by_class": {"cyst": 0.8, "metastasis": 0.3, "hemangioma": 0.6}})
     folder.record_metrics(
-        "05_gan_augmentation", {"comparisons": {"dcgan_vs_classic_control_honest": {"p_holm": 0.1796875}}}
+        "05_gan_augmentation",
+        {
+            "primary": {"dcgan": {"p_value": 0.0898, "p_adjusted": 0.1796875}},
+            "comparisons": {"dcgan_vs_classic_control_honest": {"p_value": 0.2, "p_adjusted": 0.4}},
+        },
     )
     return folder
 
@@ -78,9 +82,11 @@ def test_02_and_05_read_the_run_folder(run, tmp_path):
     assert exercises.check_02_paper_group(run, answer=1000).startswith("Right: 1000.")
     assert exercises.check_02_paper_group(run, answer=5000).startswith("Not quite")
     assert exercises.check_05_dcgan_p_value(run, answer=0.18).startswith("Right: 0.18.")
-    assert "no effect" in exercises.check_05_dcgan_p_value(run, answer="0.18")
+    assert "inconclusive" in exercises.check_05_dcgan_p_value(run, answer="0.18")
     assert exercises.check_05_dcgan_p_value(run, answer=0.1797).startswith("Right")
     assert exercises.check_05_dcgan_p_value(run, answer=0.17).startswith("Not quite")
+    assert "unadjusted" in exercises.check_05_dcgan_p_value(run, answer=0.09)  # a typical mistake, named
+    assert "secondary" in exercises.check_05_dcgan_p_value(run, answer=0.4)
     with pytest.raises(LiverkitError, match="run notebook '02_classic_augmentation' first"):
         exercises.check_02_paper_group(RunFolder(tmp_path / "empty"), answer=1000)
 

@@ -1,14 +1,14 @@
 """Reading the CNN-AUG-GAN sweep on hand-made sweeps: honest and paper choices, the patient-level paired tests,
-Holm over the honest family, no p-value after a test-fold choice, and verdict sentences that follow the CI."""
+the primary family matched in size and steps, Bonferroni within each family, no p-value or verdict after a
+test-fold choice, and verdict sentences that follow the adjusted test."""
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import binomtest
 
 from liverkit import LiverkitError, gan_results
 from liverkit.gan_experiment import GanSweep
-from liverkit.metrics import holm
+from liverkit.metrics import bonferroni
 
 
 def _hand_sweep(right: dict[str, np.ndarray], patients: np.ndarray | None = None, repeats: int = 1) -> GanSweep:
@@ -60,75 +60,195 @@ def _hand_sweep(right: dict[str, np.ndarray], patients: np.ndarray | None = None
 
 
 def _by_pair(comparisons):
-    return {(c["baseline"], c["arm"], c["mode"]): c for c in comparisons}
+    return {(c["baseline"], c["arm"], c["choice"]): c for c in comparisons}
 
 
-def test_one_lesion_per_patient_gives_mcnemar_and_holm_over_the_honest_family():
-    classic = np.array([1] * 10 + [0] * 10 + [1] * 2 + [0] * 8, bool)  # 30 lesions, 30 patients
-    dcgan = np.array([1] * 10 + [1] * 7 + [0] * 3 + [0] * 2 + [0] * 8, bool)  # 7 gained, 2 lost
-    control = classic.copy()
-    control[20:22] = False  # the control loses 2, gains none
-    sweep = _hand_sweep({"classic": classic, "classic_control": control, "dcgan": dcgan})
-    comps = _by_pair(gan_results.compare(sweep, n_boot=300))
-    assert set(comps) == {
-        ("classic", "classic_control", "honest"),
-        ("classic", "dcgan", "honest"),
-        ("classic_control", "dcgan", "honest"),
-        ("classic", "classic_control", "paper"),
-        ("classic", "dcgan", "paper"),
+def test_the_comparison_plan_is_fixed_by_the_arms():
+    right = {"classic": np.zeros(20, bool), "classic_control": np.ones(20, bool), "dcgan": np.ones(20, bool)}
+    comps = _by_pair(gan_results.compare(_hand_sweep(right), n_boot=200))
+    assert {key: c["family"] for key, c in comps.items()} == {
+        ("classic_control", "dcgan", "matched"): "primary",
+        ("classic", "classic_control", "honest"): "secondary",
+        ("classic", "dcgan", "honest"): "secondary",
+        ("classic_control", "dcgan", "honest"): "secondary",
+        ("classic", "classic_control", "paper"): "descriptive",
+        ("classic", "dcgan", "paper"): "descriptive",
     }
-    vs_classic = comps[("classic", "dcgan", "honest")]
-    assert vs_classic["gained"] == 7 and vs_classic["lost"] == 2 and vs_classic["patients"] == 30
-    assert vs_classic["p_value"] == pytest.approx(binomtest(7, 9, 0.5).pvalue)  # the exact sign-flip = McNemar
-    assert vs_classic["accuracy_difference"] == pytest.approx(5 / 30)
-    honest = [c for c in comps.values() if c["mode"] == "honest"]
-    expected = holm([c["p_value"] for c in honest])
-    assert [c["p_holm"] for c in honest] == pytest.approx(expected)
-    assert all(c["p_holm"] >= c["p_value"] for c in honest)
-    assert "Holm-adjusted" in vs_classic["in_words"] and "no evidence" in vs_classic["in_words"]
+    primary = comps[("classic_control", "dcgan", "matched")]
+    assert primary["family_size"] == 1 and primary["ci_level"] == pytest.approx(0.95)
+    secondary = comps[("classic", "dcgan", "honest")]
+    assert secondary["family_size"] == 3 and secondary["ci_level"] == pytest.approx(1 - 0.05 / 3)
+    raw = [c["p_value"] for c in comps.values() if c["family"] == "secondary"]
+    assert [c["p_adjusted"] for c in comps.values() if c["family"] == "secondary"] == pytest.approx(bonferroni(raw))
 
 
-def test_paper_choice_rows_carry_no_p_value():
+def test_descriptive_rows_carry_no_p_value_and_no_verdict():
     right = {"classic": np.zeros(20, bool), "classic_control": np.ones(20, bool), "dcgan": np.ones(20, bool)}
     for c in gan_results.compare(_hand_sweep(right), n_boot=100):
-        if c["mode"] == "paper":
-            assert c["p_value"] is None and c["p_holm"] is None
-            assert "Optimistic" in c["in_words"] and "p =" not in c["in_words"] and "p <" not in c["in_words"]
+        if c["family"] == "descriptive":
+            assert c["p_value"] is None and c["p_adjusted"] is None and c["verdict"] is None
+            assert "Descriptive only" in c["in_words"] and "p =" not in c["in_words"] and "p <" not in c["in_words"]
+            assert "helped" not in c["in_words"] and "hurt" not in c["in_words"]
         else:
-            assert c["p_value"] is not None
+            assert c["p_value"] is not None and c["verdict"] in ("helped", "hurt", "inconclusive")
 
 
-def test_verdict_follows_the_interval():
+def test_a_clear_gain_is_a_verdict_and_its_interval_agrees():
     right = {
         "classic": np.array([0] * 20 + [1] * 20, bool),
         "classic_control": np.array([0] * 20 + [1] * 20, bool),
         "dcgan": np.ones(40, bool),
     }
-    comps = _by_pair(gan_results.compare(_hand_sweep(right), n_boot=300))
-    helped = comps[("classic", "dcgan", "honest")]
-    assert helped["ci_low"] > 0 and "added images helped" in helped["in_words"]
+    comps = _by_pair(gan_results.compare(_hand_sweep(right), n_boot=400))
+    helped = comps[("classic_control", "dcgan", "matched")]
+    assert helped["verdict"] == "helped" and helped["ci_low"] > 0 and "the added images helped" in helped["in_words"]
     same = comps[("classic", "classic_control", "honest")]
-    assert same["accuracy_difference"] == 0 and same["p_value"] == 1.0 and "no evidence" in same["in_words"]
+    assert same["accuracy_difference"] == 0 and same["p_adjusted"] == 1.0 and same["verdict"] == "inconclusive"
+    assert "Inconclusive: the data are compatible with +0.0 to +0.0 points" in same["in_words"]
 
 
-def test_clustered_lesions_weaken_the_test():
+def _baseline_case(**changes) -> dict:
+    """The committed quick baseline's ACGAN-vs-control numbers: -4.0 [-7.3, -0.9], raw p 0.020, adjusted p 0.10."""
+    case = {
+        "family": "primary",
+        "family_size": 2,
+        "arm": "acgan",
+        "baseline": "classic_control",
+        "choice": "matched",
+        "repeats": 3,
+        "lesions": 182,
+        "patients": 113,
+        "accuracy_difference": -0.040,
+        "ci_low": -0.073,
+        "ci_high": -0.009,
+        "ci_level": 0.95,
+        "per_repeat": [-0.03, -0.05, -0.04],
+        "p_value": 0.020,
+        "p_adjusted": 0.10,
+    }
+    return case | changes
+
+
+def test_the_verdict_follows_the_adjusted_test_not_the_raw_interval():
+    case = _baseline_case()
+    assert gan_results.verdict(case) == "inconclusive"
+    words = gan_results.in_words(case)
+    assert "Inconclusive: the data are compatible with -7.3 to -0.9 points" in words and "hurt" not in words
+    assert "p = 0.100 adjusted for the 2 primary comparison(s)" in words
+    rejected = _baseline_case(p_adjusted=0.04)
+    assert gan_results.verdict(rejected) == "hurt" and "On this data the added images hurt." in gan_results.in_words(
+        rejected
+    )
+    paper = _baseline_case(family="descriptive", choice="paper", p_value=None, p_adjusted=None)
+    assert gan_results.verdict(paper) is None
+    assert "no p-value and no verdict" in gan_results.in_words(paper) and "hurt" not in gan_results.in_words(paper)
+
+
+def test_the_primary_pair_is_matched_in_size_and_steps():
+    """The GAN arm prefers size 20 on its inner folds, the control 10: the primary pair compares both at 20."""
+    sweep = _two_size_sweep(gan_inner={10: 3, 20: 8}, control_inner={10: 8, 20: 3})
+    honest = gan_results.choose_sizes(sweep, "honest")
+    assert set(honest[honest.arm == "dcgan"].synthetic) == {20}
+    assert set(honest[honest.arm == "classic_control"].synthetic) == {10}
+    control, gan = gan_results.matched_predictions(sweep, "dcgan")
+    assert set(control.synthetic) == set(gan.synthetic) == {20}
+    budget = gan_results.matched_budget(sweep, "dcgan")
+    assert len(budget) == 2  # one row per (repeat, fold)
+    assert (budget.training_images_gan == budget.training_images_control).all()
+    assert (budget.steps_gan == budget.steps_control).all() and (budget.epochs_gan == budget.epochs_control).all()
+    comps = _by_pair(gan_results.compare(sweep, n_boot=200))
+    primary = comps[("classic_control", "dcgan", "matched")]
+    assert primary["accuracy_difference"] == pytest.approx(0.5)  # control at 20 right on 5 of 10, the GAN on all
+    own_size = comps[("classic_control", "dcgan", "honest")]
+    assert own_size["accuracy_difference"] == pytest.approx(0.0)  # the control at its own size 10 is right on all
+    numbers = gan_results.key_numbers(sweep, gan_results.results_table(sweep, _no_aug(sweep), 20), list(comps.values()))
+    matched = numbers["primary"]["dcgan"]["matched"]
+    assert matched["gan_size"] == matched["control_size"] == [20, 20]
+    assert matched["gan_steps"] == matched["control_steps"] and matched["repeat"] == [0, 1]
+    assert numbers["primary"]["dcgan"]["ci_levels"] == ["patient", "repeat"]
+    assert numbers["primary"]["dcgan"]["verdict"] in ("helped", "hurt", "inconclusive")
+
+
+def _no_aug(sweep: GanSweep) -> pd.DataFrame:
+    return sweep.predictions[sweep.predictions.arm == "classic"].assign(group=0)
+
+
+def _two_size_sweep(gan_inner: dict[int, int], control_inner: dict[int, int]) -> GanSweep:
+    """Two repeats of one fold of 10 lesions (10 patients); sizes 10 and 20; inner scores as given (of 10).
+    Test predictions: classic and the GAN arm always right; the control right on all at 10, on half at 20."""
+    rows, timing, inner = [], [], []
+    recipes = [("classic", 0)] + [(arm, s) for arm in ("classic_control", "dcgan") for s in (10, 20)]
+    for r in range(2):
+        for arm, size in recipes:
+            n_right = 5 if (arm, size) == ("classic_control", 20) else 10
+            rows += [
+                {
+                    "repeat": r,
+                    "fold": 0,
+                    "arm": arm,
+                    "synthetic": size,
+                    "classic_group": 0,
+                    "index": i,
+                    "id": f"l{i}",
+                    "patient": f"p{i}",
+                    "y_true": 0,
+                    "y_pred": int(i >= n_right),
+                }
+                for i in range(10)
+            ]
+            images = 10 + 2 * size
+            timing.append(
+                {
+                    "repeat": r,
+                    "fold": 0,
+                    "arm": arm,
+                    "synthetic": size,
+                    "stage": "outer",
+                    "inner_fold": -1,
+                    "seconds": 1.0,
+                    "training_images": images,
+                    "shared_images": 10,
+                    "epochs": 2,
+                    "steps": 2 * images,
+                }
+            )
+        for arm, scores in (("dcgan", gan_inner), ("classic_control", control_inner)):
+            inner += [
+                {
+                    "repeat": r,
+                    "fold": 0,
+                    "inner_fold": 0,
+                    "arm": arm,
+                    "synthetic": s,
+                    "val_correct": c,
+                    "val_lesions": 10,
+                }
+                for s, c in scores.items()
+            ]
+    return GanSweep(pd.DataFrame(rows), pd.DataFrame(inner), pd.DataFrame(timing), ("a", "b"), (10, 20))
+
+
+def test_clustered_lesions_widen_the_interval():
     """The same 12 gained lesions are strong evidence from 12 patients, weak evidence from 2."""
     classic, dcgan = np.zeros(12, bool), np.ones(12, bool)
     right = {"classic": classic, "classic_control": classic, "dcgan": dcgan}
-    spread = _by_pair(gan_results.compare(_hand_sweep(right), n_boot=300))[("classic", "dcgan", "honest")]
+    spread = _by_pair(gan_results.compare(_hand_sweep(right), n_boot=400))[("classic", "dcgan", "honest")]
     two = np.array(["a"] * 6 + ["b"] * 6)
-    clustered = _by_pair(gan_results.compare(_hand_sweep(right, two), n_boot=300))[("classic", "dcgan", "honest")]
-    assert spread["p_value"] == pytest.approx(2 / 2**12) and clustered["p_value"] == pytest.approx(0.5)
-    assert clustered["patients"] == 2
+    clustered = _by_pair(gan_results.compare(_hand_sweep(right, two), n_boot=400))[("classic", "dcgan", "honest")]
+    assert clustered["patients"] == 2 and spread["patients"] == 12
+    assert spread["accuracy_difference"] == clustered["accuracy_difference"] == 1.0
 
 
-def test_repeats_are_all_used():
+def test_repeats_are_all_used_and_their_spread_widens_the_interval():
     classic = np.zeros((3, 10), bool)
     dcgan = np.array([[1] * 10, [0] * 10, [1] * 5 + [0] * 5], bool)  # +100, 0, +50 points
     right = {"classic": classic, "classic_control": classic, "dcgan": dcgan}
-    c = _by_pair(gan_results.compare(_hand_sweep(right, repeats=3), n_boot=200))[("classic", "dcgan", "honest")]
+    c = _by_pair(gan_results.compare(_hand_sweep(right, repeats=3), n_boot=400))[("classic", "dcgan", "honest")]
     assert c["repeats"] == 3 and c["per_repeat"] == pytest.approx([1.0, 0.0, 0.5])
+    assert c["per_repeat_fold"] == pytest.approx({"r0_f0": 1.0, "r1_f0": 0.0, "r2_f0": 0.5})
     assert c["accuracy_difference"] == pytest.approx(0.5)
+    assert c["ci_low"] <= 0.0 + 1e-12 and c["ci_high"] == pytest.approx(1.0)  # a repeat with no gain is drawn
+    assert c["verdict"] == "inconclusive"
 
 
 @pytest.mark.parametrize(
@@ -223,6 +343,7 @@ def test_tables_and_key_numbers():
     assert numbers["arms"] == ["classic", "classic_control", "dcgan"]
     assert numbers["per_fold"]["classic + DCGAN"] == {"fold 0": 1.0}
     assert numbers["comparisons"]["dcgan_vs_classic_control_honest"]["accuracy_difference"] == 0.5
+    assert numbers["primary"]["dcgan"]["accuracy_difference"] == 0.5 and numbers["gan_repeats"] == 1
     assert numbers["comparisons"]["dcgan_vs_classic_paper"]["p_value"] is None
     folds = gan_results.fold_table(sweep, no_aug)
     assert folds.loc["classic optimum", "pooled"] == 0.5 and folds.loc["classic optimum", "repeat 2"] == 0.5

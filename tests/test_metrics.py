@@ -196,3 +196,43 @@ def test_holm_by_hand():
     adjusted = metrics.holm([0.01, float("nan"), 0.04])
     assert adjusted[0] == pytest.approx(0.02) and np.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.04)
     assert metrics.holm([]) == []
+
+
+def test_bootstrap_bounds_and_p_value_never_disagree():
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        draws = rng.normal(rng.uniform(-0.1, 0.1), 0.04, size=int(rng.integers(20, 400)))
+        if trial % 3 == 0:
+            draws = np.round(draws, 2)  # ties at zero
+        p = metrics.bootstrap_p_value(draws)
+        for alpha in (0.05, 0.025, 0.05 / 3):
+            low, high = metrics.bootstrap_bounds(draws, alpha)
+            assert low <= high
+            assert (low > 0 or high < 0) == (p < alpha), (trial, alpha, p, low, high)
+
+
+def test_crossed_bootstrap_with_one_repeat_is_the_patient_bootstrap():
+    rng = np.random.default_rng(0)
+    gain = rng.choice([-1.0, 0.0, 1.0], size=(1, 90), p=[0.2, 0.5, 0.3])
+    patients = np.repeat(np.arange(30), 3)
+    draws = metrics.crossed_bootstrap(gain, patients, n_boot=4000, seed=1)
+    per_patient = gain[0].reshape(30, 3).mean(axis=1)
+    assert draws.mean() == pytest.approx(gain.mean(), abs=0.01)
+    assert draws.std() == pytest.approx(per_patient.std() / np.sqrt(30), rel=0.1)  # the SE of a cluster mean
+
+
+def test_crossed_bootstrap_counts_the_spread_between_repeats():
+    """Repeats that disagree (a GAN that helps in one repeat and hurts in another) widen the interval; patients alone
+    would not see it."""
+    patients = np.arange(60)
+    same = np.tile(np.where(np.arange(60) % 2 == 0, 1.0, 0.0), (4, 1))  # every repeat +50 points
+    split = np.array([np.full(60, v) for v in (1.0, 0.0, 1.0, 0.0)])  # repeats +100, 0, +100, 0: mean +50
+    steady = metrics.crossed_bootstrap(same, patients, n_boot=2000)
+    varied = metrics.crossed_bootstrap(split, patients, n_boot=2000)
+    assert steady.mean() == pytest.approx(0.5, abs=0.02) and varied.mean() == pytest.approx(0.5, abs=0.03)
+    assert varied.std() > 3 * steady.std()
+    assert metrics.bootstrap_p_value(varied) > 0.05 > metrics.bootstrap_p_value(steady)
+
+
+def test_bonferroni():
+    assert metrics.bonferroni([0.01, 0.04, 0.5]) == pytest.approx([0.03, 0.12, 1.0])

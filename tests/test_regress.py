@@ -172,3 +172,28 @@ def test_committed_baselines_are_valid_and_every_key_has_a_family(profile):
     compare = {f["name"]: f["compare"] for f in baseline["families"]}
     assert compare["data"] == compare["settings"] == "exact"
     assert compare["per_fold"] == ("tolerance" if profile == "smoke" else "informational")
+
+
+def test_a_flipped_verdict_is_named_even_when_all_numbers_match(tmp_path, capsys):
+    verdict = {"accuracy_difference": -0.038, "ci_low": -0.076, "ci_high": -0.002, "p_adjusted": 0.04}
+    primary = {"primary": {"acgan": verdict | {"verdict": "hurt"}}, "honest_sizes": {"dcgan": [25, 75]}}
+    run = _run(tmp_path, _every_notebook(**{"05_gan_augmentation": primary}))
+    families = FAMILIES + [
+        {"name": "loose", "pattern": r"^05_", "compare": "informational", "measured": "verdicts, choices, numbers"}
+    ]
+    baseline = regress.write_baseline(run, tmp_path / "quick.json", families=families, why="measured")
+    assert main(["regress", str(run), "--baseline", str(baseline)]) == 0
+    assert "differ" not in capsys.readouterr().out  # nothing differs: nothing listed
+    moved = {
+        "primary": {"acgan": verdict | {"p_adjusted": 0.234, "verdict": "inconclusive"}},
+        "honest_sizes": {"dcgan": [75, 75]},
+    }
+    (run / "metrics" / "05_gan_augmentation.json").write_text(json.dumps(moved))
+    assert main(["regress", str(run), "--baseline", str(baseline)]) == 0  # informational: not a failure ...
+    out = capsys.readouterr().out
+    assert "05_gan_augmentation/primary/acgan/verdict: 'inconclusive', baseline 'hurt'" in out  # ... but named
+    assert "p_adjusted 0.234" in out and "p_adjusted 0.04" in out
+    assert "05_gan_augmentation/honest_sizes/dcgan/0: 75, baseline 25" in out
+    assert "2 verdict(s) or choice(s) differ" in out
+    changes = regress.headline_changes(regress.collect(run), json.loads(baseline.read_text())["values"])
+    assert len(changes) == 2

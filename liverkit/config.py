@@ -53,8 +53,9 @@ class Profile:
     """The CNN's widths and training schedule."""
 
     repeats: int = 5
-    """Independent repetitions of both sweeps (new pools, inner splits, orders and initialisations; within a repeat
-    every arm shares them). Conclusions rest on all repeats and patients."""
+    """Independent repetitions of the whole protocol: every repeat draws its own patient-level outer folds, pools,
+    inner splits, orders and initialisations, and trains its own GANs (notebooks 03 and 04); within a repeat every
+    arm shares them. Conclusions rest on all repeats and patients, and notebook 05's intervals resample both."""
 
     inner_folds: int = 4
     """Honest model choice: the training patients are split into this many parts, each held out once; the choice
@@ -69,10 +70,16 @@ class Profile:
     acgan: GANConfig = field(default_factory=GANConfig.paper_acgan)
     """The ACGAN of notebook 04 (the paper's: G width 1024, D 16-512 filters, lr 0.0001, 50 epochs)."""
 
-    gan_repeats: int = 5
-    """Repeats whose GANs are trained (notebooks 03 and 04), each on its own repeat's chosen classic group; 1 shares
-    repeat 0's GANs across all repeats (the CPU profiles, to save time; notebook 05 says so). Set it to ``repeats``
-    for GANs retrained per repeat, so that the GAN training itself is part of what the repeats vary."""
+    gan_group: int | None = None
+    """The classic group every fold's GANs learn from: None, the fold's chosen group (the paper's rule, which made
+    the GANs' training length follow the choice: 70 DCGAN steps for group 0 in ``paper``); a size, one group for
+    every fold (``quick``: its largest group, 450, the group the GAN settings were chosen on), so every GAN trains
+    the same steps whatever the choice. The CNN arms still add to each fold's chosen group."""
+
+    workers: int = 1
+    """Processes that train independent GANs side by side on a CPU, at one thread each (faster than one process at
+    two threads for these small models; ``liverkit.processes``). 1 trains them in the notebook's process. Unused
+    when the GANs are fused (``fused``, on a GPU)."""
 
     gan_samples_per_class: int = 1000
     """Synthetic lesions per class and fold that notebooks 03 and 04 save for the notebooks after them."""
@@ -101,14 +108,16 @@ class Profile:
         return asdict(self)
 
     def __post_init__(self) -> None:
+        if self.gan_group is not None and not (isinstance(self.gan_group, int) and self.gan_group >= 0):
+            raise LiverkitError(
+                f"Profile '{self.name}': gan_group must be None (each fold's chosen group) or a group size >= 0, "
+                f"got {self.gan_group!r}."
+            )
+        if not (isinstance(self.workers, int) and not isinstance(self.workers, bool) and self.workers >= 1):
+            raise LiverkitError(f"Profile '{self.name}': workers must be an integer >= 1, got {self.workers!r}.")
         if self.fused not in FUSED_SETTINGS:
             raise LiverkitError(
                 f"Profile '{self.name}': fused must be one of {list(FUSED_SETTINGS)}, got {self.fused!r}."
-            )
-        if not 1 <= self.gan_repeats <= self.repeats:
-            raise LiverkitError(
-                f"Profile '{self.name}': gan_repeats must be between 1 and repeats ({self.repeats}), "
-                f"got {self.gan_repeats}."
             )
 
     def with_overrides(self, **overrides) -> Profile:
@@ -130,12 +139,25 @@ PROFILES: dict[str, Profile] = {
         classifier=ClassifierConfig(channels=(4, 8, 8), hidden=16, epochs=2, lr=0.01),
         repeats=2,
         inner_folds=2,
-        gan_repeats=2,
         dcgan=GANConfig.paper_dcgan(
-            g_width=32, d_width=8, batch_size=16, epochs=2, max_steps=4, sample_grid=4, collapse_samples=16
+            g_width=32,
+            d_width=8,
+            batch_size=16,
+            epochs=2,
+            max_steps=4,
+            trusted_steps=8,  # above its 4 steps: the smoke run shows the under-trained warning, as it should
+            sample_grid=4,
+            collapse_samples=16,
         ),
         acgan=GANConfig.paper_acgan(
-            g_width=32, d_width=4, batch_size=16, epochs=2, max_steps=4, sample_grid=4, collapse_samples=16
+            g_width=32,
+            d_width=4,
+            batch_size=16,
+            epochs=2,
+            max_steps=4,
+            trusted_steps=8,
+            sample_grid=4,
+            collapse_samples=16,
         ),
         gan_samples_per_class=16,
         synthetic_sizes=(4, 8),
@@ -149,16 +171,26 @@ PROFILES: dict[str, Profile] = {
         classifier=ClassifierConfig(channels=(8, 16, 32), hidden=64, epochs=8, lr=0.01),
         repeats=3,
         inner_folds=2,
-        gan_repeats=1,
-        dcgan=GANConfig.paper_dcgan(g_width=64, d_width=16, batch_size=16, max_steps=600, checkpoint_every=2),
-        acgan=GANConfig.paper_acgan(g_width=64, d_width=4, batch_size=16, max_steps=800, checkpoint_every=2),
+        gan_group=450,
+        workers=2,
+        dcgan=GANConfig.paper_dcgan(
+            g_width=64, d_width=16, batch_size=16, max_steps=600, trusted_steps=600, checkpoint_every=10
+        ),
+        acgan=GANConfig.paper_acgan(
+            g_width=64, d_width=4, batch_size=16, max_steps=800, trusted_steps=800, checkpoint_every=10
+        ),
         gan_samples_per_class=200,
         synthetic_sizes=(25, 75),
         map_synthetic_per_class=100,
         turing_real=20,
         turing_synthetic=20,
     ),
-    "paper": Profile(name="paper"),
+    "paper": Profile(
+        name="paper",
+        # the paper's GANs trained on its 5000-sample optimum: 70 x 26 DCGAN steps per class, 50 x 78 ACGAN steps
+        dcgan=GANConfig.paper_dcgan(trusted_steps=1820),
+        acgan=GANConfig.paper_acgan(trusted_steps=3900),
+    ),
 }
 
 

@@ -40,7 +40,7 @@ def notebook_work(stem: str, profile: Profile, n_lesions: int, n_classes: int) -
         return KERNEL_WORK + splits * epochs * (group + (1 + profile.inner_folds) * added)
     if name in ("dcgan", "acgan"):
         gan = profile.dcgan if name == "dcgan" else profile.acgan
-        models = profile.n_folds * profile.gan_repeats * (n_classes if name == "dcgan" else 1)
+        models = profile.n_folds * profile.repeats * (n_classes if name == "dcgan" else 1)
         steps = gan.total_steps(int(group / n_classes if name == "dcgan" else group))
         cost = GAN_IMAGE_WORK[name] * (gan.g_width / 64) ** 2
         return KERNEL_WORK + models * steps * gan.batch_size * cost

@@ -51,9 +51,6 @@ from liverkit.train.classifier import ClassifierConfig, config_dict
 ARMS = (CLASSIC, CONTROL, *GAN_KINDS)
 """Every arm of the sweep; all but ``classic`` add ``synthetic`` images per class to the classic group."""
 _NOT_CACHED = ("history", "images_per_second")
-RECORD_FORMAT = 2
-"""Version of the cached records (2: ``epochs_trained`` and ``steps`` as counted by the training loop); a cache of
-another version is refused like a cache of other settings."""
 """Record fields the sweep's cache files leave out (the GAN sweep reports neither)."""
 
 
@@ -84,8 +81,6 @@ class SweepSettings:
     seed: int
     inner_folds: int
     data_fingerprint: str
-    gan_repeats: int = 1
-    """Repeats with GANs of their own (1: repeat 0's GANs serve every repeat); see ``Profile.gan_repeats``."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sizes", check_sizes(self.sizes))  # checked and sorted once, here
@@ -100,8 +95,6 @@ class SweepSettings:
                     "seed": self.seed,
                     "inner_folds": self.inner_folds,
                     "data_fingerprint": self.data_fingerprint,
-                    "gan_repeats": self.gan_repeats,
-                    "record_format": RECORD_FORMAT,
                 }
             )
         )
@@ -126,15 +119,13 @@ def load_all_gans(
     run: RunFolder,
     fold_of: np.ndarray,
     device: str | torch.device = "cpu",
-    gan_repeats: int = 1,
+    repeats: int = 1,
     kinds: tuple[str, ...] = GAN_KINDS,
 ) -> dict[str, dict]:
-    """``{kind: {fold: generators}}`` for the GAN kinds and every fold, as :func:`run_gan_sweep` takes them;
-    with ``gan_repeats`` > 1, ``{kind: {(repeat, fold): generators}}`` (GANs retrained per repeat)."""
+    """``{kind: {(repeat, fold): generators}}`` for the GAN kinds, every repeat and every fold, as
+    :func:`run_gan_sweep` takes them (every repeat has its own outer folds, so its own GANs)."""
     folds = sorted(set(np.asarray(fold_of).tolist()))
-    if gan_repeats <= 1:
-        return {kind: {f: load_fold_gans(run, kind, f, device) for f in folds} for kind in kinds}
-    keys = [(r, f) for r in range(gan_repeats) for f in folds]
+    keys = [(r, f) for r in range(repeats) for f in folds]
     return {kind: {(r, f): load_fold_gans(run, kind, f, device, r) for r, f in keys} for kind in kinds}
 
 
@@ -165,8 +156,7 @@ def run_gan_sweep(
         lesions, fold_of: all real lesions and their patient-level folds (notebook 01).
         choice: the chosen classic group per (repeat, fold) (notebook 02's ``classic_choice``; a repeat missing
             from it uses repeat 0's group).
-        gans: ``{kind: {fold: generators}}`` (shared by all repeats) or ``{kind: {(repeat, fold): generators}}``
-            (retrained per repeat), as :func:`load_all_gans` returns them.
+        gans: ``{kind: {(repeat, fold): generators}}``, as :func:`load_all_gans` returns them.
         settings: sizes, augmentation, classifier, seed and inner folds (see :class:`SweepSettings`).
         repeats: independent repetitions (new pools, inner splits, samples and seeds; the same for all arms).
         run: where finished models are cached and the chosen models saved; None keeps nothing.
@@ -253,10 +243,11 @@ def _check_gans(gans: dict[str, dict], folds: list[int], repeats: int) -> None:
     if unknown or not gans:
         raise LiverkitError(f"GAN kinds must be among {list(GAN_KINDS)}, got {list(gans)}.")
     for kind, per_fold in gans.items():
-        missing = [f for f in folds for r in range(repeats) if f not in per_fold and (r, f) not in per_fold]
+        missing = [(r, f) for r in range(repeats) for f in folds if (r, f) not in per_fold]
         if missing:
             raise LiverkitError(
-                f"no {kind} generators for fold(s) {sorted(set(missing))}; train them in notebook 03/04 first."
+                f"no {kind} generators for (repeat, fold) {missing}; train them in notebook "
+                f"{'03' if kind == 'dcgan' else '04'} first (every repeat trains its own)."
             )
 
 

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from liverkit.data.folds import split
+from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
 from liverkit.experiment import inner_scores, pooled_confusion, prediction_matrix, setting_metrics
 from liverkit.gan_experiment import ARMS, CONTROL, GanSweep
@@ -33,6 +35,10 @@ from liverkit.metrics import (
     bootstrap_p_value,
     crossed_bootstrap,
 )
+from liverkit.protocol import repeat_folds
+from liverkit.quality import collapse_ratio
+from liverkit.seeds import Stream, derive
+from liverkit.synthesis import fold_samples
 
 
 def arm_label(arm: str) -> str:
@@ -218,11 +224,7 @@ def compare(sweep: GanSweep, n_boot: int = 4000) -> list[dict[str, Any]]:
         if c["family"] == DESCRIPTIVE:
             c["ci_low"], c["ci_high"] = bootstrap_bounds(c.pop("draws"), ALPHA)
             c["ci_level"] = 1 - ALPHA
-    scope = conditions(sweep)
-    return [
-        {**c, "conditional_on": scope, "verdict": verdict(c), "in_words": in_words(c | {"conditional_on": scope})}
-        for c in results
-    ]
+    return [{**c, "verdict": verdict(c), "in_words": in_words(c)} for c in results]
 
 
 def _pair_rows(sweep: GanSweep, base: str, arm: str, choice: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -271,20 +273,18 @@ def _per_repeat_fold(base_rows: pd.DataFrame, arm_rows: pd.DataFrame) -> dict[st
 
 
 def conditions(sweep: GanSweep) -> str:
-    """What every interval of the sweep resamples and what it holds fixed, as one sentence from the sweep's own
-    settings (``gan_repeats``; one fold partition for every repeat)."""
+    """What every interval of the sweep resamples and what it cannot, as one sentence from the sweep itself."""
     repeats = int(sweep.predictions.repeat.nunique())
-    gan_repeats = int(sweep.meta.get("gan_repeats", 1))
-    resampled = f"patients and the {repeats} repeats (new pools, inner splits, seeds"
-    if gan_repeats >= repeats > 1:
-        resampled += " and GANs"
-    text = f"The interval resamples {resampled})"
-    if gan_repeats < repeats:
-        text += (
-            "; the GANs were trained once per fold and shared by all repeats, so the chance in GAN training is "
-            "not in it: it holds for these GANs"
+    if repeats == 1:
+        return (
+            "With one repeat the interval resamples patients only: it holds for these folds, GANs and seeds, not for "
+            "the procedure; run more repeats to cover them."
         )
-    return text + "; every repeat used the same split into folds, so the interval holds for this partition."
+    return (
+        f"The interval resamples patients and the {repeats} repeats (each with its own folds, GANs, pools and "
+        f"seeds); with {repeats} repeats the spread between them is itself uncertain (see the README's null "
+        "simulation for how often such an interval misses)."
+    )
 
 
 def verdict(c: dict[str, Any]) -> str | None:
@@ -325,20 +325,106 @@ def in_words(c: dict[str, Any]) -> str:
         return text + "Descriptive only: the size was chosen on these test lesions, so no p-value and no verdict."
     adjusted = f"{p_text(c['p_adjusted'])} adjusted for the {c['family_size']} {c['family']} comparison(s)"
     text += f"Bootstrap test {p_text(c['p_value'])} ({adjusted}). "
-    scope = c.get("conditional_on", "")
     if verdict(c) != "inconclusive":
-        return text + f"On this data the added images {verdict(c)}. {scope}".rstrip()
+        return text + f"On this data the added images {verdict(c)}."
     return (
-        text
-        + f"Inconclusive: the data are compatible with {_points(c['ci_low'])} to {_points(c['ci_high'])} points. "
-        + scope
-    ).rstrip()
+        text + f"Inconclusive: the data are compatible with {_points(c['ci_low'])} to {_points(c['ci_high'])} points."
+    )
+
+
+FAMILY_TITLES = {
+    PRIMARY: "Primary comparison (fixed before the run)",
+    SECONDARY: "Secondary comparisons",
+    DESCRIPTIVE: "Descriptive only (the size was chosen on the test lesions)",
+}
+
+
+def comparisons_text(sweep: GanSweep, comparisons: list[dict[str, Any]]) -> str:
+    """Every comparison's sentences under its family's title, then once what the intervals cover."""
+    parts = []
+    for family, title in FAMILY_TITLES.items():
+        members = [c["in_words"] for c in comparisons if c["family"] == family]
+        if members:
+            parts.append(f"{title}:\n" + "\n".join(f"- {words}" for words in members))
+    return "\n\n".join([*parts, conditions(sweep)])
+
+
+# ---------------------------------------------------------------------------------------------- the GANs per fold
+def gan_fold_table(
+    sweep: GanSweep,
+    comparisons: list[dict[str, Any]],
+    gans: dict[str, dict],
+    lesions: LesionSet,
+    fold_of: np.ndarray,
+    seed: int,
+    n_per_class: int = 64,
+) -> pd.DataFrame:
+    """Per (repeat, fold) and GAN kind, side by side: the fewest steps any of its GANs trained, the floor its config
+    trusts (``GANConfig.trusted_steps``), the collapse ratio of ``n_per_class`` fresh samples per class against the
+    fold's real training lesions of that class (mean over classes; near 1 = as varied as the real ones), and the
+    primary comparison's accuracy difference in that (repeat, fold).
+
+    Args:
+        sweep, comparisons: notebook 05's sweep and :func:`compare`'s result.
+        gans: ``{kind: {(repeat, fold): generators}}`` (:func:`~liverkit.gan_experiment.load_all_gans`).
+        lesions, fold_of, seed: the real lesions, notebook 01's folds and the run seed (each repeat's folds).
+    """
+    primary = {c["arm"]: c["per_repeat_fold"] for c in comparisons if c["family"] == PRIMARY}
+    rows = []
+    for kind, per_unit in gans.items():
+        for (repeat, fold), generators in sorted(per_unit.items()):
+            train, _ = split(lesions, repeat_folds(lesions, fold_of, seed, repeat), fold)
+            distinct = list({id(g): g for g in generators.values()}.values())
+            config = distinct[0].config
+            fakes = fold_samples(
+                generators, lesions.class_names, n_per_class, derive(seed, repeat, fold, Stream.FOLD_CHECK)
+            )
+            ratios = [
+                collapse_ratio(fakes.by_class(name).images, train.by_class(name).images)
+                for name in lesions.class_names
+                if (train.labels == lesions.class_names.index(name)).sum() >= 2
+            ]
+            rows.append(
+                {
+                    "repeat": repeat,
+                    "fold": fold,
+                    "gan": kind,
+                    "steps": min(g.config.total_steps(g.data["n_images"]) for g in distinct),
+                    "trusted_steps": config.trusted_steps,
+                    "collapse_ratio": float(np.mean(ratios)),
+                    "primary_difference": primary.get(kind, {}).get(f"r{repeat}_f{fold}", np.nan),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def floor_warnings(table: pd.DataFrame) -> list[str]:
+    """One line per GAN kind with (repeat, fold)s whose GANs trained fewer steps than their config trusts
+    (:func:`gan_fold_table`), naming each and its steps."""
+    lines = []
+    for kind, part in table.groupby("gan", sort=False):
+        below = part[part.trusted_steps.notna() & (part.steps < part.trusted_steps.fillna(0))]
+        if below.empty:
+            continue
+        units = ", ".join(f"repeat {row.repeat} fold {row.fold}: {row.steps}" for row in below.itertuples())
+        lines.append(
+            f"Warning: in {len(below)} of {len(part)} (repeat, fold)s the {kind.upper()} trained fewer steps than the "
+            f"{int(below.trusted_steps.iloc[0])} after which such GANs were found to make usable lesions ({units}): "
+            "there its arm tests under-trained GANs, not GAN augmentation."
+        )
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------- recorded numbers
-def key_numbers(sweep: GanSweep, results: pd.DataFrame, comparisons: list[dict[str, Any]]) -> dict[str, Any]:
+def key_numbers(
+    sweep: GanSweep,
+    results: pd.DataFrame,
+    comparisons: list[dict[str, Any]],
+    gan_table: pd.DataFrame | None = None,
+) -> dict[str, Any]:
     """The numbers notebook 05 records for tests, reports and regression checks (accuracies with 95% CIs; the
-    primary comparisons with their matched sizes and steps; every other comparison by family)."""
+    primary comparisons with their matched sizes and steps; every other comparison by family; with ``gan_table``
+    (:func:`gan_fold_table`), each GAN kind's steps, collapse ratio and how many fell below their floor)."""
     acc = results[results.metric == "accuracy"].set_index("setting")
     honest = choose_sizes(sweep, "honest")
     folds = fold_table(sweep)
@@ -346,7 +432,7 @@ def key_numbers(sweep: GanSweep, results: pd.DataFrame, comparisons: list[dict[s
         "sizes": list(sweep.sizes),
         "arms": arms_of(sweep),
         "repeats": int(sweep.predictions.repeat.nunique()),
-        "gan_repeats": int(sweep.meta.get("gan_repeats", 1)),
+        "gan_repeats": int(sweep.predictions.repeat.nunique()),  # every repeat trains its own GANs
         "ci_method": CI_METHOD,
         "epochs": int(sweep.timing.epochs.iloc[0]),
         "accuracy": {name: [_r(row.estimate), _r(row.ci_low), _r(row.ci_high)] for name, row in acc.iterrows()},
@@ -362,6 +448,17 @@ def key_numbers(sweep: GanSweep, results: pd.DataFrame, comparisons: list[dict[s
         },
         "models": int(len(sweep.timing)),
         "train_seconds": round(float(sweep.timing.seconds.sum()), 1),
+    } | ({} if gan_table is None else {"gans": _gan_numbers(gan_table)})
+
+
+def _gan_numbers(table: pd.DataFrame) -> dict[str, Any]:
+    return {
+        kind: {
+            "steps": [int(s) for s in part.steps],
+            "below_trusted_steps": int((part.steps < part.trusted_steps.fillna(0)).sum()),
+            "collapse_ratio": [_r(v) for v in part.collapse_ratio],
+        }
+        for kind, part in table.groupby("gan", sort=False)
     }
 
 

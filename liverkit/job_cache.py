@@ -22,6 +22,12 @@ if TYPE_CHECKING:
     from liverkit.jobs import CNNJob, SweepInputs
 
 
+PROTOCOL = 2
+"""Version of the protocol the cached records were made under (2: every repeat draws its own outer folds, and a
+record holds the steps and epochs its training loop counted). A cache of another version is refused like one of
+other settings, so records of two protocols never mix."""
+
+
 class JobCache:
     """Finished jobs' records by key, kept in ``path`` (nothing is kept when ``path`` is None).
 
@@ -32,12 +38,12 @@ class JobCache:
     """
 
     def __init__(self, path: Path | None, header: dict, what: str):
-        self.path, self.header, self.jobs = path, header, {}
+        self.path, self.header, self.jobs = path, {**header, "protocol": PROTOCOL}, {}
         if path is not None and path.is_file():
             with reading(path, what, "delete it to retrain that fold's models"):
                 saved = json.loads(path.read_text())
                 header_saved, self.jobs = saved["header"], dict(saved["jobs"])
-            check_same_settings(header_saved, header, path)
+            check_same_settings(header_saved, self.header, path)
 
     def get(self, key: str) -> dict | None:
         """The record of job ``key``, or None when it has not finished."""

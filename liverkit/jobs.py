@@ -32,6 +32,7 @@ from liverkit.protocol import (
     inner_splits,
     model_seed,
     outer_pool,
+    repeat_folds,
 )
 from liverkit.seeds import Stream, derive
 from liverkit.synthesis import fold_samples
@@ -96,11 +97,12 @@ class SweepInputs:
     """What every job of a sweep reads; sent once to each worker of a cluster.
 
     Args:
-        lesions, fold_of: all real lesions and their patient-level folds.
+        lesions, fold_of: all real lesions and notebook 01's patient-level folds (repeat 0's; every other repeat
+            draws its own, :meth:`folds`).
         aug: the classic augmentation settings (pools).
         seed: the run seed (splits, pools, synthetic samples).
         inner_folds: inner folds of the honest choice (None: no inner models).
-        gans: ``{kind: {fold or (repeat, fold): generators}}`` for the GAN arms (empty for the classic sweep).
+        gans: ``{kind: {(repeat, fold): generators}}`` for the GAN arms (empty for the classic sweep).
         synthetic_per_class: synthetic (and control) images per class drawn for each (repeat, fold): the largest
             added size; smaller sizes are the first ones of every class (nested).
     """
@@ -113,6 +115,10 @@ class SweepInputs:
     gans: dict[str, dict] = field(default_factory=dict)
     synthetic_per_class: int = 0
     _memo: OrderedDict = field(default_factory=OrderedDict, repr=False)
+
+    def folds(self, repeat: int) -> np.ndarray:
+        """The outer folds of ``repeat`` (:func:`~liverkit.protocol.repeat_folds`: repeat 0's are ``fold_of``)."""
+        return self.remember(("folds", repeat), lambda: repeat_folds(self.lesions, self.fold_of, self.seed, repeat))
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_memo": OrderedDict()}  # a worker builds its own
@@ -154,7 +160,7 @@ def job_data(job: CNNJob, inputs: SweepInputs, device: str | torch.device = "cpu
             ("added", r, f, k, job.classic_group, job.arm), lambda: _added(job, inputs, base, plan, order, device)
         )
         train = LesionSet.concat([classic, first_per_class(added, job.added_per_class)])
-    index = np.flatnonzero(np.asarray(inputs.fold_of) == f) if k is None else None
+    index = np.flatnonzero(inputs.folds(r) == f) if k is None else None
     what = f"the training and the judged lesions of job {job.key} (repeat {r}, fold {f})"
     check_disjoint(train.patient_ids, judged.patient_ids, what, "this is a bug, please report it.")
     return JobData(train, judged, index, len(classic))
@@ -162,7 +168,7 @@ def job_data(job: CNNJob, inputs: SweepInputs, device: str | torch.device = "cpu
 
 def _split(inputs: SweepInputs, repeat: int, fold: int, inner_fold: int | None):
     """(training lesions, judged lesions): the fold's test lesions, or inner fold ``inner_fold`` of its training."""
-    train, test = split(inputs.lesions, inputs.fold_of, fold)
+    train, test = split(inputs.lesions, inputs.folds(repeat), fold)
     if inner_fold is None:
         return train, test
     return inner_splits(train, inputs.inner_folds, inputs.seed, repeat, fold)[inner_fold]
@@ -185,14 +191,22 @@ def _added(job: CNNJob, inputs: SweepInputs, base: LesionSet, plan, order, devic
 
 
 def fold_generators(gans: dict[str, dict], kind: str, repeat: int, fold: int):
-    """The generators of (repeat, fold): retrained per repeat when keyed by (repeat, fold), else shared by fold."""
-    per_kind = gans[kind]
-    return per_kind[(repeat, fold)] if (repeat, fold) in per_kind else per_kind[fold]
+    """The generators of (repeat, fold) (every repeat trains its own: its folds are its own)."""
+    return gans[kind][(repeat, fold)]
 
 
 def _synthetic(job: CNNJob, inputs: SweepInputs) -> LesionSet:
     """The (repeat, fold)'s synthetic lesions of one GAN kind: the same for outer and inner models."""
     generators = fold_generators(inputs.gans, job.arm, job.repeat, job.fold)
+    _, test = inputs.remember(("split", job.repeat, job.fold, None), lambda: _split(inputs, job.repeat, job.fold, None))
+    for name, generator in generators.items():
+        check_disjoint(
+            generator.data["patient_ids"],
+            test.patient_ids,
+            f"the {job.arm} of class '{name}' for (repeat {job.repeat}, fold {job.fold}) and that fold's test lesions",
+            "every repeat has its own folds: train its GANs on them (notebooks 03 and 04 of this kit) into a new run "
+            "folder.",
+        )
     position = list(inputs.gans).index(job.arm)
     seed = derive(inputs.seed, job.repeat, job.fold, Stream.SYNTHETIC, position)
     return fold_samples(generators, inputs.lesions.class_names, inputs.synthetic_per_class, seed)

@@ -251,7 +251,7 @@ def crossed_bootstrap(
 ) -> np.ndarray:
     """Bootstrap draws of a mean per-lesion gain, resampling repeats and patients independently.
 
-    Every repeat of the experiment trains its own models (and, with ``gan_repeats`` = ``repeats``, its own GANs),
+    Every repeat of the experiment draws its own folds and trains its own models and GANs,
     and every patient is tested once per repeat: repeats and patients are *crossed* sources of chance. A draw takes
     R repeats with replacement and P patients with replacement (each patient with all its lesions) and averages the
     gain over every drawn (repeat, patient) cell: the pigeonhole bootstrap for crossed random effects (Owen 2007,

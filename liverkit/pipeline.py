@@ -60,7 +60,7 @@ DONE_WHEN: dict[str, tuple[str, ...]] = {
     "05_gan_augmentation": gan_experiment.sweep_files(),
 }
 """Files (glob patterns in the run folder) that prove a step done, besides its ``metrics/<step>.json``. ``{fold}``
-stands for every fold; ``{gan}`` for every GAN folder, ``fold<k>`` and, with ``gan_repeats`` > 1, ``r<r>/fold<k>``."""
+stands for every fold; ``{gan}`` for every GAN folder, ``fold<k>`` (repeat 0) and ``r<r>/fold<k>``."""
 
 WHAT = {
     "01_data": "lesion set and fold split",
@@ -98,7 +98,7 @@ def _expand(template: str, cfg: Profile) -> list[str]:
     """A :data:`DONE_WHEN` template as one pattern per fold or per GAN folder."""
     fold_numbers = range(cfg.n_folds)
     if "{gan}" in template:
-        places = [f"fold{f}" if r == 0 else f"r{r}/fold{f}" for r in range(cfg.gan_repeats) for f in fold_numbers]
+        places = [f"fold{f}" if r == 0 else f"r{r}/fold{f}" for r in range(cfg.repeats) for f in fold_numbers]
         return [template.format(gan=place) for place in places]
     if "{fold}" in template:
         return [template.format(fold=f) for f in fold_numbers]
@@ -163,9 +163,9 @@ def model_count(step: str, cfg: Profile, run: RunFolder) -> int:
     if step == "02_classic_augmentation":
         return outer * len(cfg.classic_groups) * (1 + cfg.inner_folds)
     if step == "03_dcgan":
-        return cfg.gan_repeats * cfg.n_folds * len(run.load_lesionset(experiment.LESIONS_FILE).class_names)
+        return cfg.repeats * cfg.n_folds * len(run.load_lesionset(experiment.LESIONS_FILE).class_names)
     if step == "04_acgan":
-        return cfg.gan_repeats * cfg.n_folds
+        return cfg.repeats * cfg.n_folds
     if step == "05_gan_augmentation":
         sizes = len(cfg.synthetic_sizes)
         inner = cfg.inner_folds if sizes > 1 else 0
@@ -232,11 +232,10 @@ def _build_gans(
     config = cfg.dcgan if kind == "dcgan" else cfg.acgan
     lesions, fold_of = experiment.load_data(run, data, seed, cfg.n_folds)
     choice = experiment.load_choice(run)
-    args = (kind, lesions, fold_of, choice, cfg.augment, config, run, seed, device, progress)
-    trained = synthesis.train_fold_gans(*args, fused=cfg.fused)
+    args = (kind, lesions, fold_of, choice, cfg.augment, config, run, seed, cfg.repeats, device, progress)
+    by_repeat = synthesis.train_gans(*args, fused=cfg.fused, group=cfg.gan_group, workers=cfg.workers)
+    trained = by_repeat[0]  # the notebook shows repeat 0's GANs; notebook 05 uses every repeat's
     table = synthesis.training_table(trained)
-    for r in range(1, cfg.gan_repeats):
-        synthesis.train_fold_gans(*args, repeat=r, fused=cfg.fused)
     synthesis.save_fold_samples(run, kind, trained, lesions.class_names, cfg.gan_samples_per_class, seed)
     run.record_metrics("03_dcgan" if kind == "dcgan" else "04_acgan", synthesis.key_numbers(trained, table))
 
@@ -258,7 +257,7 @@ def build_05_gan_augmentation(
     lesions, fold_of = experiment.load_data(run, data, seed, cfg.n_folds)
     classic = experiment.load_sweep(run, lesions.class_names)  # read back from the tables, as notebook 05 does
     choice = experiment.load_choice(run)
-    gans = gan_experiment.load_all_gans(run, fold_of, device, cfg.gan_repeats)
+    gans = gan_experiment.load_all_gans(run, fold_of, device, cfg.repeats)
     settings = gan_experiment.SweepSettings(
         sizes=cfg.synthetic_sizes,
         aug=cfg.augment,
@@ -266,7 +265,6 @@ def build_05_gan_augmentation(
         seed=seed,
         inner_folds=cfg.inner_folds,
         data_fingerprint=lesions.fingerprint(),
-        gan_repeats=cfg.gan_repeats,
     )
     sweep = gan_experiment.run_gan_sweep(
         lesions, fold_of, choice, gans, settings, cfg.repeats, device, run, progress, fused=cfg.fused
@@ -274,8 +272,9 @@ def build_05_gan_augmentation(
     no_augmentation = classic.predictions[classic.predictions.group == 0]
     results = gan_results.results_table(sweep, no_augmentation)
     comparisons = gan_results.compare(sweep)
+    gan_table = gan_results.gan_fold_table(sweep, comparisons, gans, lesions, fold_of, seed)
     gan_experiment.save_sweep(run, sweep)
-    run.record_metrics("05_gan_augmentation", gan_results.key_numbers(sweep, results, comparisons))
+    run.record_metrics("05_gan_augmentation", gan_results.key_numbers(sweep, results, comparisons, gan_table))
 
 
 BUILDERS: dict[str, Callable[..., None]] = {

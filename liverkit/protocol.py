@@ -1,4 +1,9 @@
-"""The fold-safe protocol's building blocks: each (repeat, fold)'s splits, augmentation pools and model seeds.
+"""The fold-safe protocol's building blocks: each repeat's outer folds, each (repeat, fold)'s splits, augmentation
+pools and model seeds.
+
+Every repeat draws its own patient-level outer folds (repeat 0 keeps notebook 01's), so the repeats vary which
+patients are tested together as well as the pools, inner splits, seeds and (when retrained) the GANs: the
+intervals of notebook 05 then cover the partition too.
 
 Both sweeps (the classic one of notebook 02 and the GAN one of notebook 05) and the GAN notebooks cut their
 training data with these functions, so a model of one sweep can be rebuilt exactly by another: the same split,
@@ -18,6 +23,21 @@ from liverkit.data.folds import patient_folds, split
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
 from liverkit.seeds import Stream, derive
+
+
+def repeat_folds(lesions: LesionSet, fold_of: np.ndarray, seed: int, repeat: int) -> np.ndarray:
+    """The outer folds of ``repeat``: notebook 01's ``fold_of`` for repeat 0, and for every other repeat a fresh
+    patient-level split, stratified by class, into as many folds (:func:`~liverkit.data.folds.patient_folds`).
+
+    Args:
+        lesions, fold_of: all lesions and notebook 01's folds (repeat 0's).
+        seed: the run seed; repeat r > 0 splits with ``derive(seed, r, Stream.OUTER_FOLDS)``.
+    """
+    fold_of = np.asarray(fold_of)
+    if repeat == 0:
+        return fold_of
+    n_folds = int(fold_of.max()) + 1
+    return patient_folds(lesions, k=n_folds, seed=derive(seed, repeat, Stream.OUTER_FOLDS))
 
 
 def model_seed(seed: int, repeat: int, fold: int, inner_fold: int | None = None) -> int:

@@ -32,6 +32,12 @@ class Stream(IntEnum):
     """The synthetic lesions a GAN arm adds in a (repeat, fold) (one more part: the GAN kind's position)."""
     GAN_FOLD = 7
     """The seed of a fold's GANs: ``derive(gan_run_seed, fold, Stream.GAN_FOLD)`` (no repeat part)."""
+    OUTER_FOLDS = 12
+    """The patient-level outer folds of repeat r > 0: ``derive(seed, r, Stream.OUTER_FOLDS)`` (repeat 0 keeps notebook
+    01's folds, drawn with the run seed itself)."""
+    FOLD_CHECK = 13
+    """The fresh samples notebook 05 draws from a (repeat, fold)'s GANs to show how varied they are:
+    ``derive(seed, repeat, fold, Stream.FOLD_CHECK)``."""
     GAN_REPEAT = 11
     """The GAN run seed of repeat r > 0, when GANs are retrained per repeat: ``derive(seed, r, Stream.GAN_REPEAT)``
     (repeat 0 uses the run seed itself, so its GANs are the ones a single-repeat profile trains)."""

@@ -22,11 +22,12 @@ from liverkit.augment import AugmentConfig
 from liverkit.checkpoints import SavedGenerator
 from liverkit.data.folds import check_disjoint, split
 from liverkit.data.lesionset import LesionSet
-from liverkit.env import use_fused
+from liverkit.env import resolve_device, use_fused
 from liverkit.errors import LiverkitError
 from liverkit.nets.acgan import ACGANGenerator
 from liverkit.nets.dcgan import DCGANGenerator
-from liverkit.protocol import outer_pool
+from liverkit.processes import run_in_processes
+from liverkit.protocol import outer_pool, repeat_folds
 from liverkit.runs import RunFolder
 from liverkit.seeds import GanStream, Stream, derive
 from liverkit.train.fused_gan import GANJob, train_acgans_fused, train_dcgans_fused
@@ -50,11 +51,12 @@ def fold_training_group(
     """The classic group of ``size`` samples that fold ``fold``'s outer CNN was trained on (0: the original ROIs).
 
     Args:
-        lesions, fold_of: all lesions and their patient-level folds (notebook 01).
+        lesions, fold_of: all lesions and notebook 01's patient-level folds (repeat r > 0 uses its own,
+            :func:`~liverkit.protocol.repeat_folds`).
         fold: the test fold; its lesions are left out before anything is augmented.
         size, aug, seed, repeat: the group size, augmentation settings, run seed and repeat of the CNN-AUG sweep.
     """
-    train, test = split(lesions, fold_of, fold)
+    train, test = split(lesions, repeat_folds(lesions, fold_of, seed, repeat), fold)
     plan, order = outer_pool(train, aug, seed, repeat, fold)
     group = augment.make_group(train, plan, order, size, device)
     check_disjoint(group.patients, test.patient_ids, f"fold {fold}'s training group and its test fold", _BUG)
@@ -90,40 +92,109 @@ def train_fold_gans(
     progress: bool = True,
     repeat: int = 0,
     fused: str = "auto",
+    group: int | None = None,
 ) -> dict[int, dict[str, TrainedGAN]]:
-    """Train the GANs of every fold on that fold's chosen classic group; resumes from checkpoints in ``run``.
+    """Train the GANs of every fold of one repeat on that fold's classic group; resumes from checkpoints in ``run``.
 
     Args:
         kind: ``"dcgan"`` (one model per class) or ``"acgan"`` (one model for all classes).
+        fold_of: notebook 01's folds; repeat r > 0 trains on its own outer folds
+            (:func:`~liverkit.protocol.repeat_folds`), as the sweeps test on them.
         choice: the chosen group per (repeat, fold) (columns ``fold``, ``group`` and optionally ``repeat``).
         config: the GAN's architecture and schedule (``config.kind`` must equal ``kind``).
-        repeat: which repeat's chosen group (and pool) the GANs learn from; repeats other than 0 get their own
-            seeds and folders (:func:`gan_folder`).
+        repeat: which repeat's folds, chosen group (and pool) the GANs learn from; repeats other than 0 get their
+            own seeds and folders (:func:`gan_folder`).
         fused: ``Profile.fused``: ``"auto"`` (fused on CUDA only), ``"on"`` or ``"off"``. Fused, all models of
             this call (every fold's per-class DCGANs, or every fold's ACGAN) train as one network
             (:mod:`liverkit.train.fused_gan`): the same seeds, files and models up to float rounding.
+        group: one classic group size for every fold's GANs (``Profile.gan_group``); None: each fold's chosen group.
 
     Returns:
         ``{fold: {class name: TrainedGAN}}``; for an ACGAN every class maps to the same model.
     """
     _check_kind(kind)  # before any group is rendered
-    fuse = use_fused(fused, device)
+    fold_of = repeat_folds(lesions, fold_of, seed, repeat)  # the repeat's own outer folds
     options = TrainOptions(device=device, resume=True, progress=progress)
-    trained, pending = {}, {}
-    for fold, size in _chosen_sizes(choice, fold_of, repeat).items():
-        group = fold_training_group(lesions, fold_of, fold, size, aug, seed, repeat=repeat, device=device)
-        out_dir = gan_folder(run, kind, fold, repeat)
-        gan_seed = seed if repeat == 0 else derive(seed, repeat, Stream.GAN_REPEAT)
-        if fuse:
-            pending[fold] = (group, out_dir, _fold_seed(gan_seed, fold))
-            continue
-        trained[fold] = _train_one_fold(kind, group, config, out_dir, _fold_seed(gan_seed, fold), options)
-        _check_fold(kind, lesions, fold_of, fold, trained[fold])
-    if fuse:
+    plan = _fold_plan(kind, run, choice, fold_of, seed, repeat, group)
+    if use_fused(fused, device):
+        pending = {
+            f: (fold_training_group(lesions, fold_of, f, size, aug, seed, repeat, device), out, s)
+            for f, (size, out, s) in plan.items()
+        }
         trained = _train_folds_fused(kind, pending, config, options)
-        for fold, gans in trained.items():
-            _check_fold(kind, lesions, fold_of, fold, gans)
+    else:
+        trained = {
+            f: _train_one_fold(
+                kind, fold_training_group(lesions, fold_of, f, size, aug, seed, repeat, device), config, out, s, options
+            )
+            for f, (size, out, s) in plan.items()
+        }
+    for fold, gans in trained.items():
+        _check_fold(kind, lesions, fold_of, fold, gans)
     return trained
+
+
+def _fold_plan(kind, run, choice, fold_of, seed, repeat, group) -> dict[int, tuple[int, Path, int]]:
+    """{fold: (classic group size, output folder, GAN seed)} of one repeat's GANs."""
+    gan_seed = seed if repeat == 0 else derive(seed, repeat, Stream.GAN_REPEAT)
+    return {
+        fold: (size, gan_folder(run, kind, fold, repeat), _fold_seed(gan_seed, fold))
+        for fold, size in gan_groups(choice, fold_of, repeat, group).items()
+    }
+
+
+def train_gans(
+    kind: str,
+    lesions: LesionSet,
+    fold_of: np.ndarray,
+    choice: pd.DataFrame,
+    aug: AugmentConfig,
+    config: GANConfig,
+    run: RunFolder,
+    seed: int,
+    repeats: int,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    fused: str = "auto",
+    group: int | None = None,
+    workers: int = 1,
+) -> dict[int, dict[int, dict[str, TrainedGAN]]]:
+    """Every repeat's GANs (each repeat has its own folds), as ``{repeat: {fold: {class name: TrainedGAN}}}``.
+
+    Each (repeat, fold) is :func:`train_fold_gans`'s work for one fold; with ``workers`` > 1 on the CPU (and not
+    fused) they run side by side in that many processes of one thread each, which trains small GANs faster than
+    one process with as many threads. Every model has its own seed and folder, so the models are those of
+    one-by-one training up to float rounding (one thread sums in another order than several).
+
+    Args:
+        repeats: how many repeats train GANs (``Profile.repeats``).
+        workers: processes for the CPU (``Profile.workers``); 1 trains in this process.
+        (The others as :func:`train_fold_gans`.)
+    """
+    _check_kind(kind)
+    common = (kind, lesions, fold_of, choice, aug, config, run, seed)
+    if workers <= 1 or use_fused(fused, device) or resolve_device(device).type != "cpu":
+        return {
+            r: train_fold_gans(*common, device, progress, repeat=r, fused=fused, group=group) for r in range(repeats)
+        }
+    jobs = {}
+    for r in range(repeats):
+        folds_r = repeat_folds(lesions, fold_of, seed, r)
+        for f, (size, out, gan_seed) in _fold_plan(kind, run, choice, folds_r, seed, r, group).items():
+            jobs[r, f] = (kind, lesions, folds_r, f, size, aug, config, seed, r, out, gan_seed)
+    trained = run_in_processes(_train_fold_job, jobs, workers, f"{kind.upper()}s, (repeat, fold)", progress)
+    for (r, f), gans in trained.items():
+        _check_fold(kind, lesions, repeat_folds(lesions, fold_of, seed, r), f, gans)
+    return {r: {f: gans for (rr, f), gans in sorted(trained.items()) if rr == r} for r in range(repeats)}
+
+
+def _train_fold_job(
+    kind, lesions, fold_of, fold, size, aug, config, seed, repeat, out_dir, gan_seed
+) -> dict[str, TrainedGAN]:
+    """One (repeat, fold)'s GAN(s) in a worker process: its classic group rebuilt there, then trained on the CPU."""
+    group = fold_training_group(lesions, fold_of, fold, size, aug, seed, repeat)
+    options = TrainOptions(device="cpu", resume=True, progress=False)
+    return _train_one_fold(kind, group, config, out_dir, gan_seed, options)
 
 
 def _fold_seed(seed: int, fold: int) -> int:
@@ -164,14 +235,17 @@ def _check_fold(kind: str, lesions: LesionSet, fold_of: np.ndarray, fold: int, g
         check_disjoint(gan.data["patient_ids"], test.patient_ids, f"the {kind} of fold {fold} and its test fold", _BUG)
 
 
-def _chosen_sizes(choice: pd.DataFrame, fold_of: np.ndarray, repeat: int = 0) -> dict[int, int]:
-    """{fold: chosen group size} from notebook 02's choice table (one repeat), for every fold in ``fold_of``."""
+def gan_groups(choice: pd.DataFrame, fold_of: np.ndarray, repeat: int = 0, fixed: int | None = None) -> dict[int, int]:
+    """{fold: classic group size} the GANs of one repeat learn from: ``fixed`` for every fold
+    (``Profile.gan_group``), or else each fold's chosen group from notebook 02's choice table."""
     missing = {"fold", "group"} - set(choice.columns)
     if missing:
         raise LiverkitError(f"the classic choice table lacks column(s) {sorted(missing)}; rerun notebook 02.")
     rows = choice[choice.repeat == repeat] if "repeat" in choice.columns else choice
     sizes = {int(f): int(g) for f, g in zip(rows.fold, rows.group, strict=True)}
     folds = sorted(set(np.asarray(fold_of).tolist()))
+    if fixed is not None:
+        return dict.fromkeys(folds, int(fixed))
     absent = [f for f in folds if f not in sizes]
     if absent:
         raise LiverkitError(f"the classic choice table has no group for fold(s) {absent}; rerun notebook 02.")
@@ -201,6 +275,15 @@ def training_table(trained: dict[int, dict[str, TrainedGAN]]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def repeats_table(by_repeat: dict[int, dict[int, dict[str, TrainedGAN]]], config: GANConfig) -> pd.DataFrame:
+    """:func:`training_table` of every repeat, with a ``repeat`` column and whether each model trained at least
+    ``config.trusted_steps`` (``trusted``: None where no floor is known)."""
+    table = pd.concat([training_table(trained).assign(repeat=r) for r, trained in by_repeat.items()], ignore_index=True)
+    floor = config.trusted_steps
+    table["trusted"] = None if floor is None else table.steps >= floor
+    return table[["repeat", *[c for c in table.columns if c != "repeat"]]]
 
 
 def fold_samples(gans: dict[str, TrainedGAN], class_names: tuple[str, ...], n_per_class: int, seed: int) -> LesionSet:
@@ -233,12 +316,17 @@ def collapse_table(trained: dict[int, dict[str, TrainedGAN]]) -> pd.DataFrame:
 
 
 def training_data_table(
-    lesions: LesionSet, fold_of: np.ndarray, choice: pd.DataFrame, aug: AugmentConfig, seed: int
+    lesions: LesionSet,
+    fold_of: np.ndarray,
+    choice: pd.DataFrame,
+    aug: AugmentConfig,
+    seed: int,
+    group: int | None = None,
 ) -> pd.DataFrame:
-    """Per fold: the chosen group, its images per class, its patients, and how many of them are test patients
-    (always 0: the GANs never see a test patient)."""
+    """Per fold of repeat 0: the GANs' classic group (``group``, or the fold's chosen one), its images per class,
+    its patients, and how many of them are test patients (always 0: the GANs never see a test patient)."""
     rows = []
-    for fold, size in _chosen_sizes(choice, fold_of).items():
+    for fold, size in gan_groups(choice, fold_of, fixed=group).items():
         group = fold_training_group(lesions, fold_of, fold, size, aug, seed)
         _, test = split(lesions, fold_of, fold)
         overlap = len(set(group.patient_ids.tolist()) & set(test.patient_ids.tolist()))

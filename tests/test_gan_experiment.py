@@ -215,8 +215,8 @@ def test_bad_sizes(setup, sizes):
 
 def test_missing_fold_generators_and_unknown_kinds(setup, tmp_path):
     lesions, fold_of, _, choice, gans, settings = setup
-    with pytest.raises(LiverkitError, match=r"no dcgan generators for fold\(s\) \[2\]"):
-        partial = {"dcgan": {f: g for f, g in gans["dcgan"].items() if f != 2}}
+    with pytest.raises(LiverkitError, match=r"no dcgan generators for \(repeat, fold\) \[\(0, 2\)\]; .*notebook 03"):
+        partial = {"dcgan": {key: g for key, g in gans["dcgan"].items() if key != (0, 2)}}
         gan_experiment.run_gan_sweep(lesions, fold_of, choice, partial, settings, progress=False)
     with pytest.raises(LiverkitError, match="GAN kinds must be among"):
         gan_experiment.run_gan_sweep(lesions, fold_of, choice, {"vae": gans["dcgan"]}, settings, progress=False)
@@ -237,9 +237,11 @@ def test_gans_retrained_per_repeat_are_used_by_their_repeat(setup, tmp_path, mon
     both = pd.concat([choice, choice.assign(repeat=1, group=[16, 0, 16])], ignore_index=True)
     config = GANConfig.paper_acgan(**GAN)
     for r in (0, 1):
-        synthesis.train_fold_gans("acgan", lesions, fold_of, both, AUG, config, run, seed=0, progress=False, repeat=r)
+        synthesis.train_fold_gans(
+            "acgan", lesions, fold_of, both, AUG, config, run, seed=SEED, progress=False, repeat=r
+        )
     assert (run.artifact("gans") / "acgan" / "r1" / "fold2" / "generator.pt").is_file()
-    gans = gan_experiment.load_all_gans(run, fold_of, gan_repeats=2, kinds=("acgan",))
+    gans = gan_experiment.load_all_gans(run, fold_of, repeats=2, kinds=("acgan",))
     assert sorted(gans["acgan"]) == [(r, f) for r in (0, 1) for f in range(3)]
     repeat1 = gans["acgan"][(1, 0)]["cyst"]
     assert len(repeat1.data["patient_ids"]) != len(gans["acgan"][(0, 0)]["cyst"].data["patient_ids"])  # 16 vs ROIs

@@ -343,7 +343,27 @@ def test_tables_and_key_numbers():
     assert numbers["arms"] == ["classic", "classic_control", "dcgan"]
     assert numbers["per_fold"]["classic + DCGAN"] == {"fold 0": 1.0}
     assert numbers["comparisons"]["dcgan_vs_classic_control_honest"]["accuracy_difference"] == 0.5
-    assert numbers["primary"]["dcgan"]["accuracy_difference"] == 0.5 and numbers["gan_repeats"] == 1
+    assert numbers["primary"]["dcgan"]["accuracy_difference"] == 0.5 and numbers["gan_repeats"] == 3
     assert numbers["comparisons"]["dcgan_vs_classic_paper"]["p_value"] is None
     folds = gan_results.fold_table(sweep, no_aug)
     assert folds.loc["classic optimum", "pooled"] == 0.5 and folds.loc["classic optimum", "repeat 2"] == 0.5
+
+
+def test_floor_warnings_name_every_under_trained_gan():
+    table = pd.DataFrame(
+        {
+            "repeat": [0, 0, 1, 0],
+            "fold": [0, 1, 0, 0],
+            "gan": ["dcgan", "dcgan", "dcgan", "acgan"],
+            "steps": [140, 600, 210, 800],
+            "trusted_steps": [600, 600, 600, 800],
+            "collapse_ratio": [0.5, 0.9, 0.7, 0.8],
+            "primary_difference": [0.0, 0.01, -0.02, 0.0],
+        }
+    )
+    assert gan_results.floor_warnings(table) == [
+        "Warning: in 2 of 3 (repeat, fold)s the DCGAN trained fewer steps than the 600 after which such GANs were "
+        "found to make usable lesions (repeat 0 fold 0: 140, repeat 1 fold 0: 210): there its arm tests "
+        "under-trained GANs, not GAN augmentation."
+    ]
+    assert gan_results.floor_warnings(table.assign(trusted_steps=None)) == []  # no floor known: nothing to warn

@@ -101,6 +101,8 @@ def test_classic_augmentation_notebook_records(smoke_run):
 def test_gan_notebooks_record_and_save(smoke_run, kind):
     from liverkit.checkpoints import load_generator
     from liverkit.config import get_profile
+    from liverkit.protocol import repeat_folds
+    from liverkit.synthesis import gan_folder
 
     smoke = get_profile("smoke")
     name = {"dcgan": "03_dcgan", "acgan": "04_acgan"}[kind]
@@ -115,10 +117,17 @@ def test_gan_notebooks_record_and_save(smoke_run, kind):
         synthetic = smoke_run.load_lesionset(f"synthetic_{kind}_fold{fold}")
         assert len(synthetic) == 3 * smoke.gan_samples_per_class
         assert 0.0 <= synthetic.images.min() and synthetic.images.max() <= 1.0
-        gan_dir = smoke_run.artifact("gans") / kind / f"fold{fold}"
-        test_patients = set(lesions.patient_ids[folds == fold].tolist())
-        for path in gan_dir.rglob("generator.pt"):
-            assert not set(load_generator(path).data["patient_ids"]) & test_patients
+    for repeat in range(smoke.repeats):  # every repeat's GANs, against that repeat's own test folds
+        repeat_fold_of = repeat_folds(lesions, folds, 0, repeat)
+        assert repeat == 0 or not np.array_equal(repeat_fold_of, folds)  # the repeats redraw the folds
+        for fold in range(smoke.n_folds):
+            gan_dir = gan_folder(smoke_run, kind, fold, repeat)
+            test_patients = set(lesions.patient_ids[repeat_fold_of == fold].tolist())
+            generators = list(gan_dir.rglob("generator.pt"))
+            assert len(generators) == (3 if kind == "dcgan" else 1)
+            for path in generators:
+                trained_on = set(load_generator(path).data["patient_ids"])
+                assert trained_on and not trained_on & test_patients
 
 
 def test_gan_augmentation_notebook_records(smoke_run):
@@ -141,12 +150,27 @@ def test_gan_augmentation_notebook_records(smoke_run):
     assert metrics["accuracy"]["no augmentation"][0] == classic["no_augmentation"][0]
     for arm in ("classic_control", "dcgan", "acgan"):
         honest = metrics["comparisons"][f"{arm}_vs_classic_honest"]
-        assert 0.0 <= honest["p_value"] <= honest["p_holm"] <= 1.0
+        assert honest["family"] == "secondary" and 0.0 <= honest["p_value"] <= honest["p_adjusted"] <= 1.0
         assert honest["ci_low"] <= honest["accuracy_difference"] <= honest["ci_high"]
         assert len(honest["per_repeat"]) == smoke.repeats
-        assert metrics["comparisons"][f"{arm}_vs_classic_paper"]["p_value"] is None  # chosen on test data
+        assert len(honest["per_repeat_fold"]) == smoke.repeats * smoke.n_folds
+        paper = metrics["comparisons"][f"{arm}_vs_classic_paper"]
+        assert paper["p_value"] is None and paper["verdict"] is None  # chosen on test data
+    assert metrics["gan_repeats"] == smoke.repeats >= 2
     for kind in ("dcgan", "acgan"):
-        assert 0.0 <= metrics["comparisons"][f"{kind}_vs_classic_control_honest"]["p_holm"] <= 1.0
+        primary = metrics["primary"][kind]
+        assert primary["baseline"] == "classic_control" and primary["ci_levels"] == ["patient", "repeat"]
+        assert 0.0 <= primary["p_value"] <= primary["p_adjusted"] <= 1.0 and primary["adjustment"] == "bonferroni"
+        assert primary["verdict"] in ("helped", "hurt", "inconclusive")
+        assert (primary["verdict"] == "inconclusive") == (primary["p_adjusted"] >= 0.05)
+        assert (primary["ci_low"] > 0 or primary["ci_high"] < 0) == (primary["verdict"] != "inconclusive")
+        matched = primary["matched"]
+        assert len(matched["gan_size"]) == smoke.repeats * smoke.n_folds
+        assert matched["gan_size"] == matched["control_size"] and matched["gan_steps"] == matched["control_steps"]
+        assert set(matched["gan_size"]) <= set(smoke.synthetic_sizes)
+        gans = metrics["gans"][kind]
+        assert len(gans["steps"]) == smoke.repeats * smoke.n_folds
+        assert gans["below_trusted_steps"] == len(gans["steps"])  # smoke GANs take 4 steps, their floor is 8
     for arm in ("classic", "dcgan", "acgan"):
         for fold in range(smoke.n_folds):
             assert smoke_run.artifact(f"cnn_{arm}_fold{fold}.pt").is_file()

@@ -107,7 +107,7 @@ def test_prepare_builds_what_the_notebooks_build(prepared, smoke_run):
             ours, theirs = (r.load_lesionset(f"synthetic_{kind}_fold{fold}") for r in (run, smoke_run))
             np.testing.assert_array_equal(ours.images, theirs.images)
             assert ours.fingerprint() == theirs.fingerprint()
-    generator = "gans/acgan/r1/fold2/generator.pt"  # a repeat-1 GAN: trained only when gan_repeats > 1
+    generator = "gans/acgan/r1/fold2/generator.pt"  # a repeat-1 GAN: every repeat trains its own
     ours, theirs = (load_generator(r.path / "artifacts" / generator).generator.state_dict() for r in (run, smoke_run))
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs) and ours.keys() == theirs.keys()
     before_05 = {k: v for k, v in collect(run.path).items() if k.split("/")[0] < "05"}

@@ -3,13 +3,14 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from liverkit import LiverkitError, experiment, synthesis
 from liverkit.augment import AugmentConfig
 from liverkit.checkpoints import load_generator
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds, split
-from liverkit.protocol import outer_pool
+from liverkit.protocol import outer_pool, repeat_folds
 from liverkit.runs import RunFolder
 from liverkit.train.gan_config import GANConfig
 
@@ -97,3 +98,30 @@ def test_size_table_counts_the_paper_nets():
     table = synthesis.size_table({"paper": GANConfig.paper_dcgan()}, n_classes=1)
     assert table.generator_parameters.iloc[0] == 18_848_641  # formula in tests/test_gan_nets.py
     assert table.discriminator_parameters.iloc[0] == 4_312_449
+
+
+def test_every_repeat_trains_on_its_own_folds_in_worker_processes_as_in_process(small, tmp_path):
+    """Two one-thread worker processes train the same GANs as this process does (every model has its own seed and
+    folder); each repeat's GANs learn from a fixed group of that repeat's own training patients."""
+    lesions, fold_of, choice = small
+    both = pd.concat([choice, choice.assign(repeat=1)], ignore_index=True)
+    config = GANConfig.paper_acgan(**TINY)
+    by_workers = {}
+    for workers in (1, 2):
+        run = RunFolder(tmp_path / f"w{workers}")
+        args = ("acgan", lesions, fold_of, both, AUG, config, run, 0, 2)
+        by_workers[workers] = synthesis.train_gans(*args, progress=False, group=16, workers=workers)
+    here, there = by_workers[1], by_workers[2]
+    assert sorted(here) == sorted(there) == [0, 1] and sorted(there[1]) == [0, 1, 2]
+    for r in (0, 1):
+        folds_r = repeat_folds(lesions, fold_of, 0, r)
+        for fold in range(3):
+            a, b = here[r][fold]["cyst"], there[r][fold]["cyst"]
+            assert a.data["n_images"] == b.data["n_images"] == 16  # the fixed group, not the chosen one
+            assert not set(b.data["patient_ids"]) & set(lesions.patient_ids[folds_r == fold].tolist())
+            for key, value in a.generator.state_dict().items():
+                torch.testing.assert_close(b.generator.state_dict()[key], value, atol=1e-5, rtol=1e-4)
+            assert (b.out_dir / "generator.pt").is_file() and "r1" in str(there[1][fold]["cyst"].out_dir)
+    assert not np.array_equal(repeat_folds(lesions, fold_of, 0, 1), fold_of)  # repeat 1 has other folds
+    table = synthesis.repeats_table(there, config)
+    assert list(table.repeat) == [0, 0, 0, 1, 1, 1] and table.trusted.isna().all()

@@ -52,6 +52,11 @@ class GANConfig:
     the quick-width DCGAN and ACGAN on a 2-core AVX2 CPU, and the usual layout for bf16 on GPUs."""
     max_steps: int | None = None
     """Cap on optimiser steps; None trains all epochs. CPU profiles use it to bound the time a large group takes."""
+    trusted_steps: int | None = None
+    """The fewest optimiser steps after which GANs of this config are known to make usable lesions (the quick
+    widths: the settings rule on an independent phantom draw, docs/gan_settings.md; the paper's: the steps its own
+    GANs took). Training does not change with it: notebook 05 warns about every GAN that trained fewer steps.
+    None: no floor is known."""
     sample_grid: int = 8
     """Fixed-noise samples per class recorded after every epoch (the progress grid of notebooks 03 and 04)."""
     collapse_samples: int = 256
@@ -114,6 +119,8 @@ def _validate_config(config: GANConfig) -> None:
         raise fail("collapse_samples", "an integer >= 2")
     if config.max_steps is not None and not is_int(config.max_steps, minimum=1):
         raise fail("max_steps", "None or an integer >= 1")
+    if config.trusted_steps is not None and not is_int(config.trusted_steps, minimum=1):
+        raise fail("trusted_steps", "None or an integer >= 1")
     if not (_is_number(config.lr) and 0 < config.lr < math.inf):
         raise fail("lr", "a positive number")
     if (

@@ -89,6 +89,10 @@ class Profile:
     lesions for the GAN arms, extra classic variants for the same-size control. At least two, so that the honest
     and the paper's choice can differ."""
 
+    null_sims: int = 200
+    """Simulated sweeps behind notebook 05's check of its own intervals (``liverkit.null_check``): how often an
+    interval of this run's structure misses when the arms do not differ."""
+
     map_synthetic_per_class: int = 300
     """Synthetic lesions per class and GAN shown with the real test lesions in notebook 06's feature maps."""
 
@@ -161,6 +165,7 @@ PROFILES: dict[str, Profile] = {
         ),
         gan_samples_per_class=16,
         synthetic_sizes=(4, 8),
+        null_sims=20,
         map_synthetic_per_class=8,
         turing_real=6,
         turing_synthetic=6,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,9 +24,10 @@ def notebook_work(stem: str, profile: Profile, n_lesions: int, n_classes: int) -
 
     Only for the progress line: the time left is this work divided by the speed measured so far, so only the
     ratios between notebooks matter. CNN sweeps: trainings x epochs x training images (02: every classic group,
-    outer and inner; 05: the classic model and the three added arms at every synthetic size, on the largest
-    classic group). GANs: models x steps x batch x :data:`GAN_IMAGE_WORK`. Other notebooks, and notebooks that
-    are not the kit's: :data:`LIGHT_WORK`. Every notebook adds :data:`KERNEL_WORK`.
+    outer and inner, and group 0 trained as many steps as the largest group; 05: the classic model and the three
+    added arms at every synthetic size, on the largest classic group). GANs: models x steps x batch x
+    :data:`GAN_IMAGE_WORK`, shared by ``profile.workers`` processes side by side. Other notebooks, and notebooks
+    that are not the kit's: :data:`LIGHT_WORK`. Every notebook adds :data:`KERNEL_WORK`.
     """
     name = stem.split("_", 1)[-1]
     splits = profile.repeats * profile.n_folds
@@ -34,16 +36,20 @@ def notebook_work(stem: str, profile: Profile, n_lesions: int, n_classes: int) -
     epochs = profile.classifier.epochs
     if name == "classic_augmentation":
         images = sum(g or n_train for g in profile.classic_groups)
-        return KERNEL_WORK + splits * (1 + profile.inner_folds) * epochs * images
+        clf = profile.classifier
+        matched = clf.steps_for(int(group)) / math.ceil(n_train / clf.batch_size)  # group 0's epochs at those steps
+        step_matched = splits * math.ceil(matched) * n_train if matched > epochs else 0.0
+        return KERNEL_WORK + splits * (1 + profile.inner_folds) * epochs * images + step_matched
     if name == "gan_augmentation":
         added = sum(3 * (group + size * n_classes) for size in profile.synthetic_sizes)
         return KERNEL_WORK + splits * epochs * (group + (1 + profile.inner_folds) * added)
     if name in ("dcgan", "acgan"):
         gan = profile.dcgan if name == "dcgan" else profile.acgan
         models = profile.n_folds * profile.repeats * (n_classes if name == "dcgan" else 1)
-        steps = gan.total_steps(int(group / n_classes if name == "dcgan" else group))
+        gan_group = group if profile.gan_group is None else profile.gan_group or n_train
+        steps = gan.total_steps(int(gan_group / n_classes if name == "dcgan" else gan_group))
         cost = GAN_IMAGE_WORK[name] * (gan.g_width / 64) ** 2
-        return KERNEL_WORK + models * steps * gan.batch_size * cost
+        return KERNEL_WORK + models * steps * gan.batch_size * cost / profile.workers
     return KERNEL_WORK + LIGHT_WORK
 
 

@@ -4,7 +4,10 @@ For every repeat and every patient-level fold, the augmentation pool is drawn fr
 only, the nested groups are cut from it, one CNN is trained per group, and it is tested on the fold's test
 lesions. Every model trains the same number of full passes over its own training set (the budget rule, see
 ``ClassifierConfig.epochs``), and within a (repeat, fold) every model starts from the same seed (common random
-numbers: the same initial weights, dropout stream and order generator), so groups differ only in their data.
+numbers: the same initial weights, dropout stream and order generator). Groups therefore differ in their data and,
+through it, in their optimiser steps: under equal epochs a larger group means more images *and* more steps.
+:func:`run_step_matched` trains the original ROIs (group 0) for as many steps as the largest group, a descriptive
+extra that shows how much of the curve is steps; it takes no part in the choice of a group.
 
 The best group is then chosen in one of two ways:
 
@@ -21,7 +24,8 @@ Confidence intervals resample patients (a patient's lesions are not independent)
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -196,7 +200,11 @@ def prediction_matrix(predictions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray
 
 def sweep_table(sweep: ClassicSweep, n_boot: int = 1000) -> pd.DataFrame:
     """Per group: pooled accuracy (mean over repeats) with a patient-cluster bootstrap CI, each fold's accuracy, and
-    the training budget (mean training images, epochs and optimiser steps of the outer models)."""
+    the training budget (mean training images, epochs and optimiser steps of the outer models).
+
+    Under equal epochs the groups differ in images and in steps (:func:`budget_sentence` says by how much), so a
+    row-to-row difference is the effect of more images and more steps together.
+    """
     outer = sweep.timing[sweep.timing.stage == "outer"]
     budget = outer.groupby("group").agg(
         training_images=("training_images", "mean"), epochs=("epochs", "first"), steps=("steps", "mean")
@@ -292,6 +300,185 @@ def setting_metrics(predictions: pd.DataFrame, class_names: tuple[str, ...], n_b
 def pooled_confusion(predictions: pd.DataFrame, n_classes: int) -> np.ndarray:
     """Confusion counts summed over folds and repeats."""
     return confusion(predictions.y_true.to_numpy(), predictions.y_pred.to_numpy(), n_classes)
+
+
+# ---------------------------------------------------------------------------------------------- steps made visible
+def budget_sentence(table: pd.DataFrame) -> str:
+    """What :func:`sweep_table`'s budget columns say, in words: the steps each group trained under equal epochs.
+
+    Args:
+        table: from :func:`sweep_table`.
+    """
+    groups = "/".join(str(int(g)) for g in table.group)
+    steps = "/".join(f"{s:g}" for s in table.steps.round(1))
+    epochs = "/".join(sorted({str(int(e)) for e in table.epochs}))
+    sentence = (
+        f"Under equal epochs (every model trains {epochs} epochs over its own training set), groups {groups} trained "
+        f"{steps} SGD steps per model (mean over folds and repeats)"
+    )
+    if len(table) < 2 or table.steps.max() == table.steps.min():
+        return sentence + "."
+    low, high = table.loc[table.steps.idxmin()], table.loc[table.steps.idxmax()]
+    return (
+        f"{sentence}: comparing groups compares more images and more steps together (group {int(high.group)} "
+        f"trained {high.steps / low.steps:.1f}x the steps of group {int(low.group)})."
+    )
+
+
+STEP_MATCHED_FILE = "classic_step_matched_r{repeat}_f{fold}.json"
+"""The run-folder file (in ``artifacts/``) that caches one (repeat, fold)'s step-matched group-0 model."""
+
+
+def step_matched_jobs(sweep: ClassicSweep, inputs: SweepInputs, clf: ClassifierConfig) -> list[CNNJob]:
+    """Per (repeat, fold) of ``sweep``: group 0 (the original ROIs) with its epochs raised so that its SGD steps reach
+    those of the largest group's outer model (``ceil(steps / batches per epoch)`` epochs: at least as many steps,
+    equal when they divide). The same model seed as the sweep's models of that (repeat, fold). Empty when the
+    sweep has no group 0 or no larger group.
+
+    Args:
+        sweep: the classic sweep (its outer models' training images and steps).
+        inputs: the sweep's inputs (lesions, folds, augmentation, seed).
+        clf: the sweep's classifier config; only ``epochs`` changes.
+    """
+    largest = max(sweep.groups)
+    if 0 not in sweep.groups or largest == 0:
+        return []
+    outer = sweep.timing[sweep.timing.stage == "outer"]
+    steps = outer.pivot_table(index=["repeat", "fold"], columns="group", values=["steps", "training_images"])
+    jobs = []
+    for (repeat, fold), row in steps.iterrows():
+        per_epoch = math.ceil(row["training_images", 0] / clf.batch_size)  # group 0's batches per epoch
+        config = replace(clf, epochs=math.ceil(row["steps", largest] / per_epoch))
+        jobs.append(make_job(inputs, config, int(repeat), int(fold), None, 0))
+    return jobs
+
+
+def run_step_matched(
+    sweep: ClassicSweep,
+    lesions: LesionSet,
+    fold_of: np.ndarray,
+    aug: AugmentConfig,
+    clf: ClassifierConfig,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+    fused: str = "auto",
+    executor: Executor | None = None,
+    run: RunFolder | None = None,
+) -> ClassicSweep | None:
+    """Train group 0 for as many steps as the sweep's largest group, per (repeat, fold) (:func:`step_matched_jobs`).
+
+    Descriptive only: these models take no part in the choice of a group, the saved sweep or what follows.
+
+    Args:
+        sweep: the classic sweep (its largest group's steps per (repeat, fold) are the target).
+        lesions, fold_of, aug, clf, seed: as given to :func:`run_classic_sweep`.
+        device, progress, fused, executor: as for :func:`run_classic_sweep`.
+        run: where each finished model's record is cached (:data:`STEP_MATCHED_FILE`); None keeps nothing.
+
+    Returns:
+        The models' tables (group 0; ``timing`` holds each model's epochs and steps), or None when the sweep has no
+        group 0 or no larger group.
+    """
+    inputs = SweepInputs(lesions, np.asarray(fold_of), aug, seed, None)
+    jobs = step_matched_jobs(sweep, inputs, clf)
+    if not jobs:
+        return None
+    header = {
+        "augment": asdict(aug),
+        "classifier": asdict(clf),
+        "seed": seed,
+        "matched_to_group": max(sweep.groups),
+        "data_fingerprint": lesions.fingerprint(),
+    }
+    caches = {}
+    for job in jobs:
+        path = run.artifact(STEP_MATCHED_FILE.format(repeat=job.repeat, fold=job.fold)) if run is not None else None
+        caches[job.repeat, job.fold] = JobCache(path, json.loads(json.dumps(header)), "the step-matched models' cache")
+
+    def cache_of(job: CNNJob) -> tuple[JobCache, str]:
+        return caches[job.repeat, job.fold], f"group0-outer-{job.config.epochs}epochs"
+
+    bar = tqdm(total=len(jobs), desc="step-matched group 0", disable=not progress)
+    run_missing(jobs, inputs, executor or default_executor(device, fused), cache_of, bar.update)
+    bar.close()
+    records = [cache.get(key) for cache, key in map(cache_of, jobs)]
+    return _collect(jobs, records, lesions, (0,), seed)
+
+
+def step_matched_table(sweep: ClassicSweep, matched: ClassicSweep | None, n_boot: int = 1000) -> pd.DataFrame:
+    """Group 0, group 0 trained for the largest group's steps, and the largest group: training images, epochs and
+    SGD steps (means over folds and repeats), and pooled accuracy with its patient-cluster bootstrap CI.
+
+    Args:
+        sweep: the classic sweep.
+        matched: from :func:`run_step_matched`; None gives an empty table.
+        n_boot: bootstrap resamples of each interval.
+    """
+    columns = ["setting", "group", "training_images", "epochs", "steps", "accuracy", "ci_low", "ci_high"]
+    if matched is None:
+        return pd.DataFrame(columns=columns)
+    largest = max(sweep.groups)
+    table = sweep_table(sweep, n_boot).set_index("group")
+    extra = sweep_table(matched, n_boot).iloc[0].copy()
+    extra["epochs"] = float(matched.timing.epochs.mean())
+    rows = [
+        table.loc[0].rename("group 0 (original ROIs)"),
+        extra.rename(f"group 0, trained for group {largest}'s steps"),
+        table.loc[largest].rename(f"group {largest}"),
+    ]
+    out = pd.DataFrame(rows).rename_axis("setting").reset_index()
+    out["group"] = [0, 0, largest]
+    return out[columns]
+
+
+def step_matched_summary(table: pd.DataFrame) -> str:
+    """:func:`step_matched_table` in words: how the gap between group 0 and the largest group splits into the part
+    that more steps alone give and the part that more images give at (about) equal steps.
+
+    Args:
+        table: from :func:`step_matched_table`.
+    """
+    if table.empty:
+        return "This sweep has no group 0 or no larger group: there are no steps to match."
+    base, matched, top = (table.iloc[i] for i in range(3))
+    if matched.steps == base.steps:
+        return (
+            f"Group 0 already trains as many SGD steps as group {int(top.group)} ({base.steps:g} per model): there "
+            "are no steps to add, and the step-matched model is group 0 itself."
+        )
+    gap, from_steps = top.accuracy - base.accuracy, matched.accuracy - base.accuracy
+    text = (
+        f"Group {int(top.group)} trained {top.steps:g} SGD steps per model and group 0 {base.steps:g}. Trained for "
+        f"{matched.steps:g} steps ({matched.epochs:g} epochs), group 0 scores {matched.accuracy:.3f}, against "
+        f"{base.accuracy:.3f} at its own steps and {top.accuracy:.3f} for group {int(top.group)}. Of the "
+        f"{gap:+.3f} difference between group {int(top.group)} and group 0, more steps alone give {from_steps:+.3f} "
+        f"and more images at (about) equal steps {top.accuracy - matched.accuracy:+.3f}"
+    )
+    if gap > 0 and 0 <= from_steps <= gap:
+        text += f": steps account for {from_steps / gap:.0%} of it"
+    return text + ". These are point estimates of one model per repeat and fold; the table gives their intervals."
+
+
+def step_matched_numbers(table: pd.DataFrame) -> dict:
+    """What notebook 02 records about the step-matched model (empty when there is none): its accuracy with the
+    95% CI, its mean steps and epochs, and the group whose steps it matched.
+
+    Args:
+        table: from :func:`step_matched_table`.
+    """
+    if table.empty:
+        return {}
+    row = table.iloc[1]
+    accuracy = [round(float(row[c]), 4) for c in ("accuracy", "ci_low", "ci_high")]
+    return {
+        "step_matched_group0": {
+            "accuracy": accuracy,
+            "steps": round(float(row.steps), 1),
+            "epochs": round(float(row.epochs), 2),
+            "matched_to_group": int(table.iloc[2].group),
+        }
+    }
 
 
 LESIONS_FILE = "lesions"

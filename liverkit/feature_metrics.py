@@ -8,15 +8,18 @@ and explains the choice of feature space and reference:
 2. :func:`fid_kid`: Frechet and kernel distances (FID, KID) between two LesionSets, with torchmetrics in float64.
 3. :func:`prdc`: precision, recall, density and coverage (Naeem et al. 2020) from two feature arrays.
 4. :func:`frechet_distance`, :func:`unbiased_mmd` and :func:`prdc_unchecked`: the same formulas computed directly,
-   without the metric objects, for the bootstrap draws (whose resamples repeat lesions); tests check that they
-   agree with torchmetrics. :func:`fid_size_problem`, :func:`kid_size_problem` and :func:`prdc_size_problem` say why
-   a set is too small for a metric.
+   without the metric objects, where sets are resampled and repeat lesions (``origin`` tags leave pairs of copies
+   out, so a repeat is never its own neighbour or a within-set pair); tests check that they agree with
+   torchmetrics. :mod:`liverkit.quality`'s paired KID bootstrap uses :func:`unbiased_mmd` this way. FID has no
+   such fix (a resample holds fewer distinct lesions, and FID's small-sample bias grows as they fall), so FID is
+   never resampled with replacement there. :func:`fid_size_problem`, :func:`kid_size_problem` and
+   :func:`prdc_size_problem` say why a set is too small for a metric.
 
 How torchmetrics is used. ``FrechetInceptionDistance`` and ``KernelInceptionDistance`` accept any ``nn.Module``
 as ``feature`` and call it inside ``update(images)``; :class:`CNNFeatures` is such a module (a test checks that
 torchmetrics with it gives the same FID as a direct computation). The CNN is the slow part (several ms per image
 on a 2-core CPU), and torchmetrics would run it once per metric and per class, so :func:`fid_kid` and
-:func:`liverkit.quality.quality_table` embed each set once with :class:`CNNFeatures` and hand the features to the
+:func:`liverkit.quality.fold_quality` embed each set once with :class:`CNNFeatures` and hand the features to the
 two metrics through a pass-through feature module. CNNFeatures returns float64, so torchmetrics keeps its
 statistics and its result in float64 (FID's sums are float64 anyway; KID works in the features' dtype).
 """

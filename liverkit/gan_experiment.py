@@ -300,6 +300,12 @@ def save_sweep(run: RunFolder, sweep: GanSweep) -> None:
         run.save_table(f"gan_{name}", getattr(sweep, name))
 
 
+def load_sweep(run: RunFolder, class_names: tuple[str, ...], sizes: tuple[int, ...]) -> GanSweep:
+    """Notebook 05's sweep read back from the tables :func:`save_sweep` kept (for scripts and later notebooks)."""
+    tables = {name: run.load_table(f"gan_{name}") for name in SWEEP_TABLES}
+    return GanSweep(tables["predictions"], tables["inner"], tables["timing"], tuple(class_names), check_sizes(sizes))
+
+
 def _collect(records: list[dict], lesions: LesionSet, settings: SweepSettings) -> GanSweep:
     rows, inner, timing = [], [], []
     for rec in records:

@@ -1,10 +1,14 @@
 """Does a generator copy its training images? Each synthetic lesion's nearest training lesion, flagged when close.
 
-Notebook 07 asks this beside the quality table (:mod:`liverkit.quality`), with its own reference: the quality
+Notebook 07 asks this beside the quality numbers (:mod:`liverkit.quality`), with its own reference: the quality
 numbers compare synthetic lesions with held-out real ones, while copying is judged against the GAN's own training
 images. :func:`memorization_audit` finds each synthetic lesion's nearest training lesion (in pixels, and in the
 CNN's feature space with a model) and flags it when it is closer than nearly all real lesions the generator never
-saw; :func:`memorization_summary` gives the counts and medians notebook 07 records;
+saw. A rule like that flags some genuinely new lesions too, and how many is computed, not assumed:
+:func:`held_out_flag_rate` applies the same rule, against the same training set, to each real held-out lesion with
+its own patient left out of the threshold (the chance rate, the null reference for the flag count).
+:func:`memorization_summary` gives the counts, chance rates and medians notebook 07 records, :func:`pooled_summary`
+adds them up over folds, :func:`audit_reading` says what they can and cannot show, and
 :func:`liverkit.plots.closest_pairs_figure` shows the closest pairs.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import binom
 
 from liverkit.data.lesionset import ROI_SIZE, LesionSet
 from liverkit.errors import LiverkitError
@@ -57,8 +62,10 @@ def memorization_audit(
     the same nearest-training-lesion distances, and a candidate is flagged when its distance is at most the
     ``quantile`` of those (closer to the training set than 99% of genuinely new lesions, by default), and never
     below ``epsilon`` (so exact and near-exact copies are always flagged). Without a reference the pixel
-    threshold is ``epsilon`` alone and no feature flags are set (features have no absolute scale). By design
-    about ``quantile`` of genuinely new lesions get flagged too: read flags as "look at these", not as proof.
+    threshold is ``epsilon`` alone and no feature flags are set (features have no absolute scale). Genuinely new
+    lesions get flagged too, at about ``quantile`` or more (more when ``epsilon`` sets the threshold, and the
+    quantile of a small reference is coarse): ``attrs`` holds that chance rate as computed by
+    :func:`held_out_flag_rate` on the reference. Read flags as "look at these", not as proof.
 
     Args:
         train: the generator's training lesions.
@@ -101,6 +108,8 @@ def memorization_audit(
         "n_reference": 0 if reference is None else len(reference),
         "reference_median_pixel_distance": _median(reference_pixel),
         "reference_median_feature_distance": float("nan"),
+        "chance_rate": _chance(reference_pixel, reference, quantile, epsilon),
+        "feature_chance_rate": float("nan"),
     }
     if model is not None:
         _add_feature_columns(table, model, train, candidates, reference, quantile)
@@ -147,35 +156,149 @@ def _add_feature_columns(
     table["feature_flagged"] = table["feature_distance"] <= threshold  # all False when the threshold is NaN
     table.attrs["feature_threshold"] = threshold
     table.attrs["reference_median_feature_distance"] = _median(reference_distance)
+    table.attrs["feature_chance_rate"] = _chance(reference_distance, reference, quantile, 0.0)
+
+
+def _chance(distances: torch.Tensor | None, reference: LesionSet | None, quantile: float, floor: float) -> float:
+    """:func:`held_out_flag_rate` of the reference's distances (NaN without a reference)."""
+    if distances is None or reference is None:
+        return float("nan")
+    return held_out_flag_rate(distances.numpy(), reference.patient_ids, quantile, floor)
+
+
+def held_out_flag_rate(distances: np.ndarray, patients: np.ndarray, quantile: float, floor: float = 0.0) -> float:
+    """The chance rate: how often the audit's rule flags a real lesion that is not a copy, computed on real ones.
+
+    Each reference lesion is judged as a candidate would be, against a threshold made from the other patients'
+    lesions only (its own patient left out, so it does not set its own threshold): flagged when its distance to the
+    training set is at most ``max(quantile of the others' distances, floor)``. The rate is the fraction flagged:
+    what a generator making new lesions, as far from the training set as real new lesions are, would score. The
+    thresholds come from one patient fewer than the audit's, so the rate is for a slightly smaller reference.
+
+    Args:
+        distances: each reference lesion's distance to its nearest training lesion.
+        patients: each reference lesion's patient id.
+        quantile: the audit's quantile.
+        floor: the audit's smallest threshold (``epsilon`` for pixels; 0 for features).
+
+    Returns:
+        The fraction of reference lesions flagged, NaN when there is only one patient.
+    """
+    distances, patients = np.asarray(distances, dtype=np.float64), np.asarray(patients)
+    if len(np.unique(patients)) < 2:
+        return float("nan")
+    flagged = 0
+    for patient in np.unique(patients):
+        own = patients == patient
+        threshold = max(float(np.quantile(distances[~own], quantile)), floor)
+        flagged += int(np.sum(distances[own] <= threshold))
+    return flagged / len(distances)
 
 
 def memorization_summary(audit: pd.DataFrame) -> dict[str, float]:
-    """Counts and medians of a :func:`memorization_audit` table, next to the real reference's medians.
+    """Counts, chance rates and medians of a :func:`memorization_audit` table, next to the real reference's medians.
 
     Returns:
-        ``n_candidates``, ``n_flagged``, ``fraction_flagged``, ``pixel_threshold``, ``median_pixel_distance``,
+        ``n_candidates``, ``n_flagged``, ``fraction_flagged``, ``chance_rate`` (how often the same rule flags a real
+        held-out lesion), ``expected_flagged`` (``chance_rate`` x ``n_candidates``: the flags a generator of new
+        lesions would get by chance), ``pixel_threshold``, ``median_pixel_distance``,
         ``reference_median_pixel_distance``; with feature columns also ``n_feature_flagged``,
-        ``fraction_feature_flagged``, ``feature_threshold``, ``median_feature_distance``,
-        ``reference_median_feature_distance``. A synthetic median far below the reference's means the generator
-        stays closer to its training images than new real lesions do.
+        ``fraction_feature_flagged``, ``feature_chance_rate``, ``expected_feature_flagged``, ``feature_threshold``,
+        ``median_feature_distance``, ``reference_median_feature_distance``. A synthetic median far below the
+        reference's means the generator stays closer to its training images than new real lesions do.
     """
     if "pixel_threshold" not in audit.attrs or "flagged" not in audit.columns:
         raise LiverkitError("memorization_summary needs the DataFrame returned by memorization_audit (with its attrs).")
     n = len(audit)
+    chance = audit.attrs.get("chance_rate", float("nan"))
     out = {
         "n_candidates": n,
         "n_flagged": int(audit["flagged"].sum()),
         "fraction_flagged": float(audit["flagged"].mean()) if n else float("nan"),
+        "chance_rate": chance,
+        "expected_flagged": chance * n,
         "pixel_threshold": audit.attrs["pixel_threshold"],
         "median_pixel_distance": float(audit["pixel_distance"].median()),
         "reference_median_pixel_distance": audit.attrs["reference_median_pixel_distance"],
     }
     if "feature_distance" in audit.columns:
+        feature_chance = audit.attrs.get("feature_chance_rate", float("nan"))
         out |= {
             "n_feature_flagged": int(audit["feature_flagged"].sum()),
             "fraction_feature_flagged": float(audit["feature_flagged"].mean()) if n else float("nan"),
+            "feature_chance_rate": feature_chance,
+            "expected_feature_flagged": feature_chance * n,
             "feature_threshold": audit.attrs["feature_threshold"],
             "median_feature_distance": float(audit["feature_distance"].median()),
             "reference_median_feature_distance": audit.attrs["reference_median_feature_distance"],
         }
     return out
+
+
+_COUNTS = ("n_candidates", "n_flagged", "expected_flagged", "n_feature_flagged", "expected_feature_flagged")
+"""The summary entries that add up over folds (:func:`pooled_summary`)."""
+
+
+def pooled_summary(summaries: list[dict[str, float]]) -> dict[str, float]:
+    """The counts of several :func:`memorization_summary` results (one per fold) added up.
+
+    Args:
+        summaries: the folds' summaries of one generator kind.
+
+    Returns:
+        The sums of ``n_candidates``, ``n_flagged``, ``expected_flagged`` and, where every summary has them,
+        ``n_feature_flagged`` and ``expected_feature_flagged``.
+    """
+    if not summaries:
+        raise LiverkitError("pooled_summary needs at least one memorization_summary.")
+    keys = [key for key in _COUNTS if all(key in summary for summary in summaries)]
+    return {key: sum(summary[key] for summary in summaries) for key in keys}
+
+
+def audit_reading(name: str, summary: dict[str, float]) -> str:
+    """What a summary (one fold's, or :func:`pooled_summary`'s) can and cannot show, in words true of its numbers.
+
+    Per space (pixels; features where present): the flag count beside the count expected by chance, and the chance
+    of at least that many flags if every candidate were flagged at the chance rate independently (binomial).
+
+    Args:
+        name: what the summary is of, e.g. ``"dcgan, fold 0"``.
+        summary: :func:`memorization_summary` or :func:`pooled_summary` output.
+    """
+    lines = []
+    for space, prefix in (("pixels", "n_"), ("CNN features", "n_feature_")):
+        flagged, n = summary.get(f"{prefix}flagged"), summary["n_candidates"]
+        expected = summary.get("expected_flagged" if prefix == "n_" else "expected_feature_flagged")
+        if flagged is None or expected is None or not np.isfinite(expected):
+            continue
+        tail = float(binom.sf(flagged - 1, n, expected / n)) if n else float("nan")
+        head = f"{name}, {space}: {flagged} of {n} flagged, {expected:.1f} expected by chance"
+        if flagged > expected and tail < 0.05:
+            lines.append(
+                f"{head}; so many flags are unlikely by chance alone (P = {tail:.3f}): look at the closest pairs, "
+                "a flag marks a near neighbour, not a proven copy."
+            )
+        else:
+            lines.append(
+                f"{head}; chance alone gives at least this many with P = {tail:.2f}: no sign of copying beyond "
+                "what new real lesions show. This cannot rule out a few copies (they would hide among chance "
+                "flags) nor copies this distance does not see (shifted, rescaled or partial)."
+            )
+    return "\n".join(lines)
+
+
+def fold_to_show(audits: dict[int, pd.DataFrame]) -> int:
+    """The fold whose audit is most worth a look: the most flags (pixels plus features), on a tie the closest pair.
+
+    Args:
+        audits: one generator's :func:`memorization_audit` tables by fold.
+    """
+    if not audits:
+        raise LiverkitError("fold_to_show needs at least one audit.")
+
+    def weight(fold: int) -> tuple[int, float]:
+        audit = audits[fold]
+        flags = int(audit["flagged"].sum()) + int(audit.get("feature_flagged", pd.Series(dtype=bool)).sum())
+        return flags, -float(audit["pixel_distance"].min())
+
+    return max(audits, key=weight)

@@ -84,7 +84,7 @@ def cluster_resampler(
 
     ``draw(rng)`` returns the indices of the drawn lesions; with ``clusters``, as many clusters as there are are
     drawn with replacement, each bringing all its lesions (so a sample's size varies). Shared by every patient-level
-    bootstrap of the kit (this module's intervals and :mod:`liverkit.quality`'s).
+    bootstrap of this module's intervals.
     """
     if clusters is None:
         return lambda rng: rng.integers(0, n_lesions, n_lesions)

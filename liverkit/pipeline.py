@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from liverkit import experiment, gan_experiment, gan_results, invariance, synthesis
+from liverkit import experiment, gan_experiment, gan_results, invariance, null_check, synthesis
 from liverkit.config import Profile
 from liverkit.data import folds, load
 from liverkit.data.lesionset import LesionSet
@@ -201,7 +201,7 @@ def build_01_data(run: RunFolder, cfg: Profile, data: str, seed: int, device: to
 def build_02_classic(run: RunFolder, cfg: Profile, data: str, seed: int, device: torch.device, progress: bool) -> None:
     """Notebook 02: the CNN-AUG sweep, its tables, the chosen group per (repeat, fold) and its key numbers."""
     lesions, fold_of = experiment.load_data(run, data, seed, cfg.n_folds)
-    cue = invariance.orientation_cue(lesions, cfg.augment, seed=seed)
+    cue = invariance.orientation_check(lesions, fold_of, cfg.augment, seed=seed)
     sweep = experiment.run_classic_sweep(
         lesions,
         fold_of,
@@ -217,11 +217,25 @@ def build_02_classic(run: RunFolder, cfg: Profile, data: str, seed: int, device:
         run=run,
     )
     table = experiment.sweep_table(sweep)
+    matched = experiment.run_step_matched(
+        sweep,
+        lesions,
+        fold_of,
+        cfg.augment,
+        cfg.classifier,
+        seed=seed,
+        device=device,
+        progress=progress,
+        fused=cfg.fused,
+        run=run,
+    )
+    matched_table = experiment.step_matched_table(sweep, matched)
     choices = {mode: experiment.choose_groups(sweep, mode) for mode in ("honest", "paper")}
     results = experiment.results_table(sweep)
     experiment.save_sweep(run, sweep, choices[cfg.selection])
     metrics = experiment.classic_key_numbers(sweep, results, table, choices)
-    metrics["orientation_drop"] = {row["class"]: round(float(row["drop"]), 4) for _, row in cue.iterrows()}
+    metrics |= invariance.orientation_metrics(cue)
+    metrics |= experiment.step_matched_numbers(matched_table)
     run.record_metrics("02_classic_augmentation", metrics)
 
 
@@ -273,8 +287,12 @@ def build_05_gan_augmentation(
     results = gan_results.results_table(sweep, no_augmentation)
     comparisons = gan_results.compare(sweep)
     gan_table = gan_results.gan_fold_table(sweep, comparisons, gans, lesions, fold_of, seed)
+    null = null_check.null_table(sweep, "dcgan", n_sims=cfg.null_sims, seed=seed)
     gan_experiment.save_sweep(run, sweep)
-    run.record_metrics("05_gan_augmentation", gan_results.key_numbers(sweep, results, comparisons, gan_table))
+    numbers = gan_results.key_numbers(sweep, results, comparisons, gan_table) | {
+        "null_check": null_check.key_numbers(null)
+    }
+    run.record_metrics("05_gan_augmentation", numbers)
 
 
 BUILDERS: dict[str, Callable[..., None]] = {

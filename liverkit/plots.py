@@ -685,3 +685,37 @@ def fooled_figure(answers: pd.DataFrame, session: Session, n: int = 8) -> go.Fig
     labels = [f"synthetic, called real ({len(fake_as_real)})", f"real, called synthetic ({len(real_as_fake)})"]
     title = f"ROIs that fooled most of the raters (up to {n} per row; blank: no more such ROIs)"
     return image_mosaic(np.stack(rows), n, title, labels)
+
+
+def null_chart(table: pd.DataFrame, title: str = "How often a 95% interval misses") -> go.Figure:
+    """Share of simulated intervals that miss the true difference, per scenario and method, with Monte Carlo error
+    bars and the 5% an honest 95% interval should miss.
+
+    Args:
+        table: ``liverkit.null_check.null_table`` (method, unit_sd_points, shift_points, misses, se).
+    """
+    scenario = [
+        f"{'no effect' if shift == 0 else f'effect {shift:+g} pts'}, spread {sd:g} pts"
+        for sd, shift in zip(table.unit_sd_points, table.shift_points, strict=True)
+    ]
+    fig = go.Figure()
+    for method, colour in zip(dict.fromkeys(table.method), ("rgb(31,119,180)", "rgb(214,39,40)"), strict=False):
+        rows = (table.method == method).to_numpy()
+        fig.add_bar(
+            x=[s for s, keep in zip(scenario, rows, strict=True) if keep],
+            y=table.misses[rows],
+            error_y=dict(type="data", array=1.96 * table.se[rows]),
+            name=method,
+            marker_color=colour,
+        )
+    fig.add_hline(y=0.05, line_dash="dash", annotation_text="5%: what a 95% interval should miss")
+    fig.update_layout(
+        title=title,
+        barmode="group",
+        xaxis_title="simulated scenario ((repeat, fold) spread of one arm's accuracy)",
+        yaxis_title="share of intervals that miss",
+        yaxis_tickformat=".0%",
+        height=420,
+        legend_title="interval resamples",
+    )
+    return fig

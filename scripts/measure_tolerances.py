@@ -49,21 +49,24 @@ PERTURBATIONS: dict[str, tuple[dict[str, str], list[str]]] = {
 FAMILIES = [
     (
         "settings",
-        r"/(epochs|repeats|models|fold|ci_method|rater|baseline|reference|data|n_boot|level)$"
-        r"|/(arms|groups|sizes)/\d+$",
+        r"/(epochs|repeats|gan_repeats|models|fold|ci_method|rater|baseline|reference|data|n_boot|level)$"
+        r"|/(family|adjustment|ci_level|sims)$|/(arms|groups|sizes|ci_levels)/\d+$",
         "exact",
         "exact",
     ),
     ("fingerprint", r"/fingerprint$", "informational", "informational"),
     ("data", r"^01_data/", "exact", "exact"),
-    ("choices", r"/(honest_groups|honest_sizes)/|/paper_group$", "exact", "informational"),
+    ("verdicts", r"/verdict$", "informational", "informational"),
+    ("choices", r"/(honest_groups|honest_sizes)/|/paper_group$|/matched/", "exact", "informational"),
     ("flagged", r"flagged$", "measured", "informational"),
     ("counts", r"/n(_[a-z_]+)?$|/points/|/class_counts/|/simulated$", "exact", "exact"),
     ("per_fold", r"^0[25]_\w+/per_fold/", "measured", "informational"),
     ("per_repeat", r"/per_repeat/\d+$", "measured", "repeat"),
-    ("p_values", r"/p_(value|holm)$", "measured", "informational"),
+    ("p_values", r"/p_(value|holm|adjusted)$", "measured", "informational"),
+    ("per_repeat_fold", r"/per_repeat_fold/", "measured", "informational"),
+    ("gan_checks", r"^05_\w+/(gans|null_check)/", "measured", "informational"),
     ("paired_counts", r"/(gained|lost)$", "measured", "paired"),
-    ("differences", r"/comparisons/", "measured", "mean"),
+    ("differences", r"/comparisons/|/primary/", "measured", "mean"),
     ("accuracies", r"^0[25]_", "measured", "mean"),
     ("d_outputs", r"^0[34]_\w+/d_(real|fake)", "measured", "informational"),
     ("gan_other", r"^0[34]_", "measured", "informational"),
@@ -78,6 +81,8 @@ INFORMATIONAL_WHY = {
     "fingerprint": "a hash of the float pixels, bit for bit: torch's plain kernels (ATEN_CPU_CAPABILITY=default) "
     "change the phantom's last bits and so the hash",
     "p_values": "a p-value may move over much of its range within the seed-to-seed spread of its difference",
+    "verdicts": "a verdict word follows its adjusted p-value, which may move over much of its range; liverkit "
+    "regress lists every verdict that differs from the baseline",
     "settings": "must not move",
     "data": "must not move",
     "counts": "must not move",

@@ -58,7 +58,7 @@ def test_recorded_classes_are_the_data_s(data_run):
     for gan in ("03_dcgan", "04_acgan"):
         assert set(run.read_metrics(gan)["collapse_ratio_by_class"]) == set(data.class_names), gan
     assert run.load_lesionset("synthetic_dcgan_fold0").class_names == data.class_names
-    quality = run.read_metrics("07_synthetic_quality")["overall"]
+    quality = run.read_metrics("07_synthetic_quality")["mean_over_folds"]
     assert set(quality) == {"real train vs real test", "dcgan vs real test", "acgan vs real test"}
 
 

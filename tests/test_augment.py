@@ -5,7 +5,7 @@ import pytest
 import torch
 from helpers import make_set
 
-from liverkit import LiverkitError, augment, invariance
+from liverkit import LiverkitError, augment
 from liverkit.augment import AugmentConfig
 from liverkit.data import LesionSet
 from liverkit.data.phantom import make_phantom
@@ -219,45 +219,6 @@ def _two_class_set(cue: str, n: int = 20, seed: int = 0) -> LesionSet:
         ids=[f"x{i}" for i in range(2 * n)],
         sources="test",
     )
-
-
-def test_orientation_cue_flags_a_side_cue_under_flips_and_rotations():
-    cue = invariance.orientation_cue(_two_class_set("side"), AugmentConfig())
-    assert cue["class"].tolist() == ["a", "b"] and cue["lesions"].tolist() == [20, 20]
-    assert cue["accuracy"].tolist() == [1.0, 1.0]  # as they are, every lesion is nearest its own class's mean
-    assert (cue["drop"] > 0.4).all()  # turned and flipped, about half land nearer the other class's mean
-    assert invariance.orientation_advice(cue, AugmentConfig()).startswith("WARNING: after the rotations in [0, 180]")
-    small = AugmentConfig(rot_range_deg=(0.0, 15.0), n_flip=0)
-    kept = invariance.orientation_cue(_two_class_set("side"), small)
-    assert (kept["drop"] < 0.05).all()  # small turns and no flips keep the side
-    assert "look safe" in invariance.orientation_advice(kept, small)
-
-
-def test_orientation_cue_is_quiet_without_an_orientation_cue():
-    cue = invariance.orientation_cue(_two_class_set("symmetric"), AugmentConfig())
-    assert (cue["drop"].abs() < 0.05).all() and (cue["accuracy"] == 1.0).all()
-    assert "look safe" in invariance.orientation_advice(cue, AugmentConfig())
-
-
-def test_orientation_cue_per_class_draw_and_one_class():
-    lesions = _two_class_set("side", n=30)
-    cue = invariance.orientation_cue(lesions, AugmentConfig(), per_class=8)
-    assert cue["lesions"].tolist() == [8, 8]
-    single = lesions.subset(lesions.labels == 0)
-    single_cue = invariance.orientation_cue(
-        LesionSet(
-            images=single.images,
-            labels=single.labels,
-            class_names=("a",),
-            patient_ids=single.patient_ids,
-            diameters_mm=single.diameters_mm,
-            ids=single.ids,
-            sources="test",
-        ),
-        AugmentConfig(),
-    )
-    assert single_cue["drop"].tolist() == [0.0]  # nothing to confuse it with
-    assert "no other class" in invariance.orientation_advice(single_cue, AugmentConfig())
 
 
 def test_settings_sources_names_the_last_layer_that_changed_a_setting():

@@ -1,6 +1,7 @@
 """The CNN-AUG protocol: fold safety, determinism, honest vs paper model choice."""
 
 import json
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -13,12 +14,18 @@ from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds
 from liverkit.experiment import (
     ClassicSweep,
+    budget_sentence,
     choice_stability,
     choose_groups,
     chosen_predictions,
     run_classic_sweep,
+    run_step_matched,
+    step_matched_numbers,
+    step_matched_summary,
+    step_matched_table,
     sweep_table,
 )
+from liverkit.protocol import model_seed
 from liverkit.runs import RunFolder
 from liverkit.train.classifier import ClassifierConfig
 
@@ -221,3 +228,73 @@ def test_a_rerun_resumes_from_the_run_folder_cache(small, tmp_path, monkeypatch)
         run_classic_sweep(
             lesions, fold_of, (0, 20), AUG, replace(CLF, epochs=2), seed=5, inner_folds=2, progress=False, run=run
         )
+
+
+def test_budget_sentence_names_more_images_and_more_steps(small):
+    lesions, fold_of = small
+    clf = replace(CLF, batch_size=8)
+    table = sweep_table(run_classic_sweep(lesions, fold_of, (0, 50), AUG, clf, inner_folds=None, progress=False), 5)
+    sentence = budget_sentence(table)
+    steps = "/".join(f"{s:g}" for s in table.steps.round(1))
+    assert f"groups 0/50 trained {steps} SGD steps per model" in sentence
+    assert "compares more images and more steps together" in sentence and "x the steps of group 0" in sentence
+    equal = table.assign(steps=3.0)
+    assert "more steps" not in budget_sentence(equal) and budget_sentence(equal).endswith(
+        "(mean over folds and repeats)."
+    )
+
+
+def test_step_matched_group_0_trains_the_largest_groups_steps_outside_the_choice(small, tmp_path, monkeypatch):
+    lesions, fold_of = small
+    clf = replace(CLF, batch_size=8)  # 24 training ROIs: 3 steps per epoch; group 50: 7
+    sweep = run_classic_sweep(lesions, fold_of, (0, 50), AUG, clf, seed=3, repeats=2, inner_folds=2, progress=False)
+    kept = {name: getattr(sweep, name).copy() for name in ("predictions", "inner", "history", "timing")}
+    choice = choose_groups(sweep, "honest")
+    trained = []
+    original = jobs.train_classifier
+
+    def spy(train, config, seed, *args, **kwargs):
+        trained.append((set(train.patient_ids.tolist()), config.epochs, seed))
+        return original(train, config, seed, *args, **kwargs)
+
+    monkeypatch.setattr(jobs, "train_classifier", spy)
+    run = RunFolder(tmp_path / "run")
+    matched = run_step_matched(sweep, lesions, fold_of, AUG, clf, seed=3, progress=False, run=run)
+    assert len(trained) == 2 * 3 and set(matched.groups) == {0}
+    outer = sweep.timing[sweep.timing.stage == "outer"].set_index(["repeat", "fold", "group"])
+    for row, (patients, epochs, seed) in zip(matched.timing.itertuples(), trained, strict=True):
+        target, per_epoch = outer.loc[(row.repeat, row.fold, 50), "steps"], math.ceil(row.training_images / 8)
+        assert row.training_images == outer.loc[(row.repeat, row.fold, 0), "training_images"]  # group 0's ROIs
+        assert target <= row.steps < target + per_epoch and row.steps == epochs * per_epoch == row.epochs * per_epoch
+        assert seed == model_seed(3, row.repeat, row.fold)  # the sweep's seed for that (repeat, fold)
+        tested = matched.predictions[
+            (matched.predictions.repeat == row.repeat) & (matched.predictions.fold == row.fold)
+        ]
+        assert not patients & set(tested.patient.astype(str))  # no test patient in training
+    for name, table in kept.items():  # the sweep and its choice are untouched
+        pd.testing.assert_frame_equal(getattr(sweep, name), table)
+    pd.testing.assert_frame_equal(choose_groups(sweep, "honest"), choice)
+
+    table = step_matched_table(sweep, matched, n_boot=20)
+    assert table.group.tolist() == [0, 0, 50] and table.setting.iloc[1] == "group 0, trained for group 50's steps"
+    assert table.steps.iloc[1] >= table.steps.iloc[2] > table.steps.iloc[0]
+    assert table.accuracy.iloc[0] == sweep_table(sweep, n_boot=20).accuracy.iloc[0]
+    summary = step_matched_summary(table)
+    assert f"group 0 scores {table.accuracy.iloc[1]:.3f}, against {table.accuracy.iloc[0]:.3f}" in summary
+    numbers = step_matched_numbers(table)["step_matched_group0"]
+    assert numbers["accuracy"][0] == round(table.accuracy.iloc[1], 4) and numbers["matched_to_group"] == 50
+    assert numbers["steps"] == round(table.steps.iloc[1], 1)
+
+    trained.clear()  # a rerun reads the run folder's cache
+    again = run_step_matched(sweep, lesions, fold_of, AUG, clf, seed=3, progress=False, run=run)
+    assert not trained
+    pd.testing.assert_frame_equal(again.predictions, matched.predictions)
+
+
+def test_step_matched_needs_group_0_and_a_larger_group(small):
+    lesions, fold_of = small
+    sweep = run_classic_sweep(lesions, fold_of, (0,), AUG, CLF, seed=0, inner_folds=None, progress=False)
+    assert run_step_matched(sweep, lesions, fold_of, AUG, CLF, progress=False) is None
+    table = step_matched_table(sweep, None)
+    assert table.empty and step_matched_numbers(table) == {}
+    assert "no steps to match" in step_matched_summary(table)

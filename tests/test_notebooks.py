@@ -204,19 +204,29 @@ def test_quality_notebook_records(smoke_run):
 
     smoke = get_profile("smoke")
     metrics = smoke_run.read_metrics("07_synthetic_quality")
-    overall = metrics["overall"]
-    assert set(overall) == {"real train vs real test", "dcgan vs real test", "acgan vs real test"}
+    folds = [f"fold {f}" for f in range(smoke.n_folds)]
+    comparisons = {"real train vs real test", "dcgan vs real test", "acgan vs real test"}
+    assert metrics["n_folds"] == smoke.n_folds and set(metrics["per_fold"]) == set(folds)  # every fold
     assert metrics["reference"] == "real test"  # quality is judged against lesions no GAN saw
-    for comparison, numbers in overall.items():
-        assert numbers["fid"] >= -1e-6 and numbers["kid_std"] >= 0, comparison
-        for name in ("precision", "recall", "coverage"):
-            assert 0.0 <= numbers[name] <= 1.0, (comparison, name)
-    baseline = overall["real train vs real test"]
+    for fold, numbers_by in [*metrics["per_fold"].items(), ("mean", metrics["mean_over_folds"])]:
+        assert set(numbers_by) == comparisons, fold
+        for comparison, numbers in numbers_by.items():
+            assert numbers["fid"] >= -1e-6 and numbers["kid_std"] >= 0, (fold, comparison)
+            for name in ("precision", "recall", "coverage"):
+                assert 0.0 <= numbers[name] <= 1.0, (fold, comparison, name)
+    baseline = metrics["mean_over_folds"]["real train vs real test"]
     assert baseline["precision"] > 0.5 and baseline["recall"] > 0.5  # real test lesions look like real training ones
     for kind in ("dcgan", "acgan"):
+        difference = metrics["kid_difference"][kind]  # the primary, paired number, per fold and over folds
+        assert set(difference) == {*folds, "mean over folds"}
+        assert all(numbers["low"] <= numbers["high"] for numbers in difference.values())
         audit = metrics["memorization"][kind]
-        assert audit["n_candidates"] == 3 * smoke.gan_samples_per_class
-        assert 0 <= audit["n_flagged"] <= audit["n_candidates"] and audit["pixel_threshold"] > 0
+        assert set(audit) == {*folds, "all folds"}
+        for fold in folds:
+            assert audit[fold]["n_candidates"] == 3 * smoke.gan_samples_per_class
+            assert 0 <= audit[fold]["n_flagged"] <= audit[fold]["n_candidates"] and audit[fold]["pixel_threshold"] > 0
+            assert 0.0 < audit[fold]["chance_rate"] < 0.2  # computed on real held-out lesions, not assumed
+        assert audit["all folds"]["n_candidates"] == smoke.n_folds * 3 * smoke.gan_samples_per_class
 
 
 def _tiny_notebooks(folder, second_source="y = 2"):

@@ -1,5 +1,6 @@
-"""Synthetic-image quality: FID/KID wiring against a direct computation, PRDC by hand, the bootstrap's formulas and
-resampling, the quality table against held-out real test lesions, and the memorization audit on planted copies.
+"""Synthetic-image quality: FID/KID wiring against a direct computation, PRDC by hand, the no-duplicate draws, the
+quality table against held-out real test lesions, the paired KID difference and its patient bootstrap over folds,
+the recorded numbers, and the memorization audit on planted copies (its chance rate: test_memorization.py).
 A tiny random CNN (fixed seed) is the feature extractor throughout."""
 
 import dataclasses
@@ -162,20 +163,6 @@ def test_prdc_does_not_count_a_resampled_copy_as_a_neighbour():
     assert feature_metrics.prdc(twice, fake, k=1)["precision"] < plain["precision"]  # copies as neighbours: radius 0
 
 
-def test_resamples_draw_whole_patients_for_the_reference():
-    patients = np.array(["p0"] * 5 + ["p1"] * 3 + ["p2"])
-    draws = list(quality._resamples(patients, n_b=4, n_boot=50, rng=np.random.default_rng(0)))
-    assert len(draws) == 50
-    blocks = [{0, 1, 2, 3, 4}, {5, 6, 7}, {8}]
-    for a_index, b_index in draws:
-        counts = np.bincount(a_index, minlength=9)
-        for block in blocks:  # a patient comes with all its lesions, each the same number of times
-            assert len({counts[i] for i in block}) == 1
-        assert sum(counts[min(block)] for block in blocks) == 3  # as many patients as there are
-        assert len(b_index) == 4 and b_index.max() < 4
-    assert len({len(a) for a, _ in draws}) > 1  # whole patients: the reference's size varies
-
-
 # ---------------------------------------------------------------------------------------------- the table
 def _held_out(labels, prefix: str, seed: int, class_names=("a", "b", "c"), per_patient: int = 1, source="test"):
     """A LesionSet whose patients (``prefix`` + number, ``per_patient`` lesions each) no other set shares."""
@@ -202,41 +189,32 @@ def test_quality_table_refuses_a_reference_that_shares_patients_with_training(mo
     stray = dataclasses.replace(train.subset([4]), ids=["train-4"])  # one training patient's lesion ...
     leaky = LesionSet.concat([test, stray])  # ... in the reference
     with pytest.raises(LiverkitError, match=r"patients \['p4'\] are in both real_train and real_test.*held out"):
-        quality.quality_table(model, train, leaky, {}, n_boot=0)
+        quality.quality_table(model, train, leaky, {})
 
 
 def test_quality_table_needs_the_overall_rows(model):
     train, tiny_test = _held_out(np.arange(30) % 3, "tr", 1), _held_out([0, 1, 2], "te", 2)
     with pytest.raises(LiverkitError, match=r"PRDC with k=5 needs .* got 3 real test and 3 real train.*fewer folds"):
-        quality.quality_table(model, train, tiny_test, {}, kid_subsets=5, n_boot=0)
+        quality.quality_table(model, train, tiny_test, {}, kid_subsets=5)
     test, few = _held_out(np.arange(24) % 3, "te", 2), make_set([0, 1, 2, 0], seed=3, source="dcgan")
     with pytest.raises(LiverkitError, match=r"got 24 real test and 4 dcgan.*give set 'dcgan' at least 6 lesions"):
-        quality.quality_table(model, train, test, {"dcgan": few}, kid_subsets=5, n_boot=0)
+        quality.quality_table(model, train, test, {"dcgan": few}, kid_subsets=5)
 
 
-def test_quality_table_has_baseline_intervals_and_class_rows(model):
+def test_quality_table_has_the_baseline_and_class_rows_and_no_intervals(model):
     train = _held_out(np.arange(60) % 3, "tr", 1, per_patient=3)
     test = _held_out(np.arange(24) % 3, "te", 2, per_patient=2)  # 8 per class, 12 patients
     dcgan = _scaled(make_set(np.arange(60) % 3, seed=3, source="dcgan"), 0.5)
     acgan = make_set([0] * 20 + [1] * 20 + [2], seed=4, source="acgan")  # one lesion of class c
-    table = quality.quality_table(model, train, test, {"dcgan": dcgan, "acgan": acgan}, kid_subsets=10, n_boot=40)
+    result = quality.fold_quality(model, train, test, {"dcgan": dcgan, "acgan": acgan}, fold=2, kid_subsets=10)
+    table = result.table
     comparisons = ["real train vs real test", "dcgan vs real test", "acgan vs real test"]
     assert table["comparison"].unique().tolist() == comparisons
-    assert table.columns.tolist() == [
-        "comparison",
-        "class",
-        "metric",
-        "value",
-        "ci_low",
-        "ci_high",
-        "baseline",
-        "n_a",
-        "n_b",
-        "note",
-    ]
+    columns = ["fold", "comparison", "class", "metric", "value", "baseline", "n_a", "n_b", "note"]
+    assert table.columns.tolist() == columns  # point estimates: no ci_low / ci_high
+    assert (table["fold"] == 2).all()
     assert len(table) == 3 * 4 * len(quality.METRICS)  # comparisons x (all + 3 classes) x metrics
     assert set(table["class"]) == {"all", "a", "b", "c"}
-    assert table.attrs["reference"] == "real test" and table.attrs["n_boot"] == 40
     dc = table[table["comparison"] == "dcgan vs real test"].set_index(["class", "metric"])
     base = table[table["comparison"] == "real train vs real test"].set_index(["class", "metric"])
     assert dc["baseline"].to_numpy() == pytest.approx(base["value"].to_numpy())
@@ -245,28 +223,40 @@ def test_quality_table_has_baseline_intervals_and_class_rows(model):
         assert rows.loc[("all", "fid"), "n_a"] == 24 and rows.loc[("a", "fid"), "n_a"] == 8
         assert rows.loc[("all", "fid"), "n_b"] == 24 and rows.loc[("b", "fid"), "n_b"] == 8
     assert dc.loc[("all", "fid"), "value"] > 10 * dc.loc[("all", "fid"), "baseline"]  # darker lesions are far
-    assert dc.loc[("all", "fid"), "ci_low"] > base.loc[("all", "fid"), "ci_high"]
     assert dc.loc[("a", "kid_mean"), "note"].startswith("KID subset size 8")
     acgan_rows = table[table["comparison"] == "acgan vs real test"].set_index(["class", "metric"])
     assert acgan_rows.loc[("all", "fid"), "n_b"] == 17  # 8 + 8 + the one lesion of class c
     assert acgan_rows.loc[("all", "fid"), "note"].startswith("17 acgan for 24 test lesions: n differs")
     missing = table[(table["comparison"] == "acgan vs real test") & (table["class"] == "c")]
     assert missing["value"].isna().all() and missing["note"].str.contains("at least").all()
-    assert missing[["ci_low", "ci_high"]].isna().all().all()
-    computed = table.drop(missing.index)
-    assert np.isfinite(computed["value"]).all()
-    with_interval = computed[computed["metric"] != "kid_std"]
-    assert np.isfinite(with_interval[["ci_low", "ci_high"]]).all().all()
-    assert (with_interval["ci_low"] <= with_interval["ci_high"]).all()
-    assert table.loc[table["metric"] == "kid_std", ["ci_low", "ci_high"]].isna().all().all()
+    assert np.isfinite(table.drop(missing.index)["value"]).all()
+    # What the paired bootstrap resamples: the overall rows' sets, as drawn, and the baseline's patients.
+    assert list(result.compared) == ["real train", "dcgan", "acgan"]
+    assert len(result.test) == 24 and len(result.compared["real train"]) == 24 and len(result.compared["acgan"]) == 17
+    assert set(result.baseline_patients) <= set(train.patient_ids) and len(result.baseline_patients) == 24
+
+
+def test_the_compared_sets_are_drawn_without_duplicates():
+    rng = np.random.default_rng(0)
+    labels = np.array([0] * 30 + [1] * 12 + [2] * 3)
+    reference = np.array([0] * 10 + [1] * 12 + [2] * 5)
+    for label in (None, 0, 1, 2):
+        index = quality.matched_sample(labels, reference, label, rng)
+        assert len(np.unique(index)) == len(index)  # no lesion twice: FID sees no repeats
+        assert np.all(np.diff(index) > 0)
+        wanted = {0: 10, 1: 12, 2: 3}  # the reference's count, or all of a class that has fewer
+        for one in (0, 1, 2) if label is None else (label,):
+            assert np.sum(labels[index] == one) == wanted[one], (label, one)
+        if label is not None:
+            assert (labels[index] == label).all()
+    draws = {tuple(quality.matched_sample(labels, reference, 0, rng)) for _ in range(5)}
+    assert len(draws) > 1  # a random subset, not the first ten
 
 
 def test_the_reference_is_the_test_set_and_never_a_training_image(model):
     train = _scaled(_held_out(np.arange(24) % 3, "tr", 1), 0.9)  # as many per class as the test set: no draw
     test = _held_out(np.arange(24) % 3, "te", 2)
-    table = quality.quality_table(
-        model, train, test, {"copy of train": train, "copy of test": test}, kid_subsets=5, n_boot=30
-    )
+    table = quality.quality_table(model, train, test, {"copy of train": train, "copy of test": test}, kid_subsets=5)
     rows = table.set_index(["comparison", "class", "metric"])
     test_features, train_features = (
         feature_metrics.CNNFeatures(model).embed_set(test),
@@ -280,7 +270,7 @@ def test_the_reference_is_the_test_set_and_never_a_training_image(model):
     )
     assert forward["precision"] != backward["precision"]  # so the next line tells which set was the reference
     assert rows.loc[("real train vs real test", "all", "precision"), "value"] == forward["precision"]
-    # A synthetic set equal to the training set scores exactly the baseline, intervals included (same draws) ...
+    # A synthetic set equal to the training set scores exactly the baseline (same draws) ...
     baseline = table[table["comparison"] == "real train vs real test"].drop(columns=["comparison", "baseline"])
     copy = table[table["comparison"] == "copy of train vs real test"].drop(columns=["comparison", "baseline"])
     pd.testing.assert_frame_equal(baseline.reset_index(drop=True), copy.reset_index(drop=True))
@@ -290,25 +280,6 @@ def test_the_reference_is_the_test_set_and_never_a_training_image(model):
     assert abs(same.loc[("all", "fid"), "value"]) < 1e-9 * (1 + trace)
     for cls in ("all", "a", "b", "c"):
         assert (same.loc[(cls, "precision"), "value"], same.loc[(cls, "recall"), "value"]) == (1.0, 1.0)
-
-
-def test_intervals_bracket_the_estimate_where_they_must(model):
-    train = _held_out(np.arange(90) % 3, "tr", 1, per_patient=2)
-    test = _held_out(np.arange(60) % 3, "te", 2, per_patient=2)
-    far = _scaled(make_set(np.arange(90) % 3, seed=3, source="far"), 0.3)
-    table = quality.quality_table(model, train, test, {"far": far}, kid_subsets=10, n_boot=100)
-    rows = table[table["class"] == "all"].set_index(["comparison", "metric"])
-    far_rows = rows.loc["far vs real test"]
-    # Far apart: no resample puts a far lesion in a real ball or the reverse, so PRDC is 0 in every draw.
-    for metric in ("precision", "recall", "density", "coverage"):
-        assert tuple(far_rows.loc[metric, ["value", "ci_low", "ci_high"]]) == (0.0, 0.0, 0.0), metric
-    # A distance far above its sampling noise: the resampled distances spread around it.
-    for metric in ("fid", "kid_mean"):
-        value, low, high = far_rows.loc[metric, ["value", "ci_low", "ci_high"]]
-        assert low < value < high and high - low < value, metric
-    # KID is unbiased, so even the real-vs-real baseline (near 0) lies inside its interval.
-    value, low, high = rows.loc[("real train vs real test", "kid_mean"), ["value", "ci_low", "ci_high"]]
-    assert low < value < high and low < 0 < high
 
 
 @pytest.mark.parametrize(
@@ -325,7 +296,7 @@ def test_quality_table_works_for_any_classes(class_names):
     test = _held_out(labels[: 4 * n_classes], "te", 2, class_names)  # 4 per class: too few for PRDC per class
     test = dataclasses.replace(test, diameters_mm=np.full(len(test), np.nan, np.float32))  # no diameters
     gan = make_set(np.arange(5 * n_classes) % n_classes, class_names=class_names, seed=3, source="gan")
-    table = quality.quality_table(model, train, test, {"gan": gan}, kid_subsets=5, n_boot=20)
+    table = quality.quality_table(model, train, test, {"gan": gan}, kid_subsets=5)
     assert len(table) == 2 * (1 + n_classes) * len(quality.METRICS)
     assert table["class"].unique().tolist() == ["all", *class_names]
     overall = table[table["class"] == "all"]
@@ -339,37 +310,103 @@ def test_quality_table_works_for_any_classes(class_names):
     )
 
 
-def test_key_numbers_keep_their_keys_and_add_intervals(model):
-    train, test = _held_out(np.arange(30) % 3, "tr", 1), _held_out(np.arange(24) % 3, "te", 2)
-    dcgan = make_set(np.arange(30) % 3, seed=3, source="dcgan")
-    table = quality.quality_table(model, train, test, {"dcgan": dcgan}, kid_subsets=5, n_boot=20)
-    memorization = {"dcgan": {"n_flagged": 0}}
-    numbers = quality.key_numbers(table, memorization)
-    assert set(numbers) == {"overall", "overall_ci", "reference", "baseline", "ci", "memorization"}
-    assert list(numbers["overall"]) == ["real train vs real test", "dcgan vs real test"]
-    assert numbers["baseline"] == "real train vs real test" and numbers["reference"] == "real test"
-    assert numbers["ci"] == {"level": quality.CI_LEVEL, "n_boot": 20}
+# ---------------------------------------------------------------------------------------------- paired KID
+def _fold(model, fold: int, n_folds: int, synthetic: dict, per_patient: int = 2, n: int = 30, seed: int = 0):
+    """Fold ``fold`` of ``n_folds`` hand-made folds: test patients f<fold>-*, real training lesions from the other
+    folds' patients, and the given synthetic sets (a function of the real training set, or a LesionSet)."""
+    folds = [_held_out(np.arange(n) % 3, f"f{o}-", 10 + o + seed, per_patient=per_patient) for o in range(n_folds)]
+    folds = [dataclasses.replace(lesions, ids=[f"f{o}-{i}" for i in range(n)]) for o, lesions in enumerate(folds)]
+    test = folds[fold]
+    train = LesionSet.concat([lesions for o, lesions in enumerate(folds) if o != fold])
+    sets = {name: make(train) if callable(make) else make for name, make in synthetic.items()}
+    return quality.fold_quality(model, train, test, sets, fold=fold, kid_subsets=5, seed=seed)
+
+
+def test_a_copy_of_real_training_lesions_differs_by_zero_and_a_far_set_by_more(model):
+    far = _scaled(make_set(np.arange(60) % 3, seed=3, source="far"), 0.3)
+    result = _fold(model, 0, 2, {"copy": lambda train: train, "far": far}, n=60, seed=1)  # fold 1: training only
+    kid = quality.kid_differences([result], n_boot=200, seed=0).set_index(["fold", "synthetic"])
+    copy, far_row = kid.loc[(0, "copy")], kid.loc[(0, "far")]
+    assert (
+        copy["difference"] == 0.0 and copy["kid_synthetic"] == copy["kid_real_train"]
+    )  # the same lesions, drawn alike
+    assert copy["ci_low"] < 0 < copy["ci_high"] and copy["reading"] == "inconclusive"
+    assert far_row["ci_low"] > 0 and far_row["reading"] == "synthetic further"
+    assert far_row["ci_low"] < far_row["difference"] < far_row["ci_high"]
+    assert (kid["valid_draws"] == 200).all() and kid.attrs == {"n_boot": 200, "ci_level": quality.CI_LEVEL}
+    table = result.table.set_index(["comparison", "class", "metric"])  # the table's KID is the same number
+    kid_far = table.loc[("far vs real test", "all", "kid_mean"), "value"]
+    kid_base = table.loc[("real train vs real test", "all", "kid_mean"), "value"]
+    assert far_row["difference"] == pytest.approx(kid_far - kid_base, rel=1e-9)
+    assert "synthetic further" not in quality.kid_reading(quality.kid_differences([result], n_boot=0))
+
+
+def test_the_difference_is_paired_on_the_test_draw(model):
+    # Both terms move with the drawn test patients; the difference moves less than either term.
+    result = _fold(model, 0, 2, {"other": make_set(np.arange(30) % 3, seed=7, source="g")}, n=30)
+    draw, test_codes, baseline_codes = quality._patient_draw([result])
+    rng, terms = np.random.default_rng(0), []
+    for _ in range(200):
+        counts = draw(rng)
+        kids = quality._fold_kids(result, counts[test_codes[0]], counts[baseline_codes[0]], rng)
+        terms.append((kids["other"], kids["real train"]))
+    other, base = np.array(terms).T
+    assert np.corrcoef(other, base)[0, 1] > 0.3  # the shared test draw ties the two terms together
+    assert np.var(other - base) < np.var(other) + np.var(base)
+
+
+def test_each_draw_resamples_every_fold_s_test_patients_once(model):
+    results = [_fold(model, f, 3, {"copy": lambda train: train}, per_patient=3, n=30) for f in range(3)]
+    draw, test_codes, baseline_codes = quality._patient_draw(results)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        counts = draw(rng)
+        for f, result in enumerate(results):
+            per_patient = counts[test_codes[f]].reshape(-1, 3)  # 3 lesions per patient, in order
+            assert (per_patient == per_patient[:, :1]).all()  # a patient comes with all its lesions
+            assert per_patient[:, 0].sum() == 10  # as many patients as the fold has, with replacement
+            # fold f's training lesions are the other folds' test patients: they follow the same draw
+            for code, patient in zip(baseline_codes[f], result.baseline_patients, strict=True):
+                owner = int(patient.split("-")[0][1:])
+                assert owner != f
+                assert counts[code] == counts[test_codes[owner][list(results[owner].test_patients).index(patient)]]
+    with pytest.raises(LiverkitError, match="test sets of folds 0 and 0|more than once"):
+        quality.kid_differences([results[0], results[0]], n_boot=2)
+
+
+def test_every_fold_and_their_mean_are_reported_and_recorded(model):
+    shifted = lambda train: _scaled(train, 0.5)  # noqa: E731
+    results = [_fold(model, f, 3, {"dcgan": shifted, "acgan": lambda train: train}) for f in range(3)]
+    kid = quality.kid_differences(results, n_boot=100, seed=0)
+    assert kid["fold"].tolist() == [0, 0, 1, 1, 2, 2, quality.POOLED, quality.POOLED]
+    pooled = kid[kid["fold"] == quality.POOLED].set_index("synthetic")
+    per_fold = kid[kid["fold"] != quality.POOLED]
+    for name in ("dcgan", "acgan"):
+        mean = per_fold.loc[per_fold["synthetic"] == name, "difference"].mean()
+        assert pooled.loc[name, "difference"] == pytest.approx(mean, rel=1e-12)
+    assert pooled.loc["dcgan", "ci_low"] > 0 and "dcgan: KID difference" in quality.kid_reading(kid)
+    values = quality.fold_values(results, decimals=8)
+    assert values.index.get_level_values("fold").tolist() == [0] * 3 + [1] * 3 + [2] * 3 + [quality.POOLED] * 3
+    memorization = {"dcgan": {"fold 0": {"n_flagged": 0}}}
+    numbers = quality.key_numbers(results, kid, memorization)
+    assert set(numbers) == {
+        "n_folds", "reference", "baseline", "ci", "kid_difference", "per_fold", "mean_over_folds", "memorization"
+    }  # fmt: skip
+    assert numbers["n_folds"] == 3 and list(numbers["per_fold"]) == ["fold 0", "fold 1", "fold 2"]
+    assert list(numbers["kid_difference"]["dcgan"]) == ["fold 0", "fold 1", "fold 2", "mean over folds"]
+    assert numbers["ci"] == {"level": quality.CI_LEVEL, "n_boot": 100}
+    fold_1 = numbers["per_fold"]["fold 1"]["dcgan vs real test"]
+    assert set(fold_1) == set(quality.METRICS)
+    row = results[1].table.set_index(["comparison", "class", "metric"])
+    assert fold_1["fid"] == pytest.approx(row.loc[("dcgan vs real test", "all", "fid"), "value"], abs=1e-5)
+    assert numbers["mean_over_folds"]["real train vs real test"]["fid"] == pytest.approx(
+        values.loc[(quality.POOLED, "real train vs real test"), "fid"], abs=1e-5
+    )
+    assert numbers["kid_difference"]["dcgan"]["fold 2"]["value"] == pytest.approx(
+        per_fold.set_index(["fold", "synthetic"]).loc[(2, "dcgan"), "difference"], abs=1e-5
+    )
     assert numbers["memorization"] is memorization
-    row = table[(table["comparison"] == "dcgan vs real test") & (table["class"] == "all")].set_index("metric")
-    assert numbers["overall"]["dcgan vs real test"]["fid"] == pytest.approx(row.loc["fid", "value"], abs=1e-5)
-    interval = numbers["overall_ci"]["dcgan vs real test"]["fid"]
-    assert interval == pytest.approx({"low": row.loc["fid", "ci_low"], "high": row.loc["fid", "ci_high"]}, abs=1e-5)
-    assert set(numbers["overall"]["dcgan vs real test"]) == set(quality.METRICS)
-    assert "kid_std" not in numbers["overall_ci"]["dcgan vs real test"]
-    shown = quality.interval_table(table)  # what the notebook shows
-    assert shown.index.tolist() == ["real train vs real test", "dcgan vs real test"]
-    assert shown.columns.tolist() == list(quality.METRICS)
-    low, high = row.loc["fid", "ci_low"], row.loc["fid", "ci_high"]
-    assert shown.loc["dcgan vs real test", "fid"] == f"{row.loc['fid', 'value']:.3f} [{low:.3f}, {high:.3f}]"
-    assert "[" not in shown.loc["dcgan vs real test", "kid_std"]
-    assert quality.interval_table(table, per_class=True).index[1] == ("real train vs real test", "a")
     json.dumps(numbers, allow_nan=False)  # recordable as it is
-    no_intervals = quality.quality_table(model, train, test, {}, kid_subsets=5, n_boot=0)
-    assert no_intervals[["ci_low", "ci_high"]].isna().all().all()
-    assert quality.key_numbers(no_intervals, {})["overall_ci"]["real train vs real test"]["fid"] == {
-        "low": None,
-        "high": None,
-    }
 
 
 # ---------------------------------------------------------------------------------------------- memorization

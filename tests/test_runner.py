@@ -213,10 +213,11 @@ def test_the_work_model_counts_trainings_epochs_images_and_gan_steps():
     n_train = 182 * 2 / 3
     expected = {  # hand-counted: see notebook_work's docstring
         ("smoke", "02_classic_augmentation"): 10_000 + 6 * 3 * 2 * (n_train + 100),
-        ("quick", "02_classic_augmentation"): 10_000 + 9 * 3 * 8 * (n_train + 150 + 450),
+        # + group 0 (121 images, 2 batches) trained for group 450's 8 x 8 = 64 steps: 32 epochs
+        ("quick", "02_classic_augmentation"): 10_000 + 9 * 3 * 8 * (n_train + 150 + 450) + 9 * 32 * n_train,
         ("smoke", "03_dcgan"): 10_000 + 18 * 4 * 16 * 1.0,  # 2 epochs x 2 batches of 33 images, width 32
-        ("quick", "03_dcgan"): 10_000 + 9 * 600 * 16 * 4.0,  # capped at 600 steps
-        ("quick", "04_acgan"): 10_000 + 3 * 800 * 16 * 8.0,
+        ("quick", "03_dcgan"): 10_000 + 27 * 600 * 16 * 4.0 / 2,  # 3 repeats, capped at 600 steps, 2 processes
+        ("quick", "04_acgan"): 10_000 + 9 * 800 * 16 * 8.0 / 2,
         ("quick", "05_gan_augmentation"): 10_000 + 9 * 8 * (450 + 3 * (3 * 525 + 3 * 675)),
         ("quick", "01_data"): 40_000,
         ("smoke", "99_not_the_kits"): 40_000,

@@ -81,6 +81,7 @@ def run_classic_sweep(
     fused: str = "auto",
     executor: Executor | None = None,
     run: RunFolder | None = None,
+    workers: int = 1,
 ) -> ClassicSweep:
     """Train and test one CNN per (repeat, fold, group), and score every group on an inner split for ``honest``.
 
@@ -97,6 +98,7 @@ def run_classic_sweep(
             ``liverkit run --executor`` names.
         run: where each finished model's record is cached (``classic_sweep_r<r>_f<f>.json``), so that a rerun
             or an interrupted sweep resumes; None keeps nothing.
+        workers: one-thread processes for the jobs on a CPU (``Profile.workers``); 1 runs them here.
     """
     inputs = SweepInputs(lesions, np.asarray(fold_of), aug, seed, inner_folds)
     jobs = classic_jobs(inputs, clf, groups, repeats)
@@ -113,7 +115,7 @@ def run_classic_sweep(
         return caches[job.repeat, job.fold], f"group{job.classic_group}-{job.stage}"
 
     bar = tqdm(total=len(jobs), desc="CNN-AUG sweep", disable=not progress)
-    run_missing(jobs, inputs, executor or default_executor(device, fused), cache_of, bar.update)
+    run_missing(jobs, inputs, executor or default_executor(device, fused, workers), cache_of, bar.update)
     bar.close()
     records = [cache.get(key) for cache, key in map(cache_of, jobs)]
     return _collect(jobs, records, lesions, tuple(groups), seed)
@@ -365,6 +367,7 @@ def run_step_matched(
     fused: str = "auto",
     executor: Executor | None = None,
     run: RunFolder | None = None,
+    workers: int = 1,
 ) -> ClassicSweep | None:
     """Train group 0 for as many steps as the sweep's largest group, per (repeat, fold) (:func:`step_matched_jobs`).
 
@@ -375,6 +378,7 @@ def run_step_matched(
         lesions, fold_of, aug, clf, seed: as given to :func:`run_classic_sweep`.
         device, progress, fused, executor: as for :func:`run_classic_sweep`.
         run: where each finished model's record is cached (:data:`STEP_MATCHED_FILE`); None keeps nothing.
+        workers: one-thread processes for the jobs on a CPU (``Profile.workers``).
 
     Returns:
         The models' tables (group 0; ``timing`` holds each model's epochs and steps), or None when the sweep has no
@@ -400,7 +404,7 @@ def run_step_matched(
         return caches[job.repeat, job.fold], f"group0-outer-{job.config.epochs}epochs"
 
     bar = tqdm(total=len(jobs), desc="step-matched group 0", disable=not progress)
-    run_missing(jobs, inputs, executor or default_executor(device, fused), cache_of, bar.update)
+    run_missing(jobs, inputs, executor or default_executor(device, fused, workers), cache_of, bar.update)
     bar.close()
     records = [cache.get(key) for cache, key in map(cache_of, jobs)]
     return _collect(jobs, records, lesions, (0,), seed)

@@ -149,6 +149,7 @@ def run_gan_sweep(
     progress: bool = True,
     fused: str = "auto",
     executor: Executor | None = None,
+    workers: int = 1,
 ) -> GanSweep:
     """Train and test the CNN of every (repeat, fold, arm, size): classic, the same-size control, each GAN kind.
 
@@ -161,8 +162,9 @@ def run_gan_sweep(
         repeats: independent repetitions (new pools, inner splits, samples and seeds; the same for all arms).
         run: where finished models are cached and the chosen models saved; None keeps nothing.
         fused: train many CNNs as one (``auto``: on CUDA only; see ``Profile.fused``).
-        executor: where the jobs run (:mod:`liverkit.executors`); None: this process, or the cluster that
-            ``liverkit run --executor`` names.
+        executor: where the jobs run (:mod:`liverkit.executors`); None: this process (or ``workers`` one-thread
+            processes on a CPU), or the cluster that ``liverkit run --executor`` names.
+        workers: one-thread processes for the jobs on a CPU (``Profile.workers``); 1 runs them here.
     """
     folds = sorted(set(np.asarray(fold_of).tolist()))
     _check_gans(gans, folds, repeats)
@@ -180,7 +182,7 @@ def run_gan_sweep(
     n_jobs = len(groups) * (1 + (1 + len(gans)) * len(settings.sizes))
     inner_jobs = [job for key, group in groups.items() for job in _inner_jobs(inputs, *key, group, settings)]
     bar = tqdm(total=n_jobs + len(inner_jobs), desc="CNN-AUG-GAN sweep", disable=not progress)
-    executor = executor or default_executor(device, fused)
+    executor = executor or default_executor(device, fused, workers)
 
     def cache_of(job: CNNJob) -> tuple[JobCache, str]:
         return caches[job.repeat, job.fold], job.key

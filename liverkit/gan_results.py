@@ -16,6 +16,7 @@ the kit's rules:
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -112,18 +113,23 @@ def curve_table(sweep: GanSweep, n_boot: int = 1000) -> pd.DataFrame:
 
 def budget_table(sweep: GanSweep) -> pd.DataFrame:
     """The training budget of every outer model, per (arm, size), averaged over repeats and folds: training images,
-    the classic images all arms share, epochs, optimiser steps, and passes over the shared images (the rule keeps
-    those equal across arms: adding images adds steps, never takes passes away)."""
+    the classic images all arms share, epochs and optimiser steps as the training loops counted them, and the
+    fewest passes any of the row's models made over the shared images (the rule keeps those equal across arms:
+    adding images adds steps, never takes passes away; a model that stopped early would lower it)."""
     outer = sweep.timing[sweep.timing.stage == "outer"]
     table = outer.groupby(["arm", "synthetic"], as_index=False, sort=False).agg(
         training_images=("training_images", "mean"),
         shared_images=("shared_images", "mean"),
-        epochs=("epochs", "first"),
+        epochs=("epochs", "mean"),
         steps=("steps", "mean"),
         seconds=("seconds", "mean"),
+        fewest_epochs=("epochs", "min"),
     )
     added = table.training_images - table.shared_images
-    return table.assign(added_share=added / table.training_images, passes_over_shared=table.epochs)
+    # every epoch passes every training image once, shared ones included: the fewest epochs any model of the row
+    # trained (counted by its training loop) is the fewest passes over the shared images
+    passes = table.pop("fewest_epochs")
+    return table.assign(added_share=added / table.training_images, passes_over_shared=passes)
 
 
 def results_table(sweep: GanSweep, no_augmentation: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
@@ -220,6 +226,7 @@ def compare(sweep: GanSweep, n_boot: int = 4000) -> list[dict[str, Any]]:
             c["p_adjusted"], c["family_size"] = adjusted, len(members)
             c["ci_low"], c["ci_high"] = bootstrap_bounds(c.pop("draws"), ALPHA / len(members))
             c["ci_level"] = 1 - ALPHA / len(members)
+            c["detectable_80"] = detectable_difference(c["ci_low"], c["ci_high"], ALPHA / len(members))
     for c in results:
         if c["family"] == DESCRIPTIVE:
             c["ci_low"], c["ci_high"] = bootstrap_bounds(c.pop("draws"), ALPHA)
@@ -287,6 +294,14 @@ def conditions(sweep: GanSweep) -> str:
     )
 
 
+def detectable_difference(low: float, high: float, alpha: float, power: float = 0.8) -> float:
+    """The smallest true difference the test at level ``alpha`` would detect with probability ``power``, from the
+    width of its interval: (z_(1 - alpha/2) + z_power) x SE, with SE = width / (2 z_(1 - alpha/2)) (a normal
+    approximation to the bootstrap)."""
+    z_test, z_power = NormalDist().inv_cdf(1 - alpha / 2), NormalDist().inv_cdf(power)
+    return float((z_test + z_power) * (high - low) / (2 * z_test))
+
+
 def verdict(c: dict[str, Any]) -> str | None:
     """``helped``, ``hurt`` or ``inconclusive`` from the family-adjusted p-value; None for a descriptive row."""
     if c["family"] == DESCRIPTIVE:
@@ -328,7 +343,9 @@ def in_words(c: dict[str, Any]) -> str:
     if verdict(c) != "inconclusive":
         return text + f"On this data the added images {verdict(c)}."
     return (
-        text + f"Inconclusive: the data are compatible with {_points(c['ci_low'])} to {_points(c['ci_high'])} points."
+        text + f"Inconclusive: the data are compatible with {_points(c['ci_low'])} to {_points(c['ci_high'])} "
+        f"points; a true difference of less than about {100 * c['detectable_80']:.1f} points either way would "
+        "usually (80% of runs like this one) go undetected."
     )
 
 
@@ -481,6 +498,8 @@ def _primary_numbers(sweep: GanSweep, c: dict[str, Any]) -> dict[str, Any]:
 
 def _comparison_numbers(c: dict[str, Any]) -> dict[str, Any]:
     numbers = {k: _r(c[k]) for k in ("gained", "lost", "accuracy_difference", "ci_low", "ci_high")}
+    if c["family"] != DESCRIPTIVE:
+        numbers["detectable_80"] = _r(c["detectable_80"])
     p_values = {k: None if c[k] is None else float(c[k]) for k in ("p_value", "p_adjusted")}  # unrounded
     return (
         numbers

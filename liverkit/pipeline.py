@@ -215,6 +215,7 @@ def build_02_classic(run: RunFolder, cfg: Profile, data: str, seed: int, device:
         progress=progress,
         fused=cfg.fused,
         run=run,
+        workers=cfg.workers,
     )
     table = experiment.sweep_table(sweep)
     matched = experiment.run_step_matched(
@@ -228,6 +229,7 @@ def build_02_classic(run: RunFolder, cfg: Profile, data: str, seed: int, device:
         progress=progress,
         fused=cfg.fused,
         run=run,
+        workers=cfg.workers,
     )
     matched_table = experiment.step_matched_table(sweep, matched)
     choices = {mode: experiment.choose_groups(sweep, mode) for mode in ("honest", "paper")}
@@ -281,7 +283,17 @@ def build_05_gan_augmentation(
         data_fingerprint=lesions.fingerprint(),
     )
     sweep = gan_experiment.run_gan_sweep(
-        lesions, fold_of, choice, gans, settings, cfg.repeats, device, run, progress, fused=cfg.fused
+        lesions,
+        fold_of,
+        choice,
+        gans,
+        settings,
+        cfg.repeats,
+        device,
+        run,
+        progress,
+        fused=cfg.fused,
+        workers=cfg.workers,
     )
     no_augmentation = classic.predictions[classic.predictions.group == 0]
     results = gan_results.results_table(sweep, no_augmentation)

@@ -19,7 +19,7 @@ from liverkit import LiverkitError, gan_experiment, regress, synthesis
 from liverkit.augment import AugmentConfig
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds
-from liverkit.executors import DaskExecutor, LocalExecutor, chunks, default_executor
+from liverkit.executors import DaskExecutor, LocalExecutor, ProcessExecutor, chunks, default_executor
 from liverkit.experiment import classic_jobs, run_classic_sweep
 from liverkit.jobs import SweepInputs, run_cnn_job
 from liverkit.runs import RunFolder
@@ -192,3 +192,17 @@ def test_notebook_02_on_a_dask_cluster_records_the_smoke_numbers(notebook_runs):
     assert regress.compare(on_dask, here, baseline["families"]) == []
     sweep_files = sorted(p.name for p in notebook_runs["dask-02"][1].path.glob("artifacts/classic_sweep_r*_f*.json"))
     assert sweep_files == [f"classic_sweep_r{r}_f{f}.json" for r in range(2) for f in range(3)]
+
+
+def test_two_worker_processes_give_the_records_of_this_process(data):
+    """ProcessExecutor (the CPU default when Profile.workers > 1): each worker runs its jobs on one thread, as this
+    process does here, so the records are equal exactly; and records come back in job order."""
+    lesions, fold_of = data
+    common = dict(seed=5, repeats=2, inner_folds=2, progress=False)
+    here = run_classic_sweep(lesions, fold_of, (0, 20), AUG, CLF, executor=LocalExecutor("cpu", "off"), **common)
+    there = run_classic_sweep(lesions, fold_of, (0, 20), AUG, CLF, workers=2, **common)
+    for a, b in zip(_frames(here), _frames(there), strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    assert isinstance(default_executor("cpu", "off", workers=2), ProcessExecutor)
+    assert isinstance(default_executor("cpu", "off", workers=1), LocalExecutor)
+    assert isinstance(default_executor("cpu", "on", workers=2), LocalExecutor)  # fused: one process

@@ -125,6 +125,7 @@ def _baseline_case(**changes) -> dict:
         "per_repeat": [-0.03, -0.05, -0.04],
         "p_value": 0.020,
         "p_adjusted": 0.10,
+        "detectable_80": gan_results.detectable_difference(-0.073, -0.009, 0.05),
     }
     return case | changes
 
@@ -135,6 +136,8 @@ def test_the_verdict_follows_the_adjusted_test_not_the_raw_interval():
     words = gan_results.in_words(case)
     assert "Inconclusive: the data are compatible with -7.3 to -0.9 points" in words and "hurt" not in words
     assert "p = 0.100 adjusted for the 2 primary comparison(s)" in words
+    assert "less than about 4.6 points either way would usually (80% of runs like this one) go undetected" in words
+    assert gan_results.detectable_difference(-0.02, 0.02, 0.05) == pytest.approx((1.96 + 0.8416) * 0.02 / 1.96, 1e-3)
     rejected = _baseline_case(p_adjusted=0.04)
     assert gan_results.verdict(rejected) == "hurt" and "On this data the added images hurt." in gan_results.in_words(
         rejected

@@ -19,6 +19,8 @@ def test_confusion_and_per_class_by_hand():
     assert summary["accuracy"] == pytest.approx(0.7)
     assert summary["sensitivity_macro"] == pytest.approx((3 / 4 + 4 / 3) / 3)
     assert summary["specificity_cyst"] == pytest.approx(5 / 6)
+    assert summary["sensitivity_weighted"] == pytest.approx(summary["accuracy"])  # the paper's summary sensitivity
+    assert summary["specificity_weighted"] == pytest.approx((6 * 5 / 6 + 7 * 6 / 7 + 7 * 6 / 7) / 20)
 
 
 def test_bootstrap_ci_brackets_the_estimate_and_shrinks_with_n():

@@ -26,8 +26,8 @@ def notebook_work(stem: str, profile: Profile, n_lesions: int, n_classes: int) -
     ratios between notebooks matter. CNN sweeps: trainings x epochs x training images (02: every classic group,
     outer and inner, and group 0 trained as many steps as the largest group; 05: the classic model and the three
     added arms at every synthetic size, on the largest classic group). GANs: models x steps x batch x
-    :data:`GAN_IMAGE_WORK`, shared by ``profile.workers`` processes side by side. Other notebooks, and notebooks
-    that are not the kit's: :data:`LIGHT_WORK`. Every notebook adds :data:`KERNEL_WORK`.
+    :data:`GAN_IMAGE_WORK`. Training work is shared by ``profile.workers`` processes side by side. Other
+    notebooks, and notebooks that are not the kit's: :data:`LIGHT_WORK`. Every notebook adds :data:`KERNEL_WORK`.
     """
     name = stem.split("_", 1)[-1]
     splits = profile.repeats * profile.n_folds
@@ -39,10 +39,11 @@ def notebook_work(stem: str, profile: Profile, n_lesions: int, n_classes: int) -
         clf = profile.classifier
         matched = clf.steps_for(int(group)) / math.ceil(n_train / clf.batch_size)  # group 0's epochs at those steps
         step_matched = splits * math.ceil(matched) * n_train if matched > epochs else 0.0
-        return KERNEL_WORK + splits * (1 + profile.inner_folds) * epochs * images + step_matched
+        sweep = splits * (1 + profile.inner_folds) * epochs * images + step_matched
+        return KERNEL_WORK + sweep / profile.workers
     if name == "gan_augmentation":
         added = sum(3 * (group + size * n_classes) for size in profile.synthetic_sizes)
-        return KERNEL_WORK + splits * epochs * (group + (1 + profile.inner_folds) * added)
+        return KERNEL_WORK + splits * epochs * (group + (1 + profile.inner_folds) * added) / profile.workers
     if name in ("dcgan", "acgan"):
         gan = profile.dcgan if name == "dcgan" else profile.acgan
         models = profile.n_folds * profile.repeats * (n_classes if name == "dcgan" else 1)

@@ -7,7 +7,8 @@ For every repeat and patient-level fold, the CNN is trained on the fold's chosen
 - ``classic_control``: the same group plus as many *extra classic variants* per class (drawn from the same
   augmentation pool, beyond the group) as a GAN arm adds synthetic lesions: the same-size control that answers
   "is a GAN lesion worth more than one more classically augmented one?";
-- ``dcgan`` / ``acgan``: the group plus synthetic lesions from that fold's GANs (notebooks 03 and 04).
+- ``dcgan`` / ``acgan``: the group plus synthetic lesions from that (repeat, fold)'s GANs (notebooks 03 and 04;
+  every repeat has its own folds, :func:`~liverkit.protocol.repeat_folds`, and so its own GANs).
 
 One budget rule for all: every model trains ``ClassifierConfig.epochs`` full passes over its own training set, so
 an added image never takes a pass away from the classic group that all arms share. Common random numbers: within
@@ -17,7 +18,8 @@ honest inner cross-validation of notebook 02 (every inner fold held out once; ar
 (``paper``, optimistic; :mod:`liverkit.gan_results` reads both).
 
 Caveat of the honest choice: the GANs were trained on the whole training fold, inner validation patients included,
-so their samples may resemble the validation lesions; this can only favour the GAN arms in the choice. The test
+so their samples may resemble the validation lesions; this can favour larger GAN sizes in the choice. The primary
+comparison gives the control the GAN arm's size, so it cannot favour a GAN arm over its control there; the test
 fold stays untouched either way.
 
 Every finished model is cached in the run folder (``gan_sweep_r<repeat>_f<fold>.json``, written atomically after

@@ -1,17 +1,19 @@
-"""Reading the CNN-AUG-GAN sweep (notebook 05): chosen sizes, the paper's table, paired tests and the verdict.
+"""Reading the CNN-AUG-GAN sweep (notebook 05): chosen sizes, the paper's table, the comparisons and the verdicts.
 
-Everything here works on a :class:`~liverkit.gan_experiment.GanSweep` and trains nothing. The statistics follow
-the kit's rules:
+Everything here works on a :class:`~liverkit.gan_experiment.GanSweep` (and, for the per-fold GAN table, the
+generators) and trains nothing. The statistics follow the kit's rules:
 
-- the patient is the unit of resampling: every CI is a patient-cluster bootstrap (:mod:`liverkit.metrics`), and
-  the paired test is a patient-level sign-flip permutation test (the clustered analogue of McNemar's test);
-- a comparison rests on all repeats and patients: a lesion's correctness is averaged over repeats, and the
-  bootstrap resamples patients with all their lesions and repeats;
-- the honest comparisons (each added arm against classic alone, and each GAN arm against the same-size control)
-  are one family: their p-values are Holm-adjusted;
-- rows chosen on the test folds (the paper's choice) are labelled optimistic and carry no p-value;
-- a sentence says an arm helped or hurt only when the 95% CI of the difference excludes zero; otherwise it says
-  the data give no evidence either way.
+- one question is fixed before the run (:func:`comparison_plan`): the **primary** comparison is each GAN arm
+  against the same-size control *at the size the GAN arm chose*, so the pair is matched in images and SGD steps in
+  every (repeat, fold); the other honest comparisons are **secondary**, the paper's test-fold choice **descriptive**;
+- an accuracy's CI resamples patients (a patient-cluster bootstrap, :mod:`liverkit.metrics`); a comparison's
+  interval resamples repeats and patients, crossed (:func:`~liverkit.metrics.crossed_bootstrap`), because every
+  repeat redraws the folds and retrains the GANs, and its p-value inverts that same bootstrap;
+- p-values are Bonferroni-adjusted within their family and the intervals are the matching simultaneous ones, so an
+  interval and its test never disagree;
+- a sentence says "helped" or "hurt" only when the adjusted p is below :data:`ALPHA`; otherwise "inconclusive",
+  with the range the data are compatible with and the smallest difference the test would usually detect;
+  descriptive rows (chosen on the test lesions) get neither a p-value nor a verdict.
 """
 
 from __future__ import annotations
@@ -450,6 +452,7 @@ def key_numbers(
         "arms": arms_of(sweep),
         "repeats": int(sweep.predictions.repeat.nunique()),
         "gan_repeats": int(sweep.predictions.repeat.nunique()),  # every repeat trains its own GANs
+        "n_fold_partitions": fold_partitions(sweep),
         "ci_method": CI_METHOD,
         "epochs": int(sweep.timing.epochs.iloc[0]),
         "accuracy": {name: [_r(row.estimate), _r(row.ci_low), _r(row.ci_high)] for name, row in acc.iterrows()},
@@ -466,6 +469,13 @@ def key_numbers(
         "models": int(len(sweep.timing)),
         "train_seconds": round(float(sweep.timing.seconds.sum()), 1),
     } | ({} if gan_table is None else {"gans": _gan_numbers(gan_table)})
+
+
+def fold_partitions(sweep: GanSweep) -> int:
+    """How many different splits into folds the sweep's repeats tested on (each repeat draws its own)."""
+    outer = sweep.predictions[sweep.predictions.arm == "classic"]
+    folds = outer.pivot_table(index="index", columns="repeat", values="fold", aggfunc="first")
+    return len({tuple(folds[r].tolist()) for r in folds.columns})
 
 
 def _gan_numbers(table: pd.DataFrame) -> dict[str, Any]:

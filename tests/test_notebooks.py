@@ -156,7 +156,7 @@ def test_gan_augmentation_notebook_records(smoke_run):
         assert len(honest["per_repeat_fold"]) == smoke.repeats * smoke.n_folds
         paper = metrics["comparisons"][f"{arm}_vs_classic_paper"]
         assert paper["p_value"] is None and paper["verdict"] is None  # chosen on test data
-    assert metrics["gan_repeats"] == smoke.repeats >= 2
+    assert metrics["gan_repeats"] == metrics["n_fold_partitions"] == smoke.repeats >= 2  # each repeat: own folds
     for kind in ("dcgan", "acgan"):
         primary = metrics["primary"][kind]
         assert primary["baseline"] == "classic_control" and primary["ci_levels"] == ["patient", "repeat"]

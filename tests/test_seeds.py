@@ -15,6 +15,8 @@ def test_stream_numbers_are_the_ones_results_were_recorded_with():
         "INNER_MODEL": 5,
         "SYNTHETIC": 8,
         "GAN_FOLD": 7,
+        "OUTER_FOLDS": 12,
+        "FOLD_CHECK": 13,
         "GAN_REPEAT": 11,
     }
     assert [s.value for s in GanStream] == [0, 1, 2]

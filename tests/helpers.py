@@ -30,3 +30,27 @@ SMOKE_ENV: dict[str, str] = rounding_perturbation()
 the smoke run's numbers exactly (a notebook run alone, say) runs with the same ones. They perturb float rounding
 (one thread; on x86-64 torch's vector kernels one level down, e.g. AVX2 on an AVX-512 machine), so that the smoke
 baseline check, recorded without them, proves its tolerances absorb another machine's rounding."""
+
+
+def two_class_set(cue: str, n: int = 20, seed: int = 0) -> LesionSet:
+    """Two classes of noisy ROIs: ``"side"`` puts class a's blob left of centre and class b's right (the side is the
+    class cue, as for organs on CT); ``"symmetric"`` centres both, class a dark and class b bright."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1], n)
+    yy, xx = np.mgrid[:64, :64]
+    images = []
+    for label in labels:
+        if cue == "side":
+            blob, level = np.hypot(yy - 32, xx - (20 if label == 0 else 44)) < 10, 0.4
+        else:
+            blob, level = np.hypot(yy - 32, xx - 32) < 12, (-0.2 if label == 0 else 0.3)
+        images.append(np.clip(0.4 + level * blob + rng.normal(0, 0.1, (64, 64)), 0, 1))
+    return LesionSet(
+        images=np.stack(images)[:, None].astype(np.float32),
+        labels=labels,
+        class_names=("a", "b"),
+        patient_ids=[f"p{i}" for i in range(2 * n)],
+        diameters_mm=np.full(2 * n, np.nan),
+        ids=[f"x{i}" for i in range(2 * n)],
+        sources="test",
+    )

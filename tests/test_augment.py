@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from helpers import make_set
+from helpers import make_set, two_class_set
 
 from liverkit import LiverkitError, augment
 from liverkit.augment import AugmentConfig
@@ -197,30 +197,6 @@ def test_pool_of_a_120_lesion_fold_is_fast():
     assert time.perf_counter() - start < 20  # the issue's bar is 10 s on 2 idle cores; CI may share them
 
 
-def _two_class_set(cue: str, n: int = 20, seed: int = 0) -> LesionSet:
-    """Two classes of noisy ROIs: ``"side"`` puts class a's blob left of centre and class b's right (the side is the
-    class cue, as for organs on CT); ``"symmetric"`` centres both, class a dark and class b bright."""
-    rng = np.random.default_rng(seed)
-    labels = np.repeat([0, 1], n)
-    yy, xx = np.mgrid[:64, :64]
-    images = []
-    for label in labels:
-        if cue == "side":
-            blob, level = np.hypot(yy - 32, xx - (20 if label == 0 else 44)) < 10, 0.4
-        else:
-            blob, level = np.hypot(yy - 32, xx - 32) < 12, (-0.2 if label == 0 else 0.3)
-        images.append(np.clip(0.4 + level * blob + rng.normal(0, 0.1, (64, 64)), 0, 1))
-    return LesionSet(
-        images=np.stack(images)[:, None].astype(np.float32),
-        labels=labels,
-        class_names=("a", "b"),
-        patient_ids=[f"p{i}" for i in range(2 * n)],
-        diameters_mm=np.full(2 * n, np.nan),
-        ids=[f"x{i}" for i in range(2 * n)],
-        sources="test",
-    )
-
-
 def test_settings_sources_names_the_last_layer_that_changed_a_setting():
     profile = AugmentConfig(n_rot=2)
     data = AugmentConfig(n_rot=2, rot_range_deg=(0.0, 15.0), n_flip=0)
@@ -236,4 +212,4 @@ def test_settings_sources_names_the_last_layer_that_changed_a_setting():
 def test_largest_lesion_without_diameters_is_the_first():
     lesions = _blob_set()
     assert augment.largest_lesion(lesions) == 3
-    assert augment.largest_lesion(_two_class_set("side", n=2)) == 0
+    assert augment.largest_lesion(two_class_set("side", n=2)) == 0

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from helpers import make_set
+from helpers import make_set, two_class_set
 
 from liverkit import LiverkitError, invariance
 from liverkit.augment import FLIPS, AugmentConfig, AugmentPlan, resample
@@ -144,48 +144,24 @@ def test_one_class_has_nothing_to_confuse():
     assert "no other class" in invariance.orientation_advice(check, AugmentConfig())
 
 
-def _two_class_set(cue: str, n: int = 20, seed: int = 0) -> LesionSet:
-    """Two classes of noisy ROIs: ``"side"`` puts class a's blob left of centre and class b's right (the side is the
-    class cue, as for organs on CT); ``"symmetric"`` centres both, class a dark and class b bright."""
-    rng = np.random.default_rng(seed)
-    labels = np.repeat([0, 1], n)
-    yy, xx = np.mgrid[:64, :64]
-    images = []
-    for label in labels:
-        if cue == "side":
-            blob, level = np.hypot(yy - 32, xx - (20 if label == 0 else 44)) < 10, 0.4
-        else:
-            blob, level = np.hypot(yy - 32, xx - 32) < 12, (-0.2 if label == 0 else 0.3)
-        images.append(np.clip(0.4 + level * blob + rng.normal(0, 0.1, (64, 64)), 0, 1))
-    return LesionSet(
-        images=np.stack(images)[:, None].astype(np.float32),
-        labels=labels,
-        class_names=("a", "b"),
-        patient_ids=[f"p{i}" for i in range(2 * n)],
-        diameters_mm=np.full(2 * n, np.nan),
-        ids=[f"x{i}" for i in range(2 * n)],
-        sources="test",
-    )
-
-
 def test_orientation_cue_measures_a_side_cue_under_flips_and_rotations():
-    cue = invariance.orientation_cue(_two_class_set("side"), AugmentConfig())
+    cue = invariance.orientation_cue(two_class_set("side"), AugmentConfig())
     assert cue["class"].tolist() == ["a", "b"] and cue["lesions"].tolist() == [20, 20]
     assert cue["accuracy"].tolist() == [1.0, 1.0]  # as they are, every lesion is nearest its own class's mean
     assert (cue["drop"] > 0.4).all()  # turned and flipped, about half land nearer the other class's mean
-    kept = invariance.orientation_cue(_two_class_set("side"), AugmentConfig(rot_range_deg=(0.0, 15.0), n_flip=0))
+    kept = invariance.orientation_cue(two_class_set("side"), AugmentConfig(rot_range_deg=(0.0, 15.0), n_flip=0))
     assert (kept["drop"] < 0.05).all()  # small turns and no flips keep the side
-    quiet = invariance.orientation_cue(_two_class_set("symmetric"), AugmentConfig())
+    quiet = invariance.orientation_cue(two_class_set("symmetric"), AugmentConfig())
     assert (quiet["drop"].abs() < 0.05).all() and (quiet["accuracy"] == 1.0).all()
 
 
 def test_orientation_check_flags_both_classes_of_a_two_class_side_cue():
-    lesions = _two_class_set("side", n=12)
+    lesions = two_class_set("side", n=12)
     check = invariance.orientation_check(lesions, np.arange(24) % 3, AugmentConfig(), null_draws=40)
     assert check["cue"].all()
     assert "classes 'a' and 'b'" in invariance.orientation_advice(check, AugmentConfig())
 
 
 def test_orientation_cue_draws_per_class():
-    cue = invariance.orientation_cue(_two_class_set("side", n=30), AugmentConfig(), per_class=8)
+    cue = invariance.orientation_cue(two_class_set("side", n=30), AugmentConfig(), per_class=8)
     assert cue["lesions"].tolist() == [8, 8]

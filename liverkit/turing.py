@@ -468,6 +468,26 @@ def agreement(answers: pd.DataFrame, session: Session) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*columns, "in_words"])
 
 
+def expected_kappa(accuracy_a: float, accuracy_b: float, n_classes: int) -> float:
+    """Cohen's kappa that two raters reach on average when each is right independently at its own rate (a wrong
+    call spread evenly over the other classes), on items balanced over ``n_classes`` answers.
+
+    Kappa corrects for the raters' answer rates, not for the truth: two raters who are both often right agree
+    beyond chance because both follow the truth (0.8 and 0.8 on three classes: about 0.49); only guessing raters
+    (accuracy 1 / ``n_classes``) have kappa 0 on average. Agreement = ``a b + (1 - a)(1 - b) / (k - 1)``, chance
+    agreement = ``1 / k``.
+
+    Args:
+        accuracy_a, accuracy_b: each rater's share of right answers.
+        n_classes: the number of possible answers (3 lesion classes; 2 for real-or-synthetic).
+    """
+    if n_classes < 2:
+        raise LiverkitError(f"kappa needs at least 2 possible answers, got {n_classes}.")
+    agree = accuracy_a * accuracy_b + (1 - accuracy_a) * (1 - accuracy_b) / (n_classes - 1)
+    chance = 1 / n_classes
+    return (agree - chance) / (1 - chance)
+
+
 def _agreement_words(row: Mapping) -> str:
     n = row["n_both"]
     same_origin = round(row["origin_agreement"] * n) if n else 0

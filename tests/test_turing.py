@@ -438,3 +438,20 @@ def test_a_saved_copy_of_the_app_shows_the_roi_on_screen(tmp_path, session):
     assert picture.size == (128, 128)  # the 64 x 64 ROI at the app's scale
     expected = np.round(np.kron(session.image(app.item), np.ones((2, 2))) * 255)
     assert np.abs(np.asarray(picture, dtype=float) - expected).max() <= 1
+
+
+def test_expected_kappa_of_raters_who_follow_the_truth():
+    """Two raters right 80% of the time on 3 classes agree beyond chance (the issue's simulation: 0.48 +- 0.12);
+    guessing raters reach 0; 60% on real-or-synthetic gives 0.04."""
+    assert turing.expected_kappa(0.8, 0.8, 3) == pytest.approx((0.64 + 0.04 / 2 - 1 / 3) / (2 / 3))
+    assert turing.expected_kappa(0.8, 0.8, 3) == pytest.approx(0.49, abs=0.005)
+    assert turing.expected_kappa(1 / 3, 1 / 3, 3) == pytest.approx(0.0)
+    assert turing.expected_kappa(0.6, 0.6, 2) == pytest.approx(0.04)
+    assert turing.expected_kappa(1.0, 1.0, 2) == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, 30_000)
+    calls = [np.where(rng.random(30_000) < 0.8, truth, (truth + rng.integers(1, 3, 30_000)) % 3) for _ in (0, 1)]
+    observed = cohen_kappa_score(calls[0], calls[1])
+    assert observed == pytest.approx(turing.expected_kappa(0.8, 0.8, 3), abs=0.02)
+    with pytest.raises(LiverkitError, match="at least 2 possible answers"):
+        turing.expected_kappa(0.5, 0.5, 1)

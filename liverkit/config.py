@@ -215,6 +215,22 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+PROFILE_BANNERS = {
+    "smoke": "SMOKE PROFILE: tiny models trained for a few steps, only to show that the code runs. Its numbers say "
+    "nothing about augmentation; read results from the quick profile (make demo) or larger.",
+    "quick": "quick profile: the whole story on 2 CPU cores with narrow models and few epochs; the README says what "
+    "it can and cannot show.",
+    "paper": "paper profile: the paper's architectures, epochs, groups and sizes.",
+}
+"""The one line every notebook prints under its parameters: what this profile's numbers are good for."""
+
+
+def profile_banner(profile: str | Profile) -> str:
+    """The line a notebook prints about its profile (:data:`PROFILE_BANNERS`; a custom profile's name otherwise)."""
+    name = profile.name if isinstance(profile, Profile) else str(profile)
+    return PROFILE_BANNERS.get(name, f"profile '{name}': the sizes of liverkit.config's profile of that name.")
+
+
 def get_profile(name: str | Profile) -> Profile:
     """Look a profile up by name (``smoke``, ``quick``, ``paper``); a Profile passes through unchanged."""
     if isinstance(name, Profile):

@@ -104,3 +104,12 @@ def test_manifest_augment_applies_before_overrides(tmp_path, monkeypatch):
     overridden = resolve_profile("smoke", "upright", {"augment.n_flip": 2})
     assert (overridden.augment.rot_range_deg, overridden.augment.n_flip) == ((0, 15), 2)  # the override wins
     assert resolve_profile("smoke", "phantom").augment == get_profile("smoke").augment
+
+
+def test_every_profile_has_a_banner_and_smoke_warns():
+    from liverkit.config import PROFILES, profile_banner
+
+    assert all(profile_banner(name) for name in PROFILES)
+    assert profile_banner("smoke").startswith("SMOKE PROFILE") and "nothing" in profile_banner("smoke")
+    assert profile_banner(get_profile("quick")) == profile_banner("quick")
+    assert "'mine'" in profile_banner("mine")

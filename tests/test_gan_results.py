@@ -370,3 +370,22 @@ def test_floor_warnings_name_every_under_trained_gan():
         "under-trained GANs, not GAN augmentation."
     ]
     assert gan_results.floor_warnings(table.assign(trusted_steps=None)) == []  # no floor known: nothing to warn
+
+
+def test_the_scope_is_computed_from_the_run():
+    right = {
+        "classic": np.array([1, 1, 0, 0] * 5, bool),
+        "classic_control": np.array([1, 1, 0, 0] * 5, bool),
+        "dcgan": np.array([1, 1, 1, 0] * 5, bool),
+    }
+    sweep = _hand_sweep(right, repeats=2)
+    comps = gan_results.compare(sweep, n_boot=200)
+    table = pd.DataFrame({"gan": ["dcgan", "dcgan"], "steps": [600, 560]})
+    text = gan_results.scope_text(sweep, comps, table, "phantom, quick profile")
+    assert "20 test lesions of 20 patients (phantom, quick profile), 2 repeats of 1 folds" in text
+    assert (
+        "GANs of DCGAN 560-600 steps" in text and "Always answering the most frequent class would score 100.0%" in text
+    )
+    versus = _by_pair(comps)[("classic", "dcgan", "honest")]
+    inside = versus["ci_low"] <= 0.071 <= versus["ci_high"]
+    assert ("lies inside" in text) == inside and ("cannot rule it out" in text) == inside

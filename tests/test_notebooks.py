@@ -49,6 +49,18 @@ def test_every_notebook_executed(smoke_run):
     assert json.loads((smoke_run.path / "run.json").read_text()) == {"data": "phantom", "profile": "smoke", "seed": 0}
 
 
+def test_every_smoke_notebook_says_its_numbers_mean_nothing(smoke_run):
+    from liverkit.config import PROFILE_BANNERS
+
+    for path in sorted((smoke_run.path / "notebooks").glob("*.ipynb")):
+        texts = [
+            "".join(output.get("text", ""))
+            for cell in nbformat.read(path, as_version=4).cells
+            for output in cell.get("outputs", [])
+        ]
+        assert PROFILE_BANNERS["smoke"] in "".join(texts), path.name
+
+
 def test_data_notebook_records(smoke_run):
     metrics = smoke_run.read_metrics("01_data")
     assert metrics["n_lesions"] == 182

@@ -12,10 +12,8 @@ so a rerun after a lost client resumes where it stopped.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +21,7 @@ import torch
 from liverkit.env import resolve_device, use_fused
 from liverkit.errors import LiverkitError
 from liverkit.jobs import CNNJob, SweepInputs, run_cnn_job, run_cnn_jobs_fused
+from liverkit.processes import run_in_processes
 
 EXECUTORS = ("local", "dask")
 """Values of ``liverkit run --executor`` (``$LIVERKIT_EXECUTOR``)."""
@@ -154,16 +153,11 @@ class ProcessExecutor:
         """The records of ``jobs`` in order; ``on_done(job, record)`` is called as each finishes."""
         if not jobs:
             return []
-        context = multiprocessing.get_context("spawn")
-        done: dict[int, dict] = {}
-        workers = min(self.workers, len(jobs))
-        with ProcessPoolExecutor(workers, context, _start_worker, (inputs,)) as pool:
-            futures = {pool.submit(_run_in_worker, job): i for i, job in enumerate(jobs)}
-            for future in as_completed(futures):
-                i = futures[future]
-                done[i] = future.result()
-                if on_done is not None:
-                    on_done(jobs[i], done[i])
+        work = {i: (job,) for i, job in enumerate(jobs)}
+        report = None if on_done is None else (lambda i, record: on_done(jobs[i], record))
+        done = run_in_processes(
+            _run_in_worker, work, self.workers, progress=False, on_done=report, start=(_start_worker, (inputs,))
+        )
         return [done[i] for i in range(len(jobs))]
 
 

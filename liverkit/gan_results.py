@@ -179,11 +179,16 @@ PRIMARY, SECONDARY, DESCRIPTIVE = "primary", "secondary", "descriptive"
 """The comparison families: the one question fixed before the run, the other honest ones, the paper's choice."""
 
 
+def _gan_sizes(sweep: GanSweep, kind: str) -> pd.DataFrame:
+    """repeat, fold, synthetic: the size a GAN arm chose in each (repeat, fold), which its primary pair shares."""
+    sizes = choose_sizes(sweep, "honest")
+    return sizes[sizes.arm == kind][["repeat", "fold", "synthetic"]]
+
+
 def matched_predictions(sweep: GanSweep, kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The primary pair of a GAN kind: (control rows, GAN rows), both at the size the GAN arm chose on its inner
     folds in each (repeat, fold), so the two arms trained on exactly as many images with as many steps."""
-    sizes = choose_sizes(sweep, "honest")
-    sizes = sizes[sizes.arm == kind][["repeat", "fold", "synthetic"]]
+    sizes = _gan_sizes(sweep, kind)
     control = sweep.predictions[sweep.predictions.arm == CONTROL].merge(sizes, on=["repeat", "fold", "synthetic"])
     return control, arm_predictions(sweep, kind, "honest")
 
@@ -191,8 +196,7 @@ def matched_predictions(sweep: GanSweep, kind: str) -> tuple[pd.DataFrame, pd.Da
 def matched_budget(sweep: GanSweep, kind: str) -> pd.DataFrame:
     """Per (repeat, fold): the primary pair's size, and each arm's training images, epochs and steps as trained."""
     outer = sweep.timing[sweep.timing.stage == "outer"]
-    sizes = choose_sizes(sweep, "honest")
-    sizes = sizes[sizes.arm == kind][["repeat", "fold", "synthetic"]]
+    sizes = _gan_sizes(sweep, kind)
     columns = ["repeat", "fold", "synthetic", "training_images", "epochs", "steps"]
     gan = outer[outer.arm == kind][columns].merge(sizes, on=["repeat", "fold", "synthetic"])
     control = outer[outer.arm == CONTROL][columns].merge(sizes, on=["repeat", "fold", "synthetic"])

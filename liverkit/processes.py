@@ -31,6 +31,8 @@ def run_in_processes(
     workers: int,
     desc: str = "work",
     progress: bool = True,
+    on_done: Callable[[Hashable, Any], None] | None = None,
+    start: tuple[Callable[..., None], tuple] = (_one_thread, ()),
 ) -> dict[Hashable, Any]:
     """``{key: function(*args)}`` for every ``key: args`` of ``work``, run in ``workers`` one-thread processes.
 
@@ -40,16 +42,23 @@ def run_in_processes(
         workers: processes to start (at most one per call).
         desc: the progress bar's label.
         progress: show a bar over finished calls.
+        on_done: called here as ``on_done(key, result)`` as each call finishes (in any order).
+        start: (initialiser, its arguments) run once in each worker; it must set torch to one thread (the
+            default does only that; the sweeps' also hand each worker their inputs once).
     """
     if workers < 1:
         raise LiverkitError(f"workers must be at least 1, got {workers!r}.")
     results: dict[Hashable, Any] = {}
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, max(len(work), 1)), mp_context=context, initializer=_one_thread) as pool:
+    size = min(workers, max(len(work), 1))
+    with ProcessPoolExecutor(size, mp_context=context, initializer=start[0], initargs=start[1]) as pool:
         futures = {pool.submit(function, *args): key for key, args in work.items()}
         bar = tqdm(total=len(futures), desc=f"{desc} in {workers} processes", disable=not progress)
         for future in as_completed(futures):
-            results[futures[future]] = future.result()
+            key = futures[future]
+            results[key] = future.result()
+            if on_done is not None:
+                on_done(key, results[key])
             bar.update()
         bar.close()
     return {key: results[key] for key in work}

@@ -6,7 +6,7 @@ numbers, computed on the last hidden layer of a trained :class:`~liverkit.nets.L
 lesions than the real training lesions are?** That question is paired (both sets against the same test lesions),
 so its answer is one difference with one interval:
 
-- :func:`fold_quality` embeds one fold's sets once and gives :func:`quality_table`'s point estimates (FID, KID,
+- :func:`fold_quality` embeds one fold's sets once and gives its point estimates (FID, KID,
   precision, recall, density, coverage; per class and overall) beside the real-vs-real baseline;
 - :func:`kid_differences`, the primary number: KID(synthetic, test) - KID(real train, test) per fold and its mean
   over folds, each with a paired patient-bootstrap interval;
@@ -74,7 +74,7 @@ from liverkit.feature_metrics import (
 from liverkit.nets.classifier import LesionCNN
 
 METRICS = ("fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverage")
-"""The metrics of :func:`quality_table`, in row order."""
+"""The metrics of :func:`fold_quality`'s table, in row order."""
 
 REFERENCE = "real test"
 """The reference set of every comparison: the fold's real test lesions."""
@@ -102,7 +102,7 @@ class FoldQuality:
 
     Attributes:
         fold: the test fold.
-        table: :func:`quality_table`'s rows for this fold.
+        table: the point estimates' rows for this fold.
         test: the fold's real test lesions' features, N x hidden float64.
         test_patients: their patient ids, N.
         compared: each compared set's features as drawn for the overall rows (to the test set's class counts,
@@ -190,31 +190,12 @@ def fold_quality(
     )
 
 
-def quality_table(
-    model: LesionCNN,
-    real_train: LesionSet,
-    real_test: LesionSet,
-    synthetic: dict[str, LesionSet],
-    k: int = 5,
-    kid_subsets: int = 100,
-    kid_subset_size: int = 1000,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """:func:`fold_quality`'s table alone (fold 0): the point estimates of one fold, for a quick look.
-
-    Args:
-        model, real_train, real_test, synthetic, k, kid_subsets, kid_subset_size, seed: as for
-            :func:`fold_quality`.
-    """
-    return fold_quality(model, real_train, real_test, synthetic, 0, k, kid_subsets, kid_subset_size, seed).table
-
-
 def _check_inputs(
     model: LesionCNN, real_train: LesionSet, real_test: LesionSet, synthetic: dict[str, LesionSet], k: int
 ) -> tuple[str, ...]:
     """The shared class list, or LiverkitError naming the set or argument that does not fit."""
     if k < 1:
-        raise LiverkitError(f"quality_table needs k >= 1, got k={k}.")
+        raise LiverkitError(f"fold_quality needs k >= 1, got k={k}.")
     held_out = "the reference must be held out: pass one fold's training and test lesions (liverkit.data.folds.split)."
     check_disjoint(real_train.patient_ids, real_test.patient_ids, "real_train and real_test", held_out)
     names = real_train.class_names
@@ -274,7 +255,7 @@ def _row_metrics(a: torch.Tensor, b: torch.Tensor, name: str, settings: dict, mu
     if must:
         for problem, minimum in ((distance_problem, 2), (prdc_problem, k + 1)):
             if problem is not None:
-                raise LiverkitError(f"quality_table, all lesions: {problem}; " + _advice(name, n_a, minimum))
+                raise LiverkitError(f"fold_quality, all lesions: {problem}; " + _advice(name, n_a, minimum))
     short = [f"{n_b} {name} for {n_a} test lesions: n differs from the baseline's"] if 0 < n_b < n_a else []
     notes: dict[str, list[str]] = {metric: list(short) for metric in METRICS}
     values: dict[str, float] = {}

@@ -170,38 +170,38 @@ def _held_out(labels, prefix: str, seed: int, class_names=("a", "b", "c"), per_p
     return make_set(labels, patients=patients, class_names=class_names, seed=seed, source=source)
 
 
-def test_quality_table_refuses_other_classes(model):
+def test_fold_quality_refuses_other_classes(model):
     train, test = _held_out(np.arange(30) % 3, "tr", 1), _held_out(np.arange(24) % 3, "te", 2)
     odd = make_set(np.arange(12) % 3, class_names=("a", "b", "x"), seed=3)
     with pytest.raises(LiverkitError, match=r"set 'dcgan' has classes \['a', 'b', 'x'\].*\['a', 'b', 'c'\]"):
-        quality.quality_table(model, train, test, {"dcgan": odd})
+        quality.fold_quality(model, train, test, {"dcgan": odd})
     torch.manual_seed(0)
     two_class_model = LesionCNN(n_classes=2, channels=(4, 8, 8), hidden=16)
     with pytest.raises(LiverkitError, match=r"model has 2 outputs.*3 classes \['a', 'b', 'c'\]"):
-        quality.quality_table(two_class_model, train, test, {})
+        quality.fold_quality(two_class_model, train, test, {})
     with pytest.raises(LiverkitError, match="'real train' and 'real test' name the real sets"):
-        quality.quality_table(model, train, test, {"real test": test})
+        quality.fold_quality(model, train, test, {"real test": test})
 
 
-def test_quality_table_refuses_a_reference_that_shares_patients_with_training(model):
+def test_fold_quality_refuses_a_reference_that_shares_patients_with_training(model):
     train = _held_out(np.arange(30) % 3, "p", 1)
     test = _held_out(np.arange(24) % 3, "q", 2)
     stray = dataclasses.replace(train.subset([4]), ids=["train-4"])  # one training patient's lesion ...
     leaky = LesionSet.concat([test, stray])  # ... in the reference
     with pytest.raises(LiverkitError, match=r"patients \['p4'\] are in both real_train and real_test.*held out"):
-        quality.quality_table(model, train, leaky, {})
+        quality.fold_quality(model, train, leaky, {})
 
 
-def test_quality_table_needs_the_overall_rows(model):
+def test_fold_quality_needs_the_overall_rows(model):
     train, tiny_test = _held_out(np.arange(30) % 3, "tr", 1), _held_out([0, 1, 2], "te", 2)
     with pytest.raises(LiverkitError, match=r"PRDC with k=5 needs .* got 3 real test and 3 real train.*fewer folds"):
-        quality.quality_table(model, train, tiny_test, {}, kid_subsets=5)
+        quality.fold_quality(model, train, tiny_test, {}, kid_subsets=5)
     test, few = _held_out(np.arange(24) % 3, "te", 2), make_set([0, 1, 2, 0], seed=3, source="dcgan")
     with pytest.raises(LiverkitError, match=r"got 24 real test and 4 dcgan.*give set 'dcgan' at least 6 lesions"):
-        quality.quality_table(model, train, test, {"dcgan": few}, kid_subsets=5)
+        quality.fold_quality(model, train, test, {"dcgan": few}, kid_subsets=5)
 
 
-def test_quality_table_has_the_baseline_and_class_rows_and_no_intervals(model):
+def test_fold_quality_has_the_baseline_and_class_rows_and_no_intervals(model):
     train = _held_out(np.arange(60) % 3, "tr", 1, per_patient=3)
     test = _held_out(np.arange(24) % 3, "te", 2, per_patient=2)  # 8 per class, 12 patients
     dcgan = _scaled(make_set(np.arange(60) % 3, seed=3, source="dcgan"), 0.5)
@@ -256,7 +256,8 @@ def test_the_compared_sets_are_drawn_without_duplicates():
 def test_the_reference_is_the_test_set_and_never_a_training_image(model):
     train = _scaled(_held_out(np.arange(24) % 3, "tr", 1), 0.9)  # as many per class as the test set: no draw
     test = _held_out(np.arange(24) % 3, "te", 2)
-    table = quality.quality_table(model, train, test, {"copy of train": train, "copy of test": test}, kid_subsets=5)
+    sets = {"copy of train": train, "copy of test": test}
+    table = quality.fold_quality(model, train, test, sets, kid_subsets=5).table
     rows = table.set_index(["comparison", "class", "metric"])
     test_features, train_features = (
         feature_metrics.CNNFeatures(model).embed_set(test),
@@ -287,7 +288,7 @@ def test_the_reference_is_the_test_set_and_never_a_training_image(model):
     [("cyst", "hemangioma"), tuple(f"Klasse {i}" if i % 2 else f"lésion-{i}" for i in range(11))],
     ids=["2 classes", "11 classes"],
 )
-def test_quality_table_works_for_any_classes(class_names):
+def test_fold_quality_works_for_any_classes(class_names):
     n_classes = len(class_names)
     torch.manual_seed(0)
     model = LesionCNN(n_classes=n_classes, channels=(4, 8, 8), hidden=16)
@@ -296,7 +297,7 @@ def test_quality_table_works_for_any_classes(class_names):
     test = _held_out(labels[: 4 * n_classes], "te", 2, class_names)  # 4 per class: too few for PRDC per class
     test = dataclasses.replace(test, diameters_mm=np.full(len(test), np.nan, np.float32))  # no diameters
     gan = make_set(np.arange(5 * n_classes) % n_classes, class_names=class_names, seed=3, source="gan")
-    table = quality.quality_table(model, train, test, {"gan": gan}, kid_subsets=5)
+    table = quality.fold_quality(model, train, test, {"gan": gan}, kid_subsets=5).table
     assert len(table) == 2 * (1 + n_classes) * len(quality.METRICS)
     assert table["class"].unique().tolist() == ["all", *class_names]
     overall = table[table["class"] == "all"]

@@ -441,10 +441,12 @@ def gan_fold_table(
         lesions, fold_of, seed: the real lesions, notebook 01's folds and the run seed (each repeat's folds).
     """
     primary = {c["arm"]: c["per_repeat_fold"] for c in comparisons if c["family"] == PRIMARY}
+    repeats = {repeat for per_unit in gans.values() for repeat, _ in per_unit}
+    folds = {repeat: repeat_folds(lesions, fold_of, seed, repeat) for repeat in repeats}
     rows = []
     for kind, per_unit in gans.items():
         for (repeat, fold), generators in sorted(per_unit.items()):
-            train, _ = split(lesions, repeat_folds(lesions, fold_of, seed, repeat), fold)
+            train, _ = split(lesions, folds[repeat], fold)
             distinct = list({id(g): g for g in generators.values()}.values())
             config = distinct[0].config
             fakes = fold_samples(

@@ -113,9 +113,9 @@ def train_fold_gans(
         ``{fold: {class name: TrainedGAN}}``; for an ACGAN every class maps to the same model.
     """
     _check_kind(kind)  # before any group is rendered
-    fold_of = repeat_folds(lesions, fold_of, seed, repeat)  # the repeat's own outer folds
+    folds_r = repeat_folds(lesions, fold_of, seed, repeat)  # the repeat's own outer folds
     options = TrainOptions(device=device, resume=True, progress=progress)
-    plan = _fold_plan(kind, run, choice, fold_of, seed, repeat, group)
+    plan = _fold_plan(kind, run, choice, folds_r, seed, repeat, group)
     if use_fused(fused, device):
         pending = {
             f: (fold_training_group(lesions, fold_of, f, size, aug, seed, repeat, device), out, s)
@@ -130,7 +130,7 @@ def train_fold_gans(
             for f, (size, out, s) in plan.items()
         }
     for fold, gans in trained.items():
-        _check_fold(kind, lesions, fold_of, fold, gans)
+        _check_fold(kind, lesions, folds_r, fold, gans)
     return trained
 
 
@@ -177,14 +177,14 @@ def train_gans(
         return {
             r: train_fold_gans(*common, device, progress, repeat=r, fused=fused, group=group) for r in range(repeats)
         }
+    folds = {r: repeat_folds(lesions, fold_of, seed, r) for r in range(repeats)}
     jobs = {}
     for r in range(repeats):
-        folds_r = repeat_folds(lesions, fold_of, seed, r)
-        for f, (size, out, gan_seed) in _fold_plan(kind, run, choice, folds_r, seed, r, group).items():
-            jobs[r, f] = (kind, lesions, folds_r, f, size, aug, config, seed, r, out, gan_seed)
+        for f, (size, out, gan_seed) in _fold_plan(kind, run, choice, folds[r], seed, r, group).items():
+            jobs[r, f] = (kind, lesions, fold_of, f, size, aug, config, seed, r, out, gan_seed)
     trained = run_in_processes(_train_fold_job, jobs, workers, f"{kind.upper()}s, (repeat, fold)", progress)
     for (r, f), gans in trained.items():
-        _check_fold(kind, lesions, repeat_folds(lesions, fold_of, seed, r), f, gans)
+        _check_fold(kind, lesions, folds[r], f, gans)
     return {r: {f: gans for (rr, f), gans in sorted(trained.items()) if rr == r} for r in range(repeats)}
 
 

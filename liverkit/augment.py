@@ -418,11 +418,23 @@ def group_table(train: LesionSet, config: AugmentConfig, groups: tuple[int, ...]
     return pd.DataFrame(rows).assign(pool=pool, rois=len(train), variants_per_roi=config.per_roi)
 
 
-def largest_lesion(lesions: LesionSet) -> int:
-    """The index of the lesion with the largest known diameter (the first lesion when no diameter is known), for
-    notebook 02's example variants."""
-    known = np.isfinite(lesions.diameters_mm)
-    return int(np.nanargmax(lesions.diameters_mm)) if known.any() else 0
+def most_oriented_lesion(lesions: LesionSet, block: int = 4) -> int:
+    """The index of the ROI whose turns and flips show most (an irregular lesion, or vessels beside it), for
+    notebook 02's example variants.
+
+    A round lesion on a plain background looks the same rotated or flipped, so its variants would teach nothing
+    about the transforms. Each ROI
+    is smoothed into ``block`` x ``block`` means (so that pixel noise, which every flip changes, does not count)
+    and scored by how much it changes under a left-right flip, an up-down flip and a half turn; the highest score
+    wins (ties: the first).
+    """
+    images = lesions.images[:, 0]
+    n, h, w = images.shape
+    coarse = images[:, : h - h % block, : w - w % block].reshape(n, h // block, block, w // block, block)
+    coarse = coarse.mean(axis=(2, 4))
+    turned = (coarse[:, :, ::-1], coarse[:, ::-1, :], coarse[:, ::-1, ::-1])
+    score = sum(np.abs(coarse - other).mean(axis=(1, 2)) for other in turned)
+    return int(np.argmax(score))
 
 
 def settings_sources(layers: dict[str, AugmentConfig]) -> pd.DataFrame:

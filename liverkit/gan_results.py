@@ -40,6 +40,7 @@ from liverkit.metrics import (
 )
 from liverkit.protocol import repeat_folds
 from liverkit.quality import collapse_ratio
+from liverkit.scope import chance_level
 from liverkit.seeds import Stream, derive
 from liverkit.synthesis import fold_samples
 
@@ -390,7 +391,7 @@ def scope_text(sweep: GanSweep, comparisons: list[dict[str, Any]], gan_table: pd
         what: the data and profile in words (e.g. ``"phantom, quick profile"``).
     """
     rows = sweep.predictions[(sweep.predictions.arm == "classic") & (sweep.predictions.repeat == 0)]
-    chance = float(rows.y_true.value_counts(normalize=True).max())
+    chance = chance_level(rows)
     steps = "; ".join(
         f"{kind.upper()} {_span(part.steps.min(), part.steps.max())} steps"
         for kind, part in gan_table.groupby("gan", sort=False)

@@ -293,10 +293,12 @@ def orientation_advice(check: pd.DataFrame, config: AugmentConfig) -> str:
     flagged = check[check["cue"]]
     if flagged.empty:
         worst = check.loc[check["drop"].idxmax()]
+        # a negative drop is a rise: the turned lesions matched their own class more often than the originals
+        largest = "largest drop" if worst["drop"] > 0 else "no class dropped; smallest rise"
         return (
             f"No sign of an orientation cue at this scale: on each fold's training patients, the {used} move every "
             f"class's lesions from their own class's average lesion no more than randomly turned copies of the same "
-            f"lesions do (largest drop: class {worst['class']!r}, {worst['drop']:.3f}, null interval "
+            f"lesions do ({largest}: class {worst['class']!r}, {worst['drop']:+.3f}, null interval "
             f"[{worst['null_low']:.3f}, {worst['null_high']:.3f}]). The check compares the ROI's central disc in "
             f"{_CUE_POOL} x {_CUE_POOL} pixel blocks with class averages; a finer cue, one outside the disc, or one "
             "too weak for this many lesions can escape it."

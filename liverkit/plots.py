@@ -13,6 +13,7 @@ one home and the figures share their colours, captions and mosaics.
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from io import BytesIO
 from typing import Any
@@ -44,6 +45,21 @@ def display_name(name: str) -> str:
 def display_names(names: Iterable[str]) -> list[str]:
     """:func:`display_name` of every name, in order."""
     return [display_name(name) for name in names]
+
+
+def wrap(text: str, width: int) -> str:
+    """``text`` broken into lines of at most ``width`` characters (at spaces), joined by plotly's ``<br>``."""
+    return "<br>".join(textwrap.wrap(str(text), width)) or str(text)
+
+
+def pooled_caption(predictions: pd.DataFrame) -> str:
+    """What pooled counts of ``predictions`` add up: its folds, and its repeats, in which every lesion is tested
+    once each, so that a reader does not take the counts for lesions."""
+    folds = predictions["fold"].nunique() if "fold" in predictions else 1
+    repeats = predictions["repeat"].nunique() if "repeat" in predictions else 1
+    if repeats == 1:
+        return f"pooled over {folds} folds"
+    return f"pooled over {folds} folds and {repeats} repeats (each lesion counted {repeats} times)"
 
 
 # ---------------------------------------------------------------------------------------------- data (01)
@@ -181,6 +197,7 @@ def fold_bars(table: pd.DataFrame, class_names: tuple[str, ...]) -> go.Figure:
         colour = CLASS_COLOURS[k % len(CLASS_COLOURS)]
         fig.add_bar(x=[f"fold {f}" for f in table.index], y=table[name], name=display_name(name), marker_color=colour)
     fig.update_layout(barmode="stack", title="Lesions per class in each patient-level fold", height=350)
+    fig.update_xaxes(title_text="test fold (its patients are held out together)")
     fig.update_yaxes(title_text="lesions")
     return fig
 
@@ -206,22 +223,44 @@ def phantom_figure(lesions: LesionSet, per_class: int) -> go.Figure:
 # ---------------------------------------------------------------------------------------------- classic (02)
 def image_row(images: np.ndarray, titles: list[str], title: str) -> go.Figure:
     """A row of grey images (K x 64 x 64 in [0, 1]) with a caption each: e.g. augmented variants of one ROI."""
-    fig = make_subplots(rows=1, cols=len(images), subplot_titles=titles, horizontal_spacing=0.01)
+    fig = make_subplots(rows=1, cols=len(images), subplot_titles=[wrap(t, 14) for t in titles], horizontal_spacing=0.01)
     for col, image in enumerate(images, start=1):
         heatmap = go.Heatmap(z=image, zmin=0.0, zmax=1.0, colorscale="gray", showscale=False, hoverinfo="skip")
         fig.add_trace(heatmap, row=1, col=col)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x")
-    fig.update_layout(title=title, height=230, width=max(120 * len(images), 500), margin=dict(l=10, r=10, t=70, b=10))
+    fig.update_layout(title=title, height=250, width=max(120 * len(images), 500), margin=dict(l=10, r=10, t=90, b=10))
     fig.update_annotations(font_size=10)
     return fit_width(fig)
 
 
-def sweep_chart(table: pd.DataFrame, title: str = "CNN-AUG: accuracy against training images") -> go.Figure:
+def reference_lines(fig: go.Figure, references: Mapping[str, float] | None) -> go.Figure:
+    """Grey dashed horizontal lines at accuracies to read a chart against (e.g. the chance level and the paper's
+    numbers, :func:`liverkit.scope.references`), each labelled with its name and value at the right end."""
+    for name, value in (references or {}).items():
+        fig.add_hline(
+            y=value,
+            line_dash="dash",
+            line_color="grey",
+            line_width=1,
+            annotation_text=f"{display_name(name)}: {100 * value:.1f}%",
+            annotation_position="top right",
+            annotation_font_size=11,
+            annotation_font_color="grey",
+        )
+    return fig
+
+
+def sweep_chart(
+    table: pd.DataFrame,
+    title: str = "CNN-AUG: accuracy against training images",
+    references: Mapping[str, float] | None = None,
+) -> go.Figure:
     """Pooled accuracy per group with its 95% CI band, and each fold's accuracy as thin lines.
 
     Args:
         table: from ``liverkit.experiment.sweep_table`` (group, training_images, accuracy, ci_low, ci_high, fold_*).
+        references: accuracies drawn as labelled dashed lines (:func:`reference_lines`).
     """
     x = table["training_images"]
     fig = go.Figure()
@@ -259,7 +298,7 @@ def sweep_chart(table: pd.DataFrame, title: str = "CNN-AUG: accuracy against tra
         yaxis_range=[0, 1],
         height=420,
     )
-    return fig
+    return reference_lines(fig, references)
 
 
 def training_curves(history: pd.DataFrame, fold: int = 0, repeat: int = 0) -> go.Figure:
@@ -281,7 +320,7 @@ def confusion_trace(matrix: np.ndarray, class_names: Sequence[str], hover: str, 
     """One confusion matrix as a heatmap trace: rows = true class, columns = predicted class, the counts as text and
     each row's shares as colour (so a small class reads as clearly as a large one).
 
-    Shared by :func:`confusion_heatmap` and :func:`confusion_row`, so that every confusion matrix of the kit looks
+    Shared by :func:`confusion_heatmap` and :func:`confusion_grid`, so that every confusion matrix of the kit looks
     the same.
 
     Args:
@@ -309,9 +348,9 @@ def confusion_trace(matrix: np.ndarray, class_names: Sequence[str], hover: str, 
 
 def confusion_heatmap(matrix: np.ndarray, class_names: tuple[str, ...], title: str = "Confusion matrix") -> go.Figure:
     """Counts with rows = true class, columns = predicted class, and the row percentages on hover."""
-    trace = confusion_trace(matrix, class_names, "%{text} lesions (%{z:.0%})", colorbar_title="row share")
+    trace = confusion_trace(matrix, class_names, "%{text} (%{z:.0%} of the row)", colorbar_title="row share")
     fig = go.Figure(trace)
-    fig.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", height=380, width=460)
+    fig.update_layout(title=wrap(title, 48), xaxis_title="predicted", yaxis_title="true", height=420, width=520)
     fig.update_yaxes(autorange="reversed")
     return fig
 
@@ -363,29 +402,77 @@ def image_mosaic(images: np.ndarray, cols: int, title: str, row_labels: list[str
     return fig
 
 
-def gan_curves(history: pd.DataFrame, title: str) -> go.Figure:
-    """A GAN's per-step losses (top) and mean D(x), D(G(z)) (bottom), from ``TrainedGAN.history``.
+GAN_PANELS = (
+    (("loss_d", "loss_g"), "loss"),
+    (("d_real", "d_fake"), "mean D output"),
+    (("acc_real", "acc_fake"), "class head accuracy"),
+)
+"""The rows of :func:`gan_curves`: the history columns drawn together and their y-axis title (the last row only
+for an ACGAN, whose history has the class head's accuracies)."""
+_GAN_LINE_NAMES = {
+    "loss_d": "D loss",
+    "loss_g": "G loss",
+    "d_real": "D(x): real called real",
+    "d_fake": "D(G(z)): generated called real",
+    "acc_real": "class right, real images",
+    "acc_fake": "class right, generated images",
+}
+
+
+def epoch_means(history: pd.DataFrame) -> pd.DataFrame:
+    """A GAN history's per-step numbers averaged over each epoch's steps, per model (one row per model and epoch).
 
     Args:
-        history: step, loss_d, loss_g, d_real, d_fake (and acc_real, acc_fake for an ACGAN: a third panel), and
-            optionally a ``model`` column (one set of lines per model).
+        history: ``TrainedGAN.history`` (step, epoch and the logged columns), optionally with a ``model`` column.
     """
     history = history if "model" in history.columns else history.assign(model="")
-    panels = [[("loss_d", "loss_g"), "losses"], [("d_real", "d_fake"), "mean D(x), D(G(z)) (0.5 = cannot tell)"]]
-    if "acc_real" in history.columns:
-        panels.append([("acc_real", "acc_fake"), "class head accuracy on real and generated images"])
+    columns = [c for panel, _ in GAN_PANELS for c in panel if c in history.columns]
+    means = history.groupby(["model", "epoch"], sort=False)[columns].mean()
+    return means.reset_index()
+
+
+def gan_curves(history: pd.DataFrame, title: str) -> go.Figure:
+    """A GAN's training as per-epoch means: one column per model (a DCGAN's class), one row per pair of numbers.
+
+    Rows: the two losses; D(x) and D(G(z)), the discriminator's mean belief that real and generated images are real
+    (0.5: it cannot tell); for an ACGAN, the class head's accuracy on real and generated images. Means over each
+    epoch's steps, because single steps are too noisy to read.
+
+    Args:
+        history: ``TrainedGAN.history`` (or ``synthesis.history_table``): step, epoch, loss_d, loss_g, d_real,
+            d_fake (acc_real, acc_fake for an ACGAN), and optionally a ``model`` column naming each model.
+    """
+    means = epoch_means(history)
+    panels = [(columns, name) for columns, name in GAN_PANELS if columns[0] in means.columns]
+    models = list(dict.fromkeys(means["model"]))
+    titles = [display_name(m or "generator") for m in models] + [""] * (len(models) * (len(panels) - 1))
     fig = make_subplots(
-        rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=[t for _, t in panels]
+        rows=len(panels),
+        cols=len(models),
+        shared_xaxes=True,
+        shared_yaxes=True,  # one scale per row: the classes compare at a glance
+        subplot_titles=titles,
+        vertical_spacing=0.1,
+        horizontal_spacing=0.03,
     )
-    dashes = ["solid", "dot", "dash", "dashdot"]
-    for i, (model, part) in enumerate(history.groupby("model", sort=False)):
-        dash = dashes[i % len(dashes)]
+    for col, model in enumerate(models, start=1):
+        part = means[means["model"] == model]
         for row, (columns, _) in enumerate(panels, start=1):
-            for column in columns:
-                name = display_name(f"{model} {column}".strip())  # model: class names, shown as text
-                fig.add_scatter(x=part["step"], y=part[column], name=name, line_dash=dash, row=row, col=1)
-    fig.update_xaxes(title_text="optimiser step", row=len(panels), col=1)
-    fig.update_layout(title=title, height=280 * len(panels))
+            for k, column in enumerate(columns):
+                line = dict(color=("rgb(31,119,180)", "rgb(214,39,40)")[k], width=2)
+                fig.add_scatter(
+                    x=part["epoch"], y=part[column], name=_GAN_LINE_NAMES[column], line=line, mode="lines",
+                    legendgroup=column, showlegend=col == 1, row=row, col=col,
+                )  # fmt: skip
+    for row, (_, name) in enumerate(panels, start=1):
+        fig.update_yaxes(title_text=name, row=row, col=1)
+    fig.update_xaxes(title_text="epoch", row=len(panels))
+    fig.update_layout(
+        title=f"{title}: means over each epoch's steps",
+        height=240 * len(panels) + 160,
+        legend=dict(orientation="h", yanchor="top", y=-0.12 - 0.1 / len(panels), x=0),
+        margin=dict(t=90, b=110),
+    )
     return fig
 
 
@@ -465,7 +552,9 @@ _ARM_NAMES = {
 }
 
 
-def gan_sweep_chart(classic: pd.DataFrame, curve: pd.DataFrame) -> go.Figure:
+def gan_sweep_chart(
+    classic: pd.DataFrame, curve: pd.DataFrame, references: Mapping[str, float] | None = None
+) -> go.Figure:
     """The paper's figure: accuracy against the images each model trained on, for classic augmentation (CNN-AUG)
     and for the chosen classic group plus added images (the same-size control and each GAN), with 95% CI bands.
 
@@ -474,6 +563,7 @@ def gan_sweep_chart(classic: pd.DataFrame, curve: pd.DataFrame) -> go.Figure:
     Args:
         classic: ``liverkit.experiment.sweep_table`` (group, training_images, accuracy, ci_low, ci_high).
         curve: ``liverkit.gan_results.curve_table`` (arm, synthetic, training_images, accuracy, ci_*).
+        references: accuracies drawn as labelled dashed lines (:func:`reference_lines`).
     """
     fig = go.Figure()
     lines = {"classic": (classic, "CNN-AUG (classic only)")}
@@ -502,17 +592,41 @@ def gan_sweep_chart(classic: pd.DataFrame, curve: pd.DataFrame) -> go.Figure:
         yaxis_range=[0, 1],
         height=440,
     )
+    return reference_lines(fig, references)
+
+
+def confusion_grid(
+    matrices: dict[str, np.ndarray], class_names: tuple[str, ...], title: str, cols: int = 3
+) -> go.Figure:
+    """Several confusion matrices in a grid, ``cols`` per row (rows true, columns predicted; colour = row share,
+    one colour scale for all), each titled with its key.
+
+    Args:
+        matrices: title -> counts (classes x classes).
+        class_names: the classes, in the matrices' order.
+        title: the figure's title; say what the counts add up (:func:`pooled_caption`).
+        cols: matrices per row.
+    """
+    if not matrices:
+        raise LiverkitError("confusion_grid needs at least one matrix, e.g. {'classic': counts}.")
+    cols = min(cols, len(matrices))
+    rows = -(-len(matrices) // cols)
+    names = [wrap(display_name(name), 26) for name in matrices]
+    title = wrap(title, 90)
+    lines = title.count("<br>") + 1, max(name.count("<br>") + 1 for name in names)
+    fig = make_subplots(
+        rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.06, vertical_spacing=0.3 / rows
+    )
+    for i, matrix in enumerate(matrices.values()):
+        row, col = i // cols + 1, i % cols + 1
+        trace = confusion_trace(matrix, class_names, "%{text}", showscale=i == 0, colorbar_title="row share")
+        fig.add_trace(trace, row, col)
+        fig.update_yaxes(autorange="reversed", title_text="true" if col == 1 else "", row=row, col=col)
+        fig.update_yaxes(showticklabels=col == 1, row=row, col=col)
+        fig.update_xaxes(title_text="predicted", row=row, col=col)
+    top = 40 + 24 * lines[0] + 22 * lines[1]  # the title's lines above the first row's subplot titles
+    fig.update_layout(height=330 * rows + top, title=title, margin=dict(t=top, b=60))
     return fig
-
-
-def confusion_row(matrices: dict[str, np.ndarray], class_names: tuple[str, ...]) -> go.Figure:
-    """Several confusion matrices side by side (rows true, columns predicted; colour = row share)."""
-    fig = make_subplots(rows=1, cols=len(matrices), subplot_titles=list(matrices), horizontal_spacing=0.06)
-    for i, matrix in enumerate(matrices.values(), start=1):
-        fig.add_trace(confusion_trace(matrix, class_names, "%{text}", showscale=i == 1), 1, i)
-        fig.update_yaxes(autorange="reversed", row=1, col=i)
-    fig.update_layout(height=360, width=330 * len(matrices) + 80, title="Confusion matrices, pooled over folds")
-    return fit_width(fig)  # four matrices would be 1,400 px: cut off in a normal window
 
 
 # ---------------------------------------------------------------------------------------------- feature maps (06)
@@ -633,13 +747,18 @@ def lesion_thumbnail(
 
 
 # ---------------------------------------------------------------------------------------------- quality (07)
-def closest_pairs_figure(audit: pd.DataFrame, train: LesionSet, candidates: LesionSet, n: int = 8) -> go.Figure:
-    """The ``n`` candidates closest to a training lesion (pixel distance): candidate on top, its neighbour below.
+def closest_pairs_figure(
+    audit: pd.DataFrame, train: LesionSet, candidates: LesionSet, n: int = 8, per_row: int = 4
+) -> go.Figure:
+    """The ``n`` candidates closest to a training lesion (pixel distance), ``per_row`` pairs per row: in each pair
+    the candidate on the left and its nearest training lesion on the right, titled with their distance (and FLAG
+    when the audit flags it); the ids are on hover.
 
     Args:
         audit: the table from :func:`~liverkit.memorization.memorization_audit` for these ``train`` and ``candidates``.
         train, candidates: the sets the audit was computed on (its indices point into them).
         n: number of pairs (fewer when the audit is shorter).
+        per_row: pairs per row.
     """
     if n < 1:
         raise LiverkitError(f"closest_pairs_figure needs n >= 1, got {n}.")
@@ -649,20 +768,28 @@ def closest_pairs_figure(audit: pd.DataFrame, train: LesionSet, candidates: Lesi
             f"{len(train)} training lesions); pass the sets given to memorization_audit."
         )
     top = audit.nsmallest(n, "pixel_distance")
-    images = np.concatenate(
-        [candidates.images[top["candidate_index"].to_numpy(), 0], train.images[top["nearest_index"].to_numpy(), 0]]
-    )  # 2n x 64 x 64: candidates, then their nearest training lesions
-    title = f"The {len(top)} candidates closest to a training lesion (RMS pixel distance)"
-    fig = image_mosaic(images, cols=len(top), title=title, row_labels=["candidate", "nearest train"])
-    ticks = [
-        f"{display_name(row.candidate_id)}<br>{display_name(row.nearest_id)}<br>d={row.pixel_distance:.3f}"
-        + (" FLAG" if row.flagged else "")
-        for row in top.itertuples()
+    cols = min(per_row, len(top))
+    rows = -(-len(top) // cols)
+    titles = [
+        f"#{k + 1}: d = {r.pixel_distance:.3f}" + (" FLAG" if r.flagged else "") for k, r in enumerate(top.itertuples())
     ]
-    step = ROI_SIZE + 2  # image_mosaic's default gap is 2 pixels
-    fig.update_xaxes(showticklabels=True, tickvals=[step * c + ROI_SIZE / 2 for c in range(len(top))], ticktext=ticks)
-    fig.update_layout(margin=dict(b=80), width=max(130 * len(top) + 130, 400))
-    return fit_width(fig)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.02, vertical_spacing=0.12)
+    gap = np.ones((ROI_SIZE, 2), np.float32)
+    for k, pair in enumerate(top.itertuples()):
+        image = np.hstack([candidates.images[pair.candidate_index, 0], gap, train.images[pair.nearest_index, 0]])
+        hover = f"left: {display_name(pair.candidate_id)}<br>right: {display_name(pair.nearest_id)}"
+        trace = go.Heatmap(
+            z=image, zmin=0, zmax=1, colorscale="gray", showscale=False, hovertemplate=hover + "<extra></extra>"
+        )
+        fig.add_trace(trace, row=k // cols + 1, col=k % cols + 1)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x")
+    fig.update_yaxes(scaleanchor=None)  # reset, then anchor each subplot's y to its own x
+    for i in range(1, rows * cols + 1):
+        fig.layout[f"yaxis{'' if i == 1 else i}"].scaleanchor = f"x{'' if i == 1 else i}"
+    title = f"The {len(top)} candidates closest to a training lesion: candidate left, training lesion right"
+    fig.update_layout(title=wrap(title, 80), height=200 * rows + 110, margin=dict(l=10, r=10, t=110, b=10))
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------- Turing test (08)
@@ -695,7 +822,7 @@ def null_chart(table: pd.DataFrame, title: str = "How often a 95% interval misse
         table: ``liverkit.null_check.null_table`` (method, unit_sd_points, shift_points, misses, se).
     """
     scenario = [
-        f"{'no effect' if shift == 0 else f'effect {shift:+g} pts'}, spread {sd:g} pts"
+        f"{'no effect' if shift == 0 else f'effect {shift:+g} pts'},<br>spread {sd:g} pts"
         for sd, shift in zip(table.unit_sd_points, table.shift_points, strict=True)
     ]
     fig = go.Figure()

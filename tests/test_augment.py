@@ -1,5 +1,7 @@
 """Classic augmentation: counts, determinism, shift and scale bounds, no black corners, texture kept, nested groups."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -209,7 +211,11 @@ def test_settings_sources_names_the_last_layer_that_changed_a_setting():
     assert len(table) == len(AugmentConfig.__dataclass_fields__)
 
 
-def test_largest_lesion_without_diameters_is_the_first():
-    lesions = _blob_set()
-    assert augment.largest_lesion(lesions) == 3
-    assert augment.largest_lesion(two_class_set("side", n=2)) == 0
+def test_the_example_lesion_is_the_one_whose_turns_show():
+    """A centred round blob looks the same flipped; an off-centre one does not: the off-centre one is chosen,
+    whatever the noise (which every flip changes) and whatever its position in the set."""
+    symmetric, side = two_class_set("symmetric", n=3), two_class_set("side", n=1).subset([0])
+    side = dataclasses.replace(side, ids=np.array(["side"]), patient_ids=np.array(["q"]))
+    lesions = LesionSet.concat([symmetric, side])
+    assert augment.most_oriented_lesion(lesions) == len(symmetric)
+    assert augment.most_oriented_lesion(symmetric) in range(len(symmetric))  # all alike: one of them

@@ -165,3 +165,15 @@ def test_orientation_check_flags_both_classes_of_a_two_class_side_cue():
 def test_orientation_cue_draws_per_class():
     cue = invariance.orientation_cue(two_class_set("side", n=30), AugmentConfig(), per_class=8)
     assert cue["lesions"].tolist() == [8, 8]
+
+
+def test_the_advice_calls_a_rise_a_rise_not_the_largest_drop():
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {"class": ["a", "b"], "drop": [-0.05, -0.02], "null_low": -0.1, "null_high": 0.1, "cue": False}
+    )
+    advice = invariance.orientation_advice(table, AugmentConfig())
+    assert "no class dropped; smallest rise: class 'b', -0.020" in advice and "largest drop" not in advice
+    advice = invariance.orientation_advice(table.assign(drop=[0.03, -0.02]), AugmentConfig())
+    assert "largest drop: class 'a', +0.030" in advice

@@ -32,10 +32,10 @@ def test_mosaic_gives_the_same_pixels_as_a_plain_numpy_tiling(k, cols, gap):
 def test_confusion_figures_share_one_heatmap():
     matrix = np.array([[3, 1, 0], [2, 5, 1], [0, 0, 0]])
     single = plots.confusion_heatmap(matrix, ("a <b>", "b", "c")).data[0]
-    row = plots.confusion_row({"x": matrix, "y": matrix.T}, ("a <b>", "b", "c"))
+    row = plots.confusion_grid({"x": matrix, "y": matrix.T}, ("a <b>", "b", "c"), "t")
     np.testing.assert_allclose(single.z, [[0.75, 0.25, 0], [0.25, 0.625, 0.125], [0, 0, 0]])  # empty row: zeros
     assert list(single.x) == list(single.y) == ["a &lt;b&gt;", "b", "c"]
-    assert single.hovertemplate == "true %{y}<br>predicted %{x}<br>%{text} lesions (%{z:.0%})<extra></extra>"
+    assert single.hovertemplate == "true %{y}<br>predicted %{x}<br>%{text} (%{z:.0%} of the row)<extra></extra>"
     assert single.colorbar.title.text == "row share"
     assert [t.showscale for t in row.data] == [True, False]
     assert row.data[0].hovertemplate == "true %{y}<br>predicted %{x}<br>%{text}<extra></extra>"
@@ -43,10 +43,19 @@ def test_confusion_figures_share_one_heatmap():
     np.testing.assert_array_equal(row.data[1].text, matrix.T)
 
 
-def test_gan_curves_show_class_names_as_text():
-    steps = np.arange(1, 4)
+def test_gan_curves_show_per_epoch_means_one_column_per_model_with_class_names_as_text():
+    steps = np.arange(6)
     history = pd.DataFrame(
-        {"step": steps, "loss_d": 1.0, "loss_g": 2.0, "d_real": 0.6, "d_fake": 0.4, "model": "benign <b>/a & b"}
-    )
-    names = [trace.name for trace in plots.gan_curves(history, "t").data]
-    assert names == [f"benign &lt;b&gt;/a &amp; b {column}" for column in ("loss_d", "loss_g", "d_real", "d_fake")]
+        {"step": steps, "epoch": steps // 3 + 1, "loss_d": steps.astype(float), "loss_g": 2.0, "d_real": 0.6,
+         "d_fake": 0.4}
+    )  # fmt: skip
+    both = pd.concat([history.assign(model="benign <b>/a & b"), history.assign(model="c")])
+    fig = plots.gan_curves(both, "t")
+    titles = [a.text for a in fig.layout.annotations if a.text]
+    assert titles == ["benign &lt;b&gt;/a &amp; b", "c"]  # one column per model, its name escaped
+    loss_d = [t for t in fig.data if t.name == "D loss"]
+    assert len(loss_d) == 2 and list(loss_d[0].x) == [1, 2] and list(loss_d[0].y) == [1.0, 4.0]  # epoch means
+    assert [t.showlegend for t in loss_d] == [True, False]  # one legend entry per line, not per panel
+    assert (
+        fig.layout.yaxis.title.text == "loss" and fig.layout.yaxis3.title.text == "mean D output"
+    )  # rows: yaxis3 opens row 2

@@ -16,6 +16,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 
 from liverkit import LiverkitError, feature_metrics, memorization, plots, quality
 from liverkit.data import LesionSet
+from liverkit.figure_check import legibility_problems
 from liverkit.nets import LesionCNN
 from liverkit.train.classifier import embed_lesions
 
@@ -472,7 +473,9 @@ def test_closest_pairs_figure_shows_the_copies_first():
     candidates = _planted(train)
     audit = memorization.memorization_audit(train, candidates)
     fig = plots.closest_pairs_figure(audit, train, candidates, n=4)
-    assert isinstance(fig, go.Figure) and len(fig.data) == 1
-    ticks = fig.layout.xaxis.ticktext
-    assert len(ticks) == 4 and "gan-0<br>item-7<br>d=0.000 FLAG" == ticks[0] and "FLAG" not in ticks[2]
-    assert fig.data[0].z.shape[1] == 4 * 66 - 2  # four columns of 64-pixel images with 2-pixel gaps
+    assert isinstance(fig, go.Figure) and len(fig.data) == 4  # one pair per subplot
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[0] == "#1: d = 0.000 FLAG" and "FLAG" not in titles[2]
+    assert fig.data[0].hovertemplate.startswith("left: gan-0<br>right: item-7")
+    assert np.asarray(fig.data[0].z).shape == (64, 2 * 64 + 2)  # candidate, a 2-pixel gap, its nearest lesion
+    assert legibility_problems(fig) == []

@@ -32,6 +32,8 @@ MIN_ROI_PX = 48
 """The smallest on-screen size of one 64-pixel lesion image (0.75 screen pixels per image pixel)."""
 MAX_LEGEND_SHARE = 0.35
 """A legend beside the plot may take at most this share of the figure's width."""
+LEGEND_ROW = 2.4
+"""Height of one legend entry, as a multiple of the legend's font size (29 px at plotly's 12 px font)."""
 CHAR_WIDTH = 0.55
 """Width of an average character, as a share of the font size."""
 LINE_HEIGHT = 1.3
@@ -347,6 +349,7 @@ def _legend_problems(layout: dict, traces: list[dict]) -> list[str]:
     if beside > MAX_LEGEND_SHARE * width:
         problems.append(f"the legend beside the plot takes {beside:.0f} of {width:.0f} px")
     rows = len(entries) if _legend_beside(layout) else 1
-    if rows * _LEGEND_FONT * 1.6 + 30 > height:
+    below_top = height - layout.get("margin", {}).get("t", DEFAULT_MARGIN["t"])  # a legend hangs from the plot's top
+    if rows * _LEGEND_FONT * LEGEND_ROW + 30 > below_top:  # plotly scrolls a taller legend; a picture cuts it off
         problems.append(f"the legend's {rows} entries do not fit the figure's {height:.0f} px height")
     return problems

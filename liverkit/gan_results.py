@@ -363,6 +363,44 @@ FAMILY_TITLES = {
 }
 
 
+def comparisons_table(comparisons: list[dict[str, Any]]) -> pd.DataFrame:
+    """Every comparison as one row, in points: family, the two arms, the difference and its interval (at the
+    family's simultaneous level), the raw and family-adjusted p-values, the verdict, and the smallest difference the
+    run would usually (80%) detect. Descriptive rows have no p-value and no verdict (blank)."""
+    rows = []
+    for c in comparisons:
+        descriptive = c["family"] == DESCRIPTIVE
+        size = {"matched": " (same size)", "honest": " (its own size)"}.get(c["choice"], "")
+        rows.append(
+            {
+                "family": c["family"],
+                "compared": arm_label(c["arm"]),
+                "against": arm_label(c["baseline"]) + (size if c["baseline"] == CONTROL else ""),
+                "difference": round(100 * c["accuracy_difference"], 1),
+                "interval": f"{_points(c['ci_low'])} to {_points(c['ci_high'])} ({100 * c['ci_level']:.4g}%)",
+                "p": "" if descriptive else f"{c['p_value']:.3f}",
+                "p adjusted": "" if descriptive else f"{c['p_adjusted']:.3f}",
+                "verdict": verdict(c) or "",
+                "detectable (80%)": "" if descriptive else f"{100 * c['detectable_80']:.1f}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def verdict_line(comparisons: list[dict[str, Any]]) -> str:
+    """The primary comparisons' verdicts in one line: the answer to the question fixed before the run."""
+    primary = [c for c in comparisons if c["family"] == PRIMARY]
+    if not primary:
+        return "No primary comparison: this sweep has no GAN arm."
+    parts = [
+        f"{arm_label(c['arm'])}: {verdict(c)} ({_points(c['accuracy_difference'])} points, "
+        f"{_points(c['ci_low'])} to {_points(c['ci_high'])}, adjusted {p_text(c['p_adjusted'])})"
+        for c in primary
+    ]
+    family = f"{len(primary)} primary comparison{'s' * (len(primary) > 1)}"
+    return f"Verdict, each GAN arm against the same-size control ({family}): " + "; ".join(parts)
+
+
 def comparisons_text(sweep: GanSweep, comparisons: list[dict[str, Any]]) -> str:
     """Every comparison's sentences under its family's title, then once what the intervals cover."""
     parts = []

@@ -234,19 +234,25 @@ def image_row(images: np.ndarray, titles: list[str], title: str) -> go.Figure:
     return fit_width(fig)
 
 
+REFERENCE_DASHES = ("dot", "dash", "longdash", "dashdot")
+"""Line styles of the reference lines, in order: grey, told apart by their dashes and named in the legend."""
+
+
 def reference_lines(fig: go.Figure, references: Mapping[str, float] | None) -> go.Figure:
-    """Grey dashed horizontal lines at accuracies to read a chart against (e.g. the chance level and the paper's
-    numbers, :func:`liverkit.scope.references`), each labelled with its name and value at the right end."""
-    for name, value in (references or {}).items():
-        fig.add_hline(
-            y=value,
-            line_dash="dash",
-            line_color="grey",
-            line_width=1,
-            annotation_text=f"{display_name(name)}: {100 * value:.1f}%",
-            annotation_position="top right",
-            annotation_font_size=11,
-            annotation_font_color="grey",
+    """Grey horizontal lines across the chart's x range at accuracies to read it against (e.g. the chance level and
+    the paper's numbers, :func:`liverkit.scope.references`), named with their value in the legend (labels on the
+    plot would cover the curves)."""
+    xs = [x for trace in fig.data if trace.x is not None for x in trace.x]
+    if not xs or not references:
+        return fig
+    for k, (name, value) in enumerate(references.items()):
+        fig.add_scatter(
+            x=[min(xs), max(xs)],
+            y=[value, value],
+            mode="lines",
+            line=dict(color="grey", width=1.5, dash=REFERENCE_DASHES[k % len(REFERENCE_DASHES)]),
+            name=f"{display_name(name)}: {100 * value:.1f}%",
+            hoverinfo="name",
         )
     return fig
 
@@ -271,6 +277,7 @@ def sweep_chart(
         y=band_y,
         fill="toself",
         fillcolor="rgba(31,119,180,0.2)",
+        mode="lines",  # the band only: no markers at its corners
         line_width=0,
         name="95% CI (patients resampled)",
         hoverinfo="skip",
@@ -534,7 +541,8 @@ def collapse_chart(collapse: pd.DataFrame) -> go.Figure:
         title="Mode-collapse indicator (1 = as diverse as the real images)",
     )
     fig.add_hline(y=1.0, line_dash="dot", line_color="grey")
-    fig.update_layout(yaxis_title="sample spread / real spread", height=380)
+    height = max(380, 29 * len(fig.data) + 140)  # one legend entry per (class, fold), all visible
+    fig.update_layout(yaxis_title="sample spread / real spread", height=height)
     return fig
 
 
@@ -577,6 +585,7 @@ def gan_sweep_chart(
             y=pd.concat([part["ci_high"], part["ci_low"][::-1]]),
             fill="toself",
             fillcolor=colour.replace("rgb", "rgba").replace(")", ",0.12)"),
+            mode="lines",
             line_width=0,
             showlegend=False,
             hoverinfo="skip",
@@ -663,8 +672,10 @@ def maps_figure(maps: Mapping[str, np.ndarray], meta: pd.DataFrame, title: str) 
         fig.update_yaxes(scaleanchor="x" if col == 1 else f"x{col}", row=1, col=col)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
-    fig.update_layout(title=title, height=520, width=520 * len(maps) + 160, legend_title_text="class · source")
-    return fit_width(fig)
+    entries = sum(trace.showlegend is not False for trace in fig.data)
+    height = max(480, 29 * entries + 150)  # every legend entry visible (29 px each), also in a static picture
+    fig.update_layout(title=title, height=height, width=1000, legend_title_text="class · source")
+    return fig
 
 
 def _map_traces(coords: np.ndarray, meta: pd.DataFrame, show_legend: bool) -> list[go.Scatter]:
@@ -782,13 +793,12 @@ def closest_pairs_figure(
             z=image, zmin=0, zmax=1, colorscale="gray", showscale=False, hovertemplate=hover + "<extra></extra>"
         )
         fig.add_trace(trace, row=k // cols + 1, col=k % cols + 1)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x")
-    fig.update_yaxes(scaleanchor=None)  # reset, then anchor each subplot's y to its own x
-    for i in range(1, rows * cols + 1):
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed")
+    for i in range(1, rows * cols + 1):  # square pixels: each subplot's y axis anchored to its own x axis
         fig.layout[f"yaxis{'' if i == 1 else i}"].scaleanchor = f"x{'' if i == 1 else i}"
-    title = f"The {len(top)} candidates closest to a training lesion: candidate left, training lesion right"
-    fig.update_layout(title=wrap(title, 80), height=200 * rows + 110, margin=dict(l=10, r=10, t=110, b=10))
+    title = f"The {len(top)} candidates closest to a training lesion (left: candidate; right: its nearest)"
+    fig.update_layout(title=title, height=160 * rows + 90, margin=dict(l=10, r=10, t=90, b=10), plot_bgcolor="white")
     return fig
 
 

@@ -107,6 +107,33 @@ def test_a_clear_gain_is_a_verdict_and_its_interval_agrees():
     assert "Inconclusive: the data are compatible with +0.0 to +0.0 points" in same["in_words"]
 
 
+def test_the_comparisons_table_and_verdict_line_say_what_the_comparisons_say():
+    right = {
+        "classic": np.array([0] * 20 + [1] * 20, bool),
+        "classic_control": np.array([0] * 20 + [1] * 20, bool),
+        "dcgan": np.ones(40, bool),
+    }
+    comparisons = gan_results.compare(_hand_sweep(right), n_boot=400)
+    table = gan_results.comparisons_table(comparisons)
+    assert len(table) == len(comparisons) == 6
+    primary = table[table.family == "primary"].iloc[0]
+    assert (primary.compared, primary.against) == ("classic + DCGAN", "classic + extra classic (control) (same size)")
+    assert primary.difference == 50.0 and primary.verdict == "helped" and primary["interval"].endswith("(95%)")
+    descriptive = table[table.family == "descriptive"]
+    assert (descriptive["p"] == "").all() and (descriptive["p adjusted"] == "").all()
+    assert set(table.against) == {
+        "classic + extra classic (control) (same size)",  # primary: at the GAN arm's size
+        "classic + extra classic (control) (its own size)",  # secondary: each arm at its own choice
+        "classic optimum",
+    }
+    assert (descriptive.verdict == "").all()
+    line = gan_results.verdict_line(comparisons)
+    assert line.startswith("Verdict, each GAN arm against the same-size control (1 primary comparison): ")
+    assert "classic + DCGAN: helped (+50.0 points" in line and line.count("\n") == 0
+    secondary_only = [c for c in comparisons if c["family"] != "primary"]
+    assert gan_results.verdict_line(secondary_only) == "No primary comparison: this sweep has no GAN arm."
+
+
 def _baseline_case(**changes) -> dict:
     """The committed quick baseline's ACGAN-vs-control numbers: -4.0 [-7.3, -0.9], raw p 0.020, adjusted p 0.10."""
     case = {

@@ -92,3 +92,14 @@ def _dask_cluster():
 def smoke_run(notebook_runs) -> RunFolder:
     """Every notebook with the smoke profile on the phantom (see ``notebook_runs``)."""
     return notebook_runs["phantom"][1]
+
+
+NOTEBOOK_FIXTURES = {"notebook_runs", "smoke_run"}
+"""Fixtures that execute notebooks: a test that uses one is marked ``notebook`` (``make test-fast`` skips them)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs executed notebooks, directly or through another fixture, as ``notebook``."""
+    for item in items:
+        if NOTEBOOK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.notebook)

@@ -120,3 +120,41 @@ def test_check_splittable_accepts_what_the_splits_can_do():
         check_splittable(lesions, 3, 5)
     with pytest.raises(LiverkitError, match=r"split .* 7 folds, but class 'a' has 6 .*--set n_folds=6"):
         check_splittable(lesions, 7, None)
+
+
+def _uneven(patients_per_class=(10, 6, 4)):
+    """One lesion per patient; class a, b, c with the given numbers of patients (c the rarest by default)."""
+    labels = np.repeat(np.arange(len(patients_per_class)), patients_per_class)
+    return make_set(labels)
+
+
+def test_a_too_large_k_names_the_rarest_class_and_a_k_that_works():
+    lesions = _uneven()  # b (6 patients) fails first for k=8, but c (4) is the rarest
+    with pytest.raises(LiverkitError, match=r"class 'c' has 4 patient\(s\)\. It is the rarest class: .*\(k=4\)"):
+        folds.patient_folds(lesions, k=8)
+    fold_of = folds.patient_folds(lesions, k=4)  # the suggested k is accepted
+    assert set(fold_of.tolist()) == {0, 1, 2, 3}
+    with pytest.raises(LiverkitError, match=r"class 'c' has 4 patient\(s\)"):
+        folds.patient_folds(lesions, k=5)
+    with pytest.raises(LiverkitError, match=r"class 'b' has 3 .*--set n_folds=3"):
+        check_splittable(_uneven((5, 3, 4)), 6, None)  # the rarest is b here, not the first class
+
+
+def test_a_class_with_one_patient_gets_no_k_suggested():
+    with pytest.raises(LiverkitError, match=r"class 'b' has 1 patient\(s\)\. .*no split works") as caught:
+        folds.patient_folds(_uneven((5, 1, 4)), k=3)
+    assert "k=" not in str(caught.value)
+
+
+def test_fold_table_counts_patients_per_class():
+    # patients p0 (2 lesions of a), p1 (a), p2 (b and c), p3 (c); folds: p0, p2 in fold 0; p1, p3 in fold 1
+    lesions = make_set([0, 0, 0, 1, 2, 2], patients=["p0", "p0", "p1", "p2", "p2", "p3"])
+    table = folds.fold_table(lesions, np.array([0, 0, 1, 0, 0, 1]))
+    assert table.loc[0, ["a", "b", "c", "lesions"]].tolist() == [2, 1, 1, 4]
+    assert table.loc[0, ["a patients", "b patients", "c patients", "patients"]].tolist() == [1, 1, 1, 2]
+    assert table.loc[1, ["a", "b", "c", "lesions"]].tolist() == [1, 0, 1, 2]
+    assert table.loc[1, ["a patients", "b patients", "c patients", "patients"]].tolist() == [1, 0, 1, 2]
+    clinic = _clinic()  # every patient has one class: the classes' patients add up to the fold's patients
+    table = folds.fold_table(clinic, folds.patient_folds(clinic, k=3, seed=0))
+    per_class = table[[f"{name} patients" for name in clinic.class_names]].sum(axis=1)
+    assert per_class.tolist() == table["patients"].tolist() and table["patients"].sum() == 30

@@ -48,30 +48,41 @@ def _check_foldable(lesions: LesionSet, k: int) -> None:
     """Refuse splits that cannot give every fold a test patient of every class."""
     if not isinstance(k, (int, np.integer)) or k < 2:
         raise LiverkitError(f"the number of folds k must be an integer >= 2, got {k!r}.")
-    _refuse_thin_classes(_groups_per_class(lesions), k, "k")
+    _refuse_thin_classes(patients_per_class(lesions), k, "k")
 
 
-def _refuse_thin_classes(patients_per_class: dict[str, int], k: int, setting: str) -> None:
+def _refuse_thin_classes(counts: dict[str, int], k: int, setting: str) -> None:
     """Refuse a class with fewer patients than folds: every fold needs a test patient of every class.
 
+    The message names the rarest class (the fewest patients; the first of a tie) and the largest number of folds
+    the data allows, which is that class's patient count: naming the first class that fails instead would
+    suggest a ``k`` that fails again on a rarer class.
+
     Args:
-        patients_per_class: split groups (patients) per class name.
+        counts: split groups (patients) per class name.
         k: the number of folds.
         setting: how the user sets the number of folds (``k`` in code, ``--set n_folds`` for a run).
     """
-    for name, count in patients_per_class.items():
+    for name, count in counts.items():
         if count == 0:
             raise LiverkitError(f"class '{name}' has no lesions; drop it from class_names or add lesions of it.")
-        if count < k:
-            raise LiverkitError(
-                f"the split needs a test patient of every class in each of its {k} folds, but class '{name}' "
-                f"has {count} patient(s). Use fewer folds ({setting}={max(2, count)}) or add patients of "
-                f"class '{name}'."
-            )
+    rarest = min(counts, key=counts.get)
+    fewest = counts[rarest]
+    if fewest >= k:
+        return
+    if fewest >= 2:
+        remedy = f"It is the rarest class: use at most {fewest} folds ({setting}={fewest}), the most this data allows"
+    else:
+        remedy = "It is the rarest class, and no split works while a class has fewer than 2 patients"
+    raise LiverkitError(
+        f"the split needs a test patient of every class in each of its {k} folds, but class '{rarest}' has "
+        f"{fewest} patient(s). {remedy}; or add patients of class '{rarest}'."
+    )
 
 
-def _groups_per_class(lesions: LesionSet) -> dict[str, int]:
-    """How many split groups (patients, merged over duplicate images) hold lesions of each class."""
+def patients_per_class(lesions: LesionSet) -> dict[str, int]:
+    """How many split groups (patients, merged over duplicate images) hold lesions of each class: the most folds
+    the data allows is the smallest of them (notebook 01, exercise 2)."""
     groups = split_groups(lesions)
     return {name: len(np.unique(groups[lesions.labels == k])) for k, name in enumerate(lesions.class_names)}
 
@@ -97,7 +108,7 @@ def check_splittable(lesions: LesionSet, n_folds: int, inner_folds: int | None =
         )
     if not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
         raise LiverkitError(f"n_folds must be an integer >= 2, got {n_folds!r}; set it with --set n_folds=3.")
-    counts = _groups_per_class(lesions)
+    counts = patients_per_class(lesions)
     fewest = min(counts.values())
     _refuse_thin_classes(counts, n_folds, "--set n_folds")
     if inner_folds is None or inner_folds < 2:
@@ -210,7 +221,12 @@ def patients_in_several_folds(lesions: LesionSet, fold_of: np.ndarray) -> list[s
 
 
 def fold_table(lesions: LesionSet, fold_of: np.ndarray) -> pd.DataFrame:
-    """Lesions per class per fold, with patients and totals: the table notebook 01 shows."""
+    """Lesions and patients per class in each fold: the table notebook 01 shows.
+
+    Columns: the lesions of each class (named by the class), ``lesions`` (all classes), the patients with a
+    lesion of each class (``<class> patients``), and ``patients`` (all; a patient with lesions of two classes
+    counts once here and once in each of those classes' columns).
+    """
     fold_of = np.asarray(fold_of)
     rows = []
     for fold in sorted(set(fold_of.tolist())):
@@ -219,6 +235,8 @@ def fold_table(lesions: LesionSet, fold_of: np.ndarray) -> pd.DataFrame:
         counts = np.bincount(lesions.labels[sel], minlength=len(lesions.class_names))
         row.update({name: int(c) for name, c in zip(lesions.class_names, counts, strict=True)})
         row["lesions"] = int(sel.sum())
+        for k, name in enumerate(lesions.class_names):
+            row[f"{name} patients"] = len(np.unique(lesions.patient_ids[sel & (lesions.labels == k)]))
         row["patients"] = len(np.unique(lesions.patient_ids[sel]))
         rows.append(row)
     return pd.DataFrame(rows).set_index("fold")

@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         from liverkit.env import print_config
 
-        print_config()
+        print_config(details=True)
         return 0
     except LiverkitError as exc:
         print(f"liverkit: error: {exc}", file=sys.stderr)

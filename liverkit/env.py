@@ -10,6 +10,8 @@ from importlib import metadata
 
 import numpy as np
 import torch
+from IPython import get_ipython
+from IPython.display import display
 
 from liverkit.errors import LiverkitError
 
@@ -90,16 +92,41 @@ def config_info(device: str | torch.device = "auto") -> dict[str, object]:
     return info
 
 
-def print_config(device: str | torch.device = "auto") -> dict[str, object]:
-    """Print versions, device and threads, one per line, and return them (the first cell of every notebook).
+CONFIG_METADATA = "liverkit/config"
+"""Key of the output metadata in which :func:`print_config` leaves the full :func:`config_info` in a notebook (the
+report reads it from the executed copies; no viewer shows output metadata)."""
 
-    ``interpreter`` is the Python running this kernel: the one the notebook's guarded install cell installs into. In
-    JupyterLab, pick the kernel "Python (liverkit)" (registered by ``make setup``) to use the kit's own environment.
+SHORT_KEYS = ("liverkit", "python", "torch", "device", "torch_threads")
+"""What the one line of :func:`print_config` shows."""
+
+
+def config_line(info: dict[str, object]) -> str:
+    """The one-line form: ``liverkit 0.1.0 | python 3.11.7 | torch 2.5.1+cpu | device cpu | torch_threads 2``."""
+    return " | ".join(f"{key} {info[key]}" for key in SHORT_KEYS) + "  (all versions: print_config(details=True))"
+
+
+def config_table(info: dict[str, object]) -> str:
+    """The full form: one ``key  value`` line per entry of :func:`config_info`."""
+    width = max(len(key) for key in info)
+    return "\n".join(f"{key:<{width}}  {value}" for key, value in info.items())
+
+
+def print_config(device: str | torch.device = "auto", details: bool = False) -> dict[str, object]:
+    """Print versions, device and threads, and return them all (the imports cell of every notebook).
+
+    One line by default (liverkit, python, torch, device, threads): a notebook opens with its story, not with a page
+    of versions. ``details=True`` (or ``liverkit config`` in a terminal) prints every entry of :func:`config_info`,
+    among them ``interpreter``: the Python running this kernel, the one the notebook's guarded install cell installs
+    into. In JupyterLab, pick the kernel "Python (liverkit)" (registered by ``make setup``) to use the kit's own
+    environment. In a notebook the full dict also travels, unseen, in the output's metadata
+    (:data:`CONFIG_METADATA`), so the run's report can list every version the notebooks ran with.
     """
     info = config_info(device)
-    width = max(len(key) for key in info)
-    for key, value in info.items():
-        print(f"{key:<{width}}  {value}")
+    text = config_table(info) if details else config_line(info)
+    if get_ipython() is None:
+        print(text)
+    else:
+        display({"text/plain": text}, raw=True, metadata={CONFIG_METADATA: info})
     return info
 
 

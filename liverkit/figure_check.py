@@ -13,7 +13,9 @@ strip 20 px high or two titles drawn over each other, not a label a few pixels t
 
 from __future__ import annotations
 
+import base64
 import re
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -200,10 +202,22 @@ def _is_image(trace: dict, layout: dict, y_key: str) -> bool:
     return trace.get("type") == "image" or (trace.get("type") == "heatmap" and square)
 
 
+def _png_size(source: str) -> tuple[int, int] | None:
+    """(rows, columns) of a PNG data URI, from its header; None for anything else."""
+    prefix = "data:image/png;base64,"
+    if not source.startswith(prefix):
+        return None
+    header = base64.b64decode(source[len(prefix) : len(prefix) + 44])  # the PNG signature and its IHDR chunk
+    width, height = struct.unpack(">II", header[16:24])
+    return height, width
+
+
 def _image_pixels(trace: dict) -> tuple[int, int]:
-    """(rows, columns) of an image or heatmap trace's z."""
-    z = trace.get("z") if trace.get("z") is not None else trace.get("source")
-    if z is None or isinstance(z, str):
+    """(rows, columns) of an image trace's picture or of a heatmap's z (64 x 64 when it cannot be read)."""
+    if isinstance(trace.get("source"), str):
+        return _png_size(trace["source"]) or (64, 64)
+    z = trace.get("z")
+    if z is None:
         return 64, 64
     if isinstance(z, dict):  # a binary-encoded array: {"dtype", "bdata", "shape": "r, c"}
         rows, cols = (int(v) for v in str(z.get("shape", "64, 64")).split(",")[:2])

@@ -146,6 +146,15 @@ class RunFolder:
         """Write a notebook's key numbers to ``metrics/<notebook>.json`` (replacing an earlier record)."""
         return write_json(self.metrics_path(notebook), metrics)
 
+    def save_metrics(self, notebook: str, metrics: dict[str, Any]) -> str:
+        """Record a notebook's key numbers (:meth:`record_metrics`) and return the one line a notebook prints.
+
+        The numbers are for the tests, the report and ``liverkit regress``; the notebook has already shown them as
+        tables, so it shows only where they went: ``key numbers saved to metrics/03_dcgan.json in '<run folder>'``.
+        """
+        path = self.record_metrics(notebook, metrics)
+        return f"key numbers saved to {path.relative_to(self.path).as_posix()} in '{self.path}'"
+
     def read_metrics(self, notebook: str) -> dict[str, Any]:
         """Read ``metrics/<notebook>.json``."""
         path = self.metrics_path(notebook)

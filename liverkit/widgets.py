@@ -315,8 +315,8 @@ def size_view(sweep: GanSweep, curve: pd.DataFrame, kind: str, synthetic: int) -
     n_classes = len(sweep.class_names)
     rows = [sweep.predictions[(sweep.predictions.arm == a) & (sweep.predictions.synthetic == s)] for a, s in keys]
     matrices = {name: pooled_confusion(part, n_classes) for name, part in zip(names, rows, strict=True)}
-    figure = plots.confusion_row(matrices, sweep.class_names)
-    figure.update_layout(title=f"Pooled over folds; {_honest_picks(sweep, kind, synthetic)}")
+    title = f"Confusion matrices, {plots.pooled_caption(rows[1])}; {_honest_picks(sweep, kind, synthetic)}"
+    figure = plots.confusion_grid(matrices, sweep.class_names, title)
     return [table.reset_index(drop=True), figure]
 
 

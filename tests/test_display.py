@@ -52,7 +52,9 @@ def test_widget_bundle_holds_the_live_view_a_picture_and_a_how_to_line(picture):
     assert set(bundle) == {"application/vnd.jupyter.widget-view+json", "image/png", "text/plain"}
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == slider.model_id
     assert _png_size(bundle["image/png"]) == (80, 48)
-    assert "JupyterLab" in bundle["text/plain"] and "Trust Notebook" in bundle["text/plain"]
+    assert "JupyterLab" in bundle["text/plain"] and "run this cell" in bundle["text/plain"]
+    hint = bundle["text/plain"]  # JupyterLab 4's ways to trust a notebook: it has no File > Trust Notebook
+    assert "command palette" in hint and "Trust Notebook" in hint and "jupyter trust" in hint and "File >" not in hint
 
 
 @pytest.mark.parametrize(
@@ -80,12 +82,69 @@ def test_static_renderer_draws_the_figure_at_its_layout_size():
     try:
         status = display.static_figures()
         assert status.startswith("static pictures: on (kaleido "), status
-        assert pio.renderers.default.endswith("+" + display.STATIC_RENDERER)
+        assert pio.renderers.default.split("+")[-1] == display.STATIC_RENDERER
+        assert "plotly_mimetype" not in pio.renderers.default.split("+")  # figure_bundle adds the plotly JSON itself
         fig = go.Figure(go.Scatter(y=[1, 3, 2]), layout={"width": 320, "height": 240})
         assert _png_size(display.widget_bundle(ipywidgets.Button(), fig)["image/png"]) == (320, 240)
     finally:
         display.static_figures(enabled=False)
     assert pio.renderers.default == before
+
+
+def test_a_lean_png_is_smaller_and_looks_the_same():
+    """Phantom lesions as kaleido draws a mosaic of them (RGBA, opaque, resampled), under an anti-aliased title band
+    of a hundred more colours: 256 colours, no pixel visibly moved."""
+    from liverkit.data.phantom import make_phantom
+    from liverkit.plots import mosaic
+
+    lesions = make_phantom(seed=0, n_cyst=8, n_metastasis=8, n_hemangioma=8).images[:, 0]
+    grey = Image.fromarray(np.round(mosaic(lesions, 8) * 255).astype(np.uint8)).resize((565, 212), Image.BILINEAR)
+    rgb = np.repeat(np.asarray(grey)[..., None], 3, axis=2)
+    fade = np.linspace(0, 1, rgb.shape[1])[:, None]
+    rgb[:10] = np.round((1 - fade) * (42, 63, 95) + fade * 255).astype(np.uint8)  # plotly's title colour to white
+    png = display.picture_png(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]))
+    lean = display.lean_png(png)
+    assert len(lean) < 0.95 * len(png) and Image.open(io.BytesIO(lean)).mode == "P"
+    error = np.abs(np.asarray(Image.open(io.BytesIO(lean)).convert("RGB"), dtype=int) - rgb)
+    assert error.mean() < 0.5 and np.quantile(error, 0.99) <= 2, (error.mean(), np.quantile(error, 0.99))
+    see_through = display.picture_png(np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)]))
+    assert display.lean_png(see_through) == see_through  # transparency is kept as it is
+
+
+def _picture_figure() -> go.Figure:
+    """A figure that only shows an image, as plotly express draws a mosaic of lesions (binary_string: a PNG), with
+    nothing to show on hover."""
+    import plotly.express as px
+
+    image = px.imshow(np.linspace(0, 1, 64 * 96).reshape(64, 96), binary_string=True, zmin=0, zmax=1)
+    return image.update_traces(hoverinfo="skip")
+
+
+def test_a_picture_is_stored_once_as_png_and_a_chart_keeps_its_plotly_form():
+    png = b"\x89PNG fake"
+    picture = display.figure_bundle(_picture_figure().to_dict(), png)
+    assert picture == {"image/png": base64.b64encode(png).decode("ascii")}  # no second copy of its pixels
+    chart = go.Figure(go.Scatter(y=[1, 3, 2]), layout={"title": "a chart"})
+    bundle = display.figure_bundle(chart.to_dict(), png)
+    assert set(bundle) == {display.PLOTLY_MIMETYPE, "image/png"}
+    assert bundle[display.PLOTLY_MIMETYPE]["layout"]["title"]["text"] == "a chart"
+    mixed = go.Figure([*_picture_figure().data, go.Scatter(y=[1, 2])])
+    assert display.is_picture(_picture_figure().to_dict()) and not display.is_picture(mixed.to_dict())
+    hover = _picture_figure().update_traces(hoverinfo=None, hovertemplate="lesion 7, 31 mm<extra></extra>")
+    assert not display.is_picture(hover.to_dict())  # an image that says something on hover stays interactive
+    assert not display.is_picture(go.Figure().to_dict())  # nothing to show is not a picture
+
+
+@pytest.mark.skipif(not HAS_STATIC, reason="needs kaleido and a Chrome/Chromium")
+def test_with_static_pictures_a_picture_figure_is_one_png_at_its_layout_size():
+    try:
+        display.static_figures()
+        fig = _picture_figure().update_layout(width=300, height=200)
+        bundle = fig._repr_mimebundle_()
+        assert set(bundle) == {"image/png"} and _png_size(bundle["image/png"]) == (300, 200)
+        assert set(go.Figure(go.Bar(y=[1]))._repr_mimebundle_()) == {display.PLOTLY_MIMETYPE, "image/png"}
+    finally:
+        display.static_figures(enabled=False)
 
 
 @pytest.mark.parametrize(("value", "headless"), [("1", True), ("0", False), ("", False)])
@@ -143,8 +202,5 @@ def test_the_widest_kit_figures_fit_a_normal_window():
 
     from liverkit import plots
 
-    matrices = {name: np.eye(3, dtype=int) * 5 for name in ("a", "b", "c", "d")}  # 4 x 330 + 80 = 1,400 px asked
-    fig = plots.confusion_row(matrices, ("x", "y", "z"))
-    assert fig.layout.width == 1000 and fig.layout.height == round(360 * 1000 / 1400)
     row = plots.image_row(np.zeros((12, 64, 64)), [str(i) for i in range(12)], "twelve")  # 1,440 px asked
     assert row.layout.width == 1000

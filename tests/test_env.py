@@ -32,20 +32,23 @@ def test_seed_everything_is_repeatable():
         seed_everything(-1)
 
 
-def test_print_config_reports_versions_and_threads(capsys):
+def test_print_config_is_one_line_by_default(capsys):
     info = print_config("cpu")
     out = capsys.readouterr().out
-    assert info["torch"] == torch.__version__
-    assert re.search(rf"^torch_threads\s+{torch.get_num_threads()}$", out, flags=re.MULTILINE)
+    assert out.count("\n") == 1 and len(out) < 160, out  # one line a notebook reader takes in at a glance
+    assert out.startswith(f"liverkit {info['liverkit']} | python {info['python']} | torch {torch.__version__} | ")
+    assert f"| device cpu | torch_threads {torch.get_num_threads()}  (" in out and "details=True" in out
     assert info["device"] == "cpu" and info["liverkit"] != "not installed"
-    assert set(config_info("cpu")) >= {"python", "torch", "numpy", "device", "torch_threads", "bf16"}
+    assert set(info) == set(config_info("cpu")) >= {"python", "torch", "numpy", "device", "torch_threads", "bf16"}
 
 
-def test_print_config_names_the_interpreter_and_what_bf16_means(capsys):
+def test_print_config_details_list_every_entry_one_per_line(capsys):
     import sys
 
-    info = print_config("cpu")
+    info = print_config("cpu", details=True)
     out = capsys.readouterr().out
+    assert len(out.splitlines()) == len(info) >= 16
+    assert re.search(rf"^torch_threads\s+{torch.get_num_threads()}$", out, flags=re.MULTILINE)
     assert info["interpreter"] == sys.executable
     assert re.search(rf"^interpreter\s+{re.escape(sys.executable)}$", out, flags=re.MULTILINE)
     assert info["bf16"] in (
@@ -53,3 +56,15 @@ def test_print_config_names_the_interpreter_and_what_bf16_means(capsys):
         "not fast here (the kit trains in fp32)",
     )
     assert info["bf16"] not in (True, False, "True", "False")
+
+
+def test_in_a_notebook_the_line_carries_every_entry_in_its_metadata(monkeypatch):
+    from liverkit import env
+
+    shown = []
+    monkeypatch.setattr(env, "get_ipython", lambda: object())  # as in a kernel
+    monkeypatch.setattr(env, "display", lambda bundle, raw, metadata: shown.append((bundle, raw, metadata)))
+    info = print_config("cpu")
+    [(bundle, raw, metadata)] = shown
+    assert raw and bundle == {"text/plain": env.config_line(info)}
+    assert metadata == {env.CONFIG_METADATA: info}

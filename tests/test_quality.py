@@ -3,7 +3,9 @@ quality table against held-out real test lesions, the paired KID difference and 
 the recorded numbers, and the memorization audit on planted copies (its chance rate: test_memorization.py).
 A tiny random CNN (fixed seed) is the feature extractor throughout."""
 
+import base64
 import dataclasses
+import io
 import json
 
 import numpy as np
@@ -12,6 +14,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 from helpers import make_set
+from PIL import Image
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from liverkit import LiverkitError, feature_metrics, memorization, plots, quality
@@ -477,5 +480,6 @@ def test_closest_pairs_figure_shows_the_copies_first():
     titles = [a.text for a in fig.layout.annotations]
     assert titles[0] == "#1: d = 0.000 FLAG" and "FLAG" not in titles[2]
     assert fig.data[0].hovertemplate.startswith("left: gan-0<br>right: item-7")
-    assert np.asarray(fig.data[0].z).shape == (64, 2 * 64 + 2)  # candidate, a 2-pixel gap, its nearest lesion
+    picture = Image.open(io.BytesIO(base64.b64decode(fig.data[0].source.split(",", 1)[1])))
+    assert picture.size == (2 * 64 + 2, 64) and picture.mode == "L"  # candidate, a 2-pixel gap, its nearest lesion
     assert legibility_problems(fig) == []

@@ -12,6 +12,7 @@ the page's own check from the dumped DOM: ``<body data-errors>`` counts JavaScri
 import ast
 import json
 import os
+import platform
 import re
 import shlex
 import shutil
@@ -27,12 +28,15 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from liverkit import LiverkitError, report
 from liverkit.config import parse_overrides
+from liverkit.env import CONFIG_METADATA
 from liverkit.runner import list_notebooks
 from liverkit.runs import RunFolder, run_identity
 
 HOSTILE = 'benign <b>"</script><script>alert(1)</script>'
 """A class name that must reach the figure as text, never as markup."""
 CODE_ONLY = "secret_code_line = 17"
+RAN_WITH = {"liverkit": "9.9", "python": "3.99.1", "torch_threads": 7}
+"""What print_config() recorded in the hand-made notebook's output metadata."""
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAAAAABX3VL4AAAADklEQVR4nGNsYGBiYAAAApIAhPd8o1gAAAAASUVORK5CYII="
 """A 2 x 2 grey PNG: a widget's picture."""
 """Source of a code cell: the report hides inputs, so it must not appear."""
@@ -61,6 +65,7 @@ def story_notebook() -> nbformat.NotebookNode:
         new_code_cell(
             CODE_ONLY,
             outputs=[
+                new_output("display_data", data={"text/plain": "liverkit 9.9"}, metadata={CONFIG_METADATA: RAN_WITH}),
                 new_output("stream", name="stdout", text="accuracy 0.61\n"),
                 new_output("stream", name="stderr", text="PROGRESS BAR 50%\n"),
                 plotly_output(figure),
@@ -137,7 +142,7 @@ def section_html(page: str, key: str) -> str:
 def check_self_contained(page: str, figures: int) -> None:
     assert external_references(page) == []
     assert "@import" not in page and "url(http" not in page
-    assert page.count("* plotly.js v") == (1 if figures else 0)  # plotly.js inline, once
+    assert page.count('<script id="plotly-js-gzip"') == (1 if figures else 0)  # plotly.js inline, once, packed
     assert page.count('class="plotly-graph-div"') == figures
     assert page.count("<script") == page.count("</script>")  # no class name opened or closed a script
 
@@ -222,6 +227,38 @@ def test_story_sections_outputs_and_what_is_left_out(story_run):
     assert "n_lesions&quot;: 30" in record and "gan_samples_per_class&quot;: 16" in record  # smoke profile
 
 
+def test_the_software_table_shows_what_print_config_recorded(story_run):
+    table = section_html(report.build_report(story_run).html, "run")
+    row = re.search(r"<th>python</th>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>", table)
+    assert row and row.group(1) == "3.99.1" and row.group(2) == platform.python_version()  # ran with, built with
+    assert re.search(r"<th>torch_threads</th>\s*<td>7</td>", table)
+
+
+def test_plotly_js_is_packed_once_and_the_page_unpacks_it(tmp_path):
+    """2.0 MB on the page instead of 4.8 MB; what the page's own script unpacks is plotly.js, byte for byte."""
+    import base64
+    import gzip
+    import hashlib
+
+    from plotly.offline import get_plotlyjs
+
+    figure = report.Figures()
+    page = report.render_page("t", [report.Section("x", "x", figure.div(json.loads(go.Figure().to_json())))], 1)
+    packed = re.search(r'<script id="plotly-js-gzip" type="[^"]*">([A-Za-z0-9+/=]+)</script>', page).group(1)
+    assert gzip.decompress(base64.b64decode(packed)).decode("utf-8") == get_plotlyjs()
+    assert len(page) < 0.45 * len(get_plotlyjs())
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: the page's JavaScript unpacker is not run")
+    script = tmp_path / "unpack.js"
+    unpack = report._PLOTLY_LOADER.split("function drawReportFigures")[0]  # unpackPlotly alone
+    script.write_text(
+        f"{unpack}\nunpackPlotly({json.dumps(packed)}).then(function (code) {{ process.stdout.write("
+        "require('crypto').createHash('sha256').update(code).digest('hex')); });"
+    )
+    done = subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=60)
+    assert done.stdout == hashlib.sha256(get_plotlyjs().encode("utf-8")).hexdigest(), done.stderr[-2000:]
+
+
 def test_report_is_written_atomically_and_shareable(story_run):
     path = report.write_report(story_run)
     assert path == story_run / "report.html" and path.stat().st_mode & 0o777 == 0o644
@@ -232,6 +269,24 @@ def test_without_nbconvert_the_message_says_what_to_install(story_run, monkeypat
     monkeypatch.setitem(sys.modules, "nbconvert", None)
     with pytest.raises(LiverkitError, match=r"pip install 'liverkit\[notebooks\]'"):
         report.build_report(story_run)
+
+
+@pytest.mark.notebook
+def test_the_smoke_report_holds_plotly_js_packed_and_each_output_once(smoke_run):
+    """The page's bytes: plotly.js packed once, each figure's JSON (or, for a widget or a picture, its PNG) once,
+    and some 0.25 MB of prose and tables; no PNG copy beside a drawn figure, no widget state."""
+    page = report.build_report(smoke_run.path).html
+    shown = 0
+    for path in list_notebooks(smoke_run.path / "notebooks"):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if report.PLOTLY_MIMETYPE in data:
+                    shown += len(json.dumps(data[report.PLOTLY_MIMETYPE]))
+                elif "image/png" in data:
+                    shown += len(data["image/png"])
+    packed = len(report.packed_plotly_js())
+    assert packed + shown <= len(page) <= packed + shown + 500_000, (packed, shown, len(page))
 
 
 @pytest.mark.notebook

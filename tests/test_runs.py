@@ -44,6 +44,13 @@ def test_metrics_accept_numpy_values(tmp_path):
     assert run.read_metrics("01_data") == {"acc": 0.5, "n": 3, "sizes": [1, 2]}
 
 
+def test_save_metrics_records_and_returns_one_pointer_line(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    line = run.save_metrics("03_dcgan", {"models": 9, "ratio": 0.25})
+    assert line == f"key numbers saved to metrics/03_dcgan.json in '{tmp_path / 'run'}'"
+    assert "\n" not in line and run.read_metrics("03_dcgan") == {"models": 9, "ratio": 0.25}
+
+
 def test_an_empty_table_reads_back_empty(tmp_path):
     import pandas as pd
 

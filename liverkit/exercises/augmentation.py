@@ -117,7 +117,8 @@ def check_05_dcgan_p_value(run: RunFolder, answer: Any = None) -> str:
         truth=p_value,
         kind="decimal2",
         why=meaning,
-        hint="the printout of the paired comparisons starts with the [primary] ones; the adjusted p is in brackets.",
+        hint="the table of paired comparisons starts with the primary rows; read the 'p adjusted' column of the "
+        "DCGAN row.",
         mistakes=unless_right(((None if v is None else float(v), h) for v, h in mistakes), p_value, "decimal2"),
     )
     return judge(answer, verdict)

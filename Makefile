@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.liverkit-installed
 RUN ?= runs/demo
 
-.PHONY: help setup demo test test-fast bench regress lint clean-venv
+.PHONY: help setup browser demo test test-fast bench regress lint clean-venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -15,9 +15,10 @@ setup: $(STAMP)  ## make .venv: torch (CPU build without an NVIDIA GPU, ~0.7 GB;
 
 # Rebuilt only when the dependency list changes; otherwise setup is a no-op. Checks first: Python >= 3.11 with venv,
 # and a .venv left by another Python or a failed set-up is removed (one line says why) and made again.
-# The notebooks ask for kernel "liverkit" ("Python (liverkit)"). --sys-prefix: the venv's own JupyterLab and
-# papermill find it first (jupyter prefers the active environment's files). --user: any other JupyterLab or
-# VS Code of this user finds it too, and it runs this venv's Python (kernel.json names it), not its own.
+# The notebooks declare the standard kernel "python3" (as Colab and every Jupyter has it): in the venv's JupyterLab,
+# and under `liverkit run`, that is the venv's own Python. The kernel "Python (liverkit)" registered here (--sys-prefix
+# for the venv's JupyterLab, --user for any other JupyterLab or VS Code of this user) runs this venv's Python too:
+# pick it there to use the kit's environment instead of that Jupyter's own python3.
 $(STAMP): pyproject.toml scripts/install_torch.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "liverkit needs Python 3.11 or newer; $(PYTHON) is " + sys.version.split()[0] + ": run make PYTHON=python3.11 setup (or newer)")'
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { echo "$(PYTHON) has no venv/ensurepip module: install it (Debian/Ubuntu: sudo apt install python3-venv), then run make again"; exit 1; }
@@ -31,6 +32,18 @@ $(STAMP): pyproject.toml scripts/install_torch.py
 	$(BIN)/python -m ipykernel install --sys-prefix --name liverkit --display-name "Python (liverkit)"
 	$(BIN)/python -m ipykernel install --user --name liverkit --display-name "Python (liverkit)"
 	touch $(STAMP)
+
+# The browser tests (report, JupyterLab) and the PNG copies of figures need a Chromium/Chrome; without one they skip
+# and say so. Tests never install it themselves: this target does, visibly (Debian/Ubuntu, as root), and .ci/run calls it.
+BROWSERS := chromium chromium-browser google-chrome chrome
+browser:  ## a headless Chromium for the browser tests and PNG copies (apt-get, as root; ~300 MB, 1-2 min)
+	@found=$$(for b in $(BROWSERS); do command -v $$b && break; done); \
+	if [ -n "$$found" ]; then echo "browser: $$found ($$($$found --version 2>/dev/null))"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Chromium with apt-get (Debian/Ubuntu)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; \
+	else echo "no Chromium/Chrome on PATH and no apt-get as root: install Chromium or Chrome yourself; without one the browser tests skip and figures have no PNG copies"; exit 1; fi
 
 demo: setup  ## run the 8 notebooks on the built-in phantom, quick profile (about 15 min on 2 cores) into runs/demo
 	$(BIN)/liverkit run --profile quick --data phantom --out $(RUN)

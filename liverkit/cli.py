@@ -1,9 +1,10 @@
-"""The ``liverkit`` command: run the notebooks, list/fetch/check data sets, print the environment."""
+"""The ``liverkit`` command: run the notebooks, copy them out, list/fetch/check data sets, print the environment."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -26,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="the run's seed (default: 0)")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     run.add_argument("--notebooks", nargs="+", metavar="NB", help="numbers or names to run, e.g. 01 02 (default: all)")
-    run.add_argument("--notebook-dir", help="folder of the notebooks (default: the repository's notebooks/)")
+    kit = "the checkout's notebooks/, else the copy inside the installed package"
+    run.add_argument("--notebook-dir", help=f"folder of the notebooks (default: {kit})")
     unchanged = "rerun notebooks even when unchanged since they last succeeded in this run folder"
     run.add_argument("--force", action="store_true", help=unchanged)
     setting = "change one profile setting, e.g. classifier.epochs=4 or augment.n_flip=0 (repeatable)"
@@ -35,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     where = "where the CNN sweeps' jobs run: local (this machine) or dask (a Dask cluster; needs --scheduler)"
     run.add_argument("--executor", default="local", choices=["local", "dask"], help=where)
     run.add_argument("--scheduler", metavar="ADDRESS", help="the Dask scheduler, e.g. tcp://10.0.0.5:8786")
+
+    notebooks = commands.add_parser("notebooks", help="copy the kit's notebooks into a folder, to open in JupyterLab")
+    notebooks.add_argument("dir", metavar="DIR", help="the folder to copy them into (made if missing)")
+    notebooks.add_argument("--force", action="store_true", help="replace notebooks in DIR that differ from the kit's")
 
     data = commands.add_parser("data", help="list, fetch or check data sets of the manifest")
     what = "list: names, paths and licences; fetch: download; check: read the data and summarise it"
@@ -60,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "notebooks":
+            return _notebooks(args)
         if args.command == "data":
             return _data(args)
         if args.command == "regress":
@@ -112,6 +120,18 @@ def _run(args: argparse.Namespace) -> int:
     from liverkit.report import write_report
 
     print(f"report: {write_report(args.out)}")
+    return 0
+
+
+def _notebooks(args: argparse.Namespace) -> int:
+    """Copy the notebooks out; one line per notebook, then the commands to open or run the copies."""
+    from liverkit.notebook_files import copy_notebooks
+
+    done = copy_notebooks(args.dir, force=args.force)
+    for path, status in done:
+        print(f"{status:<9} {path}")
+    folder = shlex.quote(str(done[0][0].parent))
+    print(f"next: jupyter lab {folder}  (or headless: liverkit run --notebook-dir {folder} --out runs/demo)")
     return 0
 
 

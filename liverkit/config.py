@@ -9,6 +9,10 @@ training set, no step cap), so the CPU profiles save time by cutting sizes, grou
 alike, never by treating arms differently. The quick CNN's learning rate (0.01, the paper's 0.001) was set on a
 phantom draw the demo never uses (seed 7), before any demo run, as the rate at which group 0 learns within the
 quick epochs; see the README's budget table.
+
+The module imports no torch (its sections come from the torch-free :mod:`liverkit.augment_config`,
+:mod:`liverkit.train.classifier_config` and :mod:`liverkit.train.gan_config`), so the ``liverkit`` command and
+the process that runs the notebooks stay small; ``tests/test_light_imports.py`` keeps it so.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from typing import Any
 
 import yaml
 
-from liverkit.augment import PAPER_GROUPS, AugmentConfig
+from liverkit.augment_config import PAPER_GROUPS, AugmentConfig
 from liverkit.errors import LiverkitError
-from liverkit.train.classifier import ClassifierConfig
+from liverkit.train.classifier_config import ClassifierConfig
 from liverkit.train.gan_config import GANConfig
 
 FUSED_SETTINGS = ("auto", "on", "off")
@@ -104,7 +108,8 @@ class Profile:
 
     fused: str = "auto"
     """Train many small models as one: the CNNs of the sweeps (:mod:`liverkit.train.fused`) and the GANs of
-    notebooks 03 and 04 (:mod:`liverkit.train.fused_gan`). ``auto`` fuses on CUDA only, ``on`` and ``off`` force it.
+    notebooks 03 and 04 (:mod:`liverkit.train.fused_gan`). ``auto`` is off until a GPU run of the fused trainers
+    is recorded (:func:`liverkit.env.use_fused`); ``on`` and ``off`` force it, and ``on`` on CUDA checks first.
     Fused and one-by-one training give the same models up to float rounding (the tests measure how close)."""
 
     def to_dict(self) -> dict:

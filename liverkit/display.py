@@ -41,6 +41,12 @@ PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
 RENDER_TIMEOUT_S = 120.0
 """Seconds one picture may take (the browser's first start included) before the cell fails."""
 
+STATIC_HOWTO = (
+    "PNG copies of figures need the static extra (kaleido) and a Chrome/Chromium: make setup in a checkout, else "
+    'pip install "liverkit[static] @ git+https://github.com/liverkit/liverkit"'
+)
+"""How to get static pictures, in the line :func:`static_figures` returns when kaleido is missing."""
+
 LIVE_HINT = (
     "Interactive widget: open this notebook in JupyterLab and run this cell to use it. A saved copy shows its saved "
     "view only once trusted (JupyterLab 4: command palette, Ctrl+Shift+C, > Trust Notebook; or, in a terminal, "
@@ -161,7 +167,7 @@ def static_figures(enabled: bool = True) -> str:
 
     The interactive output stays (``application/vnd.plotly.v1+json``, drawn by JupyterLab and VS Code);
     GitHub and nbviewer show the PNG. A figure that is only a picture (:func:`is_picture`) is stored as its PNG
-    alone (:func:`figure_bundle`). Needs the ``kaleido`` package and a Chrome/Chromium; without them, or
+    alone (:func:`figure_bundle`). Needs ``kaleido`` (the ``static`` extra) and a Chrome/Chromium; without them, or
     with ``enabled=False``, figures are shown as before and the line says why. Never raises for a missing
     tool: pictures are a convenience, not a reason to stop a notebook.
     """
@@ -171,7 +177,7 @@ def static_figures(enabled: bool = True) -> str:
     try:
         import kaleido  # noqa: F401 -- only: is it installed?
     except ImportError:
-        return "static pictures: off: kaleido is not installed (pip install kaleido and a Chrome/Chromium)"
+        return f"static pictures: off: kaleido is not installed; {STATIC_HOWTO}"
     chrome = _find_chrome()
     if chrome is None:
         return "static pictures: off: no Chrome/Chromium found (pip install kaleido and a Chrome/Chromium)"

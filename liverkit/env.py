@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import random
 import sys
+import warnings
 from importlib import metadata
 
 import numpy as np
@@ -13,7 +15,7 @@ import torch
 from IPython import get_ipython
 from IPython.display import display
 
-from liverkit.errors import LiverkitError
+from liverkit.errors import LiverkitError, LiverkitWarning
 
 _REPORTED_PACKAGES = ("liverkit", "torch", "torchvision", "numpy", "scikit-learn", "umap-learn", "plotly", "papermill")
 
@@ -117,9 +119,10 @@ def print_config(device: str | torch.device = "auto", details: bool = False) -> 
     One line by default (liverkit, python, torch, device, threads): a notebook opens with its story, not with a page
     of versions. ``details=True`` (or ``liverkit config`` in a terminal) prints every entry of :func:`config_info`,
     among them ``interpreter``: the Python running this kernel, the one the notebook's guarded install cell installs
-    into. In JupyterLab, pick the kernel "Python (liverkit)" (registered by ``make setup``) to use the kit's own
-    environment. In a notebook the full dict also travels, unseen, in the output's metadata
-    (:data:`CONFIG_METADATA`), so the run's report can list every version the notebooks ran with.
+    into. The notebooks ask for the standard ``python3`` kernel; in a JupyterLab outside the kit's ``.venv``, pick
+    the kernel "Python (liverkit)" (registered by ``make setup``) to use the kit's own environment. In a notebook
+    the full dict also travels, unseen, in the output's metadata (:data:`CONFIG_METADATA`), so the run's report can
+    list every version the notebooks ran with.
     """
     info = config_info(device)
     text = config_table(info) if details else config_line(info)
@@ -131,14 +134,34 @@ def print_config(device: str | torch.device = "auto", details: bool = False) -> 
 
 
 def use_fused(setting: str, device: str | torch.device) -> bool:
-    """Whether to train many small models as one (``Profile.fused``): ``auto`` on CUDA only, ``on``/``off`` forced.
+    """Whether to train many small models as one (``Profile.fused``): ``on`` or ``off`` as forced; ``auto`` is off.
 
     Fusing is for GPUs, where one small model leaves most of the chip idle. On CPUs it gains nothing: measured here,
     fused GANs ran at about the speed of one after another (``liverkit.train.fused_gan``) and fused CNNs slower
-    for the widths that matter (``liverkit.train.fused``), so ``auto`` keeps CPUs on the one-by-one path.
+    for the widths that matter (``liverkit.train.fused``). On CUDA, where it should pay, it has never run on a real
+    GPU (no GPU run is recorded in ``benchmarks/results/``), so ``auto`` stays off there too until one is; ``on`` on
+    CUDA first runs :func:`liverkit.fused_check.fused_agrees` once per process and device, and trains one by one,
+    with a warning that gives the differences, where fused and one-by-one training disagree.
     """
     if setting not in ("auto", "on", "off"):
         raise LiverkitError(f"fused must be 'auto', 'on' or 'off', got {setting!r}.")
-    if setting == "auto":
-        return resolve_device(device).type == "cuda"
-    return setting == "on"
+    if setting != "on":
+        return False
+    resolved = resolve_device(device)
+    return resolved.type != "cuda" or _fused_checked(str(resolved))
+
+
+@functools.cache
+def _fused_checked(device: str) -> bool:
+    """:func:`liverkit.fused_check.fused_agrees` on ``device``, once per process; a warning where it disagrees."""
+    from liverkit.fused_check import fused_agrees  # trains small models: imported only when a GPU asks
+
+    agrees, said = fused_agrees(device)
+    if not agrees:
+        warnings.warn(
+            f"fused training disagrees with one-by-one training on this GPU ({said}); training one by one instead "
+            "(slower, same results). Please report this with `liverkit config`'s output.",
+            LiverkitWarning,
+            stacklevel=3,
+        )
+    return agrees

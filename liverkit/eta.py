@@ -18,6 +18,25 @@ GAN_IMAGE_WORK = {"dcgan": 4.0, "acgan": 8.0}
 03 took 180 s for 86,400 images, 04 162 s for 38,400, 02 76 s for 147,000 CNN image-epochs); cost grows as the
 square of the generator's width."""
 
+REFERENCE_SPEED = 2_000.0
+"""Work units per second, for a first guess before anything of this run has been timed: the quick demo's speed on
+two cores of an AVX-512 CPU (02: 147,000 image-epochs in 76 s; :data:`KERNEL_WORK`'s 5 s). An AVX2-only CPU ran the
+same demo :data:`SLOWEST_SEEN` times slower, so the guess is a range (:func:`rough_duration`)."""
+SLOWEST_SEEN = 2.7
+"""How much slower than :data:`REFERENCE_SPEED` the slowest 2-core machine seen so far ran the quick demo."""
+
+
+def rough_duration(work: float) -> str:
+    """``roughly 4-11 min on 2 CPU cores``: ``work`` at :data:`REFERENCE_SPEED` and :data:`SLOWEST_SEEN` times slower.
+
+    Only a guide before the kit has timed anything on the machine at hand (a GPU or more cores are faster).
+    """
+    fastest = work / REFERENCE_SPEED
+    slowest = fastest * SLOWEST_SEEN
+    if slowest < 60:
+        return "under a minute on 2 CPU cores"
+    return f"roughly {max(1, round(fastest / 60))}-{math.ceil(slowest / 60)} min on 2 CPU cores"
+
 
 def notebook_work(stem: str, profile: Profile, n_lesions: int, n_classes: int) -> float:
     """The counted work of one notebook under ``profile``, in CNN image-epochs (one image through one epoch).
@@ -94,10 +113,14 @@ class Eta:
         return (done + in_current) / total, left / speed
 
     def line(self) -> str:
-        """``3 of 6 notebooks done, 41% of the work, 4m12s elapsed, about 6m left``."""
+        """``3 of 6 notebooks done, 41% of the work, 4m12s elapsed, about 6m left``; before the first notebook has
+        finished, the time left is a range (:func:`rough_duration`)."""
         fraction, left = self.estimate()
         elapsed = 0.0 if self.first_start is None else self.clock() - self.first_start
-        eta = "time left: measuring" if left is None else f"about {_duration(left)} left"
+        if left is None:  # nothing timed yet on this machine: a first guess from the reference speed
+            eta = f"time left: not measured yet, {rough_duration(sum(self.work.values()) * (1 - fraction))}"
+        else:
+            eta = f"about {_duration(left)} left"
         return (
             f"{len(self.done)} of {len(self.work)} notebooks done, {fraction:.0%} of the work, "
             f"{_duration(elapsed)} elapsed, {eta}"

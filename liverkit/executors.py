@@ -79,7 +79,7 @@ class LocalExecutor:
 
 @dataclass
 class DaskExecutor:
-    """Jobs mapped over the workers of a Dask cluster (the ``distributed`` extra: ``pip install liverkit[dask]``).
+    """Jobs mapped over the workers of a Dask cluster (the ``dask`` extra: ``make setup`` installs it).
 
     The inputs go to every worker once; jobs go out in chunks (one job each, or ``max_models`` per fused chunk when
     the workers have GPUs and ``fused`` allows it), and records come back as they finish. A worker lost mid-job
@@ -171,7 +171,8 @@ def _dask():
         from dask.distributed import Client, as_completed
     except ImportError as error:
         raise LiverkitError(
-            "--executor dask needs Dask's distributed scheduler: pip install 'liverkit[dask]' (or dask distributed)."
+            "--executor dask needs Dask's distributed scheduler: make setup installs it, or "
+            'pip install "liverkit[dask] @ git+https://github.com/liverkit/liverkit" (or pip install dask distributed).'
         ) from error
     return Client, as_completed
 

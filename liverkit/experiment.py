@@ -93,7 +93,7 @@ def run_classic_sweep(
         repeats: independent repetitions (new pools, orders and initialisations).
         inner_folds: the honest mode validates on 1 / inner_folds of the training patients; None skips the
             inner models (then only the ``paper`` choice is available).
-        fused: train many CNNs as one (``auto``: on CUDA only; see ``Profile.fused``).
+        fused: train many CNNs as one (``on``; ``auto`` is off for now: see ``liverkit.env.use_fused``).
         executor: where the jobs run (:mod:`liverkit.executors`); None: this process, or the cluster that
             ``liverkit run --executor`` names.
         run: where each finished model's record is cached (``classic_sweep_r<r>_f<f>.json``), so that a rerun

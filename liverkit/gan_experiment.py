@@ -163,7 +163,7 @@ def run_gan_sweep(
         settings: sizes, augmentation, classifier, seed and inner folds (see :class:`SweepSettings`).
         repeats: independent repetitions (new pools, inner splits, samples and seeds; the same for all arms).
         run: where finished models are cached and the chosen models saved; None keeps nothing.
-        fused: train many CNNs as one (``auto``: on CUDA only; see ``Profile.fused``).
+        fused: train many CNNs as one (``on``; ``auto`` is off for now: see ``liverkit.env.use_fused``).
         executor: where the jobs run (:mod:`liverkit.executors`); None: this process (or ``workers`` one-thread
             processes on a CPU), or the cluster that ``liverkit run --executor`` names.
         workers: one-thread processes for the jobs on a CPU (``Profile.workers``); 1 runs them here.

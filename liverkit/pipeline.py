@@ -27,30 +27,9 @@ from liverkit.data import folds, load
 from liverkit.data.lesionset import LesionSet
 from liverkit.env import resolve_device, seed_everything
 from liverkit.errors import LiverkitError
+from liverkit.eta import KERNEL_WORK, notebook_work, rough_duration
 from liverkit.runs import RunFolder
-
-NOTEBOOKS = (
-    "01_data",
-    "02_classic_augmentation",
-    "03_dcgan",
-    "04_acgan",
-    "05_gan_augmentation",
-    "06_feature_maps",
-    "07_synthetic_quality",
-    "08_visual_turing_test",
-)
-
-NEEDS: dict[str, tuple[str, ...]] = {
-    "01_data": (),
-    "02_classic_augmentation": ("01_data",),
-    "03_dcgan": ("01_data", "02_classic_augmentation"),
-    "04_acgan": ("01_data", "02_classic_augmentation"),
-    "05_gan_augmentation": ("01_data", "02_classic_augmentation", "03_dcgan", "04_acgan"),
-    "06_feature_maps": ("01_data", "02_classic_augmentation", "03_dcgan", "04_acgan", "05_gan_augmentation"),
-    "07_synthetic_quality": ("01_data", "02_classic_augmentation", "03_dcgan", "04_acgan", "05_gan_augmentation"),
-    "08_visual_turing_test": ("01_data", "02_classic_augmentation", "03_dcgan", "04_acgan"),
-}
-"""The earlier steps each notebook reads from (directly or through the steps it reads), in story order."""
+from liverkit.story import NEEDS, NOTEBOOKS
 
 DONE_WHEN: dict[str, tuple[str, ...]] = {
     "01_data": (f"artifacts/{experiment.LESIONS_FILE}.npz", f"artifacts/{experiment.FOLDS_FILE}.npy"),
@@ -132,7 +111,10 @@ def prepare(
         print(f"run folder '{run.path}' has everything notebook {name[:2]} needs ({needed}).")
         return []
     device = resolve_device(device)
-    for step, gaps in todo:
+    print(_plan_line(name, [step for step, _ in todo]), flush=True)
+    for i, (step, gaps) in enumerate(todo):
+        if step != "01_data" and (i == 0 or todo[i - 1][0] == "01_data"):  # the training steps start here
+            print(_time_guess(run, [s for s, _ in todo[i:]], cfg), flush=True)
         print(_announce(run, step, gaps, cfg), flush=True)
         start = time.perf_counter()
         seed_everything(seed)  # as the step's own notebook does in its setup cell
@@ -140,6 +122,29 @@ def prepare(
         print(f"notebook {step[:2]}'s {WHAT[step]}: done in {time.perf_counter() - start:.0f} s.", flush=True)
     seed_everything(seed)  # leave the global seeds as the calling notebook's setup cell left them
     return [step for step, _ in todo]
+
+
+def _plan_line(name: str, steps: list[str]) -> str:
+    """What a notebook opened in a folder without its predecessors' results builds first, and how."""
+    needed = NEEDS[name]
+    which = "none" if len(steps) == len(needed) else f"not all ({len(needed) - len(steps)} of {len(needed)} there)"
+    return (
+        f"notebook {name[:2]} reads what notebooks {needed[0][:2]}-{needed[-1][:2]} leave in the run folder, and this "
+        f"folder has {which} of it: building notebooks {', '.join(s[:2] for s in steps)} first, with the same library "
+        "steps and seeds as those notebooks (their figures and exercises are left out), then this notebook's own."
+    )
+
+
+def _time_guess(run: RunFolder, steps: list[str], cfg: Profile) -> str:
+    """The work of the training ``steps`` still to build, in models and as a rough time (:func:`eta.rough_duration`);
+    called once the lesion set is in the run folder (its size sets the work)."""
+    lesions = run.load_lesionset(experiment.LESIONS_FILE)
+    work = sum(notebook_work(s, cfg, len(lesions), len(lesions.class_names)) - KERNEL_WORK for s in steps)
+    models = sum(model_count(s, cfg, run) for s in steps)
+    return (
+        f"to build: notebooks {', '.join(s[:2] for s in steps)}, about {models} models, {rough_duration(work)} "
+        "(a first guess from the quick demo's speed; a GPU or more cores are faster)."
+    )
 
 
 def _announce(run: RunFolder, step: str, gaps: list[str], cfg: Profile) -> str:

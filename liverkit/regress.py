@@ -31,6 +31,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from liverkit import notebook_files
 from liverkit.errors import LiverkitError
 from liverkit.io import read_json, write_json
 
@@ -282,9 +283,9 @@ def _refuse_unfinished(
 
 
 def notebook_names(notebook_dir: str | Path | None = None) -> list[str]:
-    """The numbered notebooks' names (``01_data``, ...) in ``notebook_dir`` (default: the repository's notebooks/,
-    beside the package; none where the package is installed without them)."""
-    folder = Path(notebook_dir) if notebook_dir else Path(__file__).resolve().parents[1] / "notebooks"
+    """The numbered notebooks' names (``01_data``, ...) in ``notebook_dir`` (default: the kit's notebooks, the
+    checkout's or the installed copy: :func:`liverkit.notebook_files.notebook_dir`; none where they are missing)."""
+    folder = Path(notebook_dir) if notebook_dir else notebook_files.notebook_dir()
     return sorted(path.stem for path in folder.glob("*.ipynb") if re.fullmatch(r"\d\d_\w+", path.stem))
 
 

@@ -57,7 +57,7 @@ from liverkit.config import Profile, resolve_profile
 from liverkit.env import CONFIG_METADATA, config_info
 from liverkit.errors import LiverkitError
 from liverkit.io import atomic_write
-from liverkit.runner import default_notebook_dir, list_notebooks
+from liverkit.runner import INSTALL_NOTEBOOK_EXTRA, default_notebook_dir, list_notebooks
 from liverkit.runs import RunFolder
 
 REPORT_FILE = "report.html"
@@ -216,8 +216,8 @@ def notebook_html(notebook: dict, figures: Figures) -> str:
         from nbconvert import HTMLExporter
     except ImportError as exc:
         raise LiverkitError(
-            f"the report renders the executed notebooks with nbconvert ({exc}): "
-            "pip install 'liverkit[notebooks]' (make setup does)."
+            f"the report renders the executed notebooks with nbconvert ({exc}), which comes with the notebook extra: "
+            f"{INSTALL_NOTEBOOK_EXTRA}."
         ) from exc
     shown = copy.deepcopy(notebook)
     shown["metadata"].pop("widgets", None)  # widget state: nbconvert would load a widget manager from a CDN

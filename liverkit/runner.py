@@ -13,18 +13,21 @@ the library's source and, through a chained digest, the same for every notebook 
 in ``<run folder>/runner_state.json``. A notebook that runs again makes every later one run again too (they read
 what it writes). ``force=True`` reruns everything.
 
-papermill, nbformat and the Jupyter kernel machinery come with the ``notebooks`` extra (``pip install
-'liverkit[notebooks]'``, which ``make setup`` does); without them a run stops at once and says so.
+The notebooks are the checkout's ``notebooks/``, or the copy inside an installed wheel (liverkit.notebook_files).
+papermill, nbformat and the Jupyter kernel machinery come with the ``notebooks`` extra (``make setup`` installs it);
+without them a run stops at once and says how to get them.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-import re
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,20 +37,28 @@ from liverkit.config import Profile, resolve_profile
 from liverkit.data.manifest import is_lesionset_file
 from liverkit.digest import input_digests, run_inputs_digest
 from liverkit.errors import LiverkitError
-from liverkit.eta import Eta, notebook_work
+from liverkit.eta import KERNEL_WORK, Eta, notebook_work
 from liverkit.io import read_json, write_json
+from liverkit.notebook_files import list_notebooks
+from liverkit.notebook_files import notebook_dir as default_notebook_dir
 from liverkit.progress import HEADLESS_ENV
 from liverkit.runs import RunFolder, identity_differences, run_identity
+from liverkit.story import NEEDS
 
-_NOTEBOOK_NAME = re.compile(r"^(\d\d)_[A-Za-z0-9_]+\.ipynb$")
 KERNEL_NAME = "python3"
 """The kernel papermill starts: resolves to the Python that runs papermill (the kit's own environment)."""
 STATE_FILE = "runner_state.json"
 """Per notebook, the digest of the inputs it last succeeded with (in the run folder)."""
 LOCK_FILE = ".liverkit.lock"
 """Held (locked) by the run using the folder; it holds that run's process id."""
-NOTEBOOK_EXTRA = "liverkit run needs the notebook extra: pip install 'liverkit[notebooks]'"
+NOTEBOOK_EXTRA = "liverkit run needs the notebook extra (papermill, nbformat, jupyter_client)"
 """The start of the error when papermill, nbformat or jupyter_client is missing (they come with that extra)."""
+INSTALL_NOTEBOOK_EXTRA = (
+    "in a checkout, make setup installs it; elsewhere, from git: "
+    'pip install "liverkit[notebooks] @ git+https://github.com/liverkit/liverkit", or from a wheel you built '
+    '(pip wheel . --no-deps in a checkout): pip install "WHEEL[notebooks]"'
+)
+"""How to get the ``notebooks`` extra, in the error messages that need it (the runner's, the report's)."""
 
 
 def require_notebook_extra():
@@ -58,22 +69,8 @@ def require_notebook_extra():
         import nbformat  # noqa: F401 - papermill reads and writes notebooks with it
         import papermill
     except ImportError as exc:
-        raise LiverkitError(f"{NOTEBOOK_EXTRA} (make setup installs it; {exc}).") from exc
+        raise LiverkitError(f"{NOTEBOOK_EXTRA}: {INSTALL_NOTEBOOK_EXTRA}. ({exc})") from exc
     return papermill
-
-
-def default_notebook_dir() -> Path:
-    """The repository's ``notebooks/`` folder (beside the installed package in a source checkout), else ./notebooks."""
-    beside_package = Path(__file__).resolve().parents[1] / "notebooks"
-    return beside_package if beside_package.is_dir() else Path("notebooks").resolve()
-
-
-def list_notebooks(notebook_dir: str | os.PathLike | None = None) -> list[Path]:
-    """The numbered notebooks (``NN_name.ipynb``) in story order."""
-    folder = Path(notebook_dir) if notebook_dir else default_notebook_dir()
-    if not folder.is_dir():
-        raise LiverkitError(f"notebook folder '{folder}' does not exist; pass --notebook-dir or run from the repo.")
-    return sorted(p for p in folder.iterdir() if _NOTEBOOK_NAME.match(p.name))
 
 
 def select_notebooks(notebooks: Sequence[Path], wanted: Sequence[str] | None) -> list[Path]:
@@ -127,7 +124,7 @@ def run_notebooks(
         seed: the run's one seed (an integer >= 0).
         device: ``auto``, ``cpu``, ``cuda``...
         notebooks: numbers or names to run (default: all).
-        notebook_dir: where the notebooks are (default: the repository's ``notebooks/``).
+        notebook_dir: where the notebooks are (default: the checkout's ``notebooks/``, else the installed copy).
         progress: called with one line per step and a heartbeat line while a notebook runs; None for silence.
         force: run every selected notebook, even those unchanged since they last succeeded.
         overrides: profile changes, ``{"classifier.epochs": 4}`` (``--set``); every notebook gets them.
@@ -141,7 +138,7 @@ def run_notebooks(
     if not selected:
         raise LiverkitError(f"no notebooks found in '{notebook_dir or default_notebook_dir()}'.")
     out = check_out_folder(out)
-    checked = check_inputs(profile, data, seed, device, overrides)
+    checked = check_inputs_apart(profile, data, seed, device, overrides)
     identity = run_identity(profile, data, seed, overrides)
     check_identity(out, identity)
     with run_lock(out):
@@ -158,11 +155,7 @@ def run_notebooks(
         digests = input_digests(every, parameters, run_inputs_digest(data, checked.profile))
         state = read_state(out)
         plan = plan_runs(out, selected, state, digests, force)
-        work = {
-            nb.stem: notebook_work(nb.stem, checked.profile, checked.n_lesions, checked.n_classes)
-            for nb, skip in plan
-            if not skip
-        }
+        work = plan_work(plan, state, checked)
         run = _Run(out, every, state, digests, parameters, Eta(work), progress, heartbeat_s)
         return [run.one(i, notebook, skip, len(plan)) for i, (notebook, skip) in enumerate(plan, start=1)]
 
@@ -213,6 +206,39 @@ class CheckedInputs:
     profile: Profile
     n_lesions: int
     n_classes: int
+
+
+def plan_work(plan: list[tuple[Path, bool]], state: dict[str, str], checked: CheckedInputs) -> dict[str, float]:
+    """The counted work (:func:`liverkit.eta.notebook_work`) of each notebook the plan runs, for the progress line.
+
+    A notebook also rebuilds the earlier steps it reads (:data:`liverkit.story.NEEDS`) that neither succeeded in this
+    run folder before nor run earlier in this plan (``--notebooks 05`` into an empty folder builds 01-04 inside 05's
+    kernel), so their work counts as its own.
+    """
+    sizes = (checked.profile, checked.n_lesions, checked.n_classes)
+    there = set(state)
+    work = {}
+    for notebook, skip in plan:
+        if not skip:
+            rebuilt = [step for step in NEEDS.get(notebook.stem, ()) if step not in there]
+            own = notebook_work(notebook.stem, *sizes)
+            work[notebook.stem] = own + sum(notebook_work(step, *sizes) - KERNEL_WORK for step in rebuilt)
+            there.update(rebuilt)
+        there.add(notebook.stem)
+    return work
+
+
+def check_inputs_apart(profile: str, data: str, seed: int, device: str, overrides: dict[str, Any]) -> CheckedInputs:
+    """:func:`check_inputs` in a short-lived process of its own, unless this one has imported torch already.
+
+    Loading the data and resolving the device import torch, scipy and pandas: about 1 GB with PyTorch's CUDA build,
+    which the runner would otherwise hold beside every kernel for the whole run (Binder has 2 GB in all). A process
+    that already holds them (a test, a notebook) checks in place, which costs nothing more.
+    """
+    if "torch" in sys.modules:
+        return check_inputs(profile, data, seed, device, overrides)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(check_inputs, profile, data, seed, device, overrides).result()
 
 
 def check_inputs(profile: str, data: str, seed: int, device: str, overrides: dict[str, Any]) -> CheckedInputs:

@@ -52,18 +52,36 @@ def identity_differences(recorded: dict[str, Any], asked: dict[str, Any]) -> lis
 _DAMAGED = "delete it and rerun the notebook that saves '{name}'"
 
 
+RUN_DIR_ENV = "LIVERKIT_RUN_DIR"
+"""The environment variable that names the run folder of notebooks opened by hand (a Drive folder on Colab)."""
+INTERACTIVE_RUN_DIR = Path("runs") / "interactive"
+"""The run folder of notebooks opened by hand where :data:`RUN_DIR_ENV` is not set, under the working folder."""
+
+
+def default_run_dir() -> Path:
+    """The run folder a notebook opened by hand uses (its ``run_dir`` parameter left at None).
+
+    ``$LIVERKIT_RUN_DIR`` when set: on Colab each notebook is a fresh runtime, and a folder on Google Drive carries
+    one notebook's results to the next. Else ``runs/interactive`` under the working folder, which is the notebook's
+    own folder in JupyterLab and ``/content`` on Colab (lost when the runtime is reset). ``liverkit run`` always
+    passes its ``--out`` folder instead.
+    """
+    chosen = os.environ.get(RUN_DIR_ENV, "").strip()
+    return Path(chosen).expanduser() if chosen else INTERACTIVE_RUN_DIR
+
+
 class RunFolder:
     """One run's folder. Creating it is cheap; nothing is written until something is saved.
 
     Args:
-        path: the folder (created when missing).
+        path: the folder (created when missing); None: :func:`default_run_dir`.
         identity: what makes this run this run, e.g. ``{"profile": "quick", "data": "phantom", "seed": 0}``.
             Recorded in ``run.json`` on first use; a later open with a different identity is refused, so
             results of different configurations never mix in one folder.
     """
 
-    def __init__(self, path: str | os.PathLike, identity: dict[str, Any] | None = None):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike | None, identity: dict[str, Any] | None = None):
+        self.path = default_run_dir() if path is None else Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         if identity is not None:
             self._check_identity(identity)

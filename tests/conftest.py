@@ -7,6 +7,7 @@ two one after the other.
 """
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -14,15 +15,31 @@ from pathlib import Path
 
 import pytest
 
+from liverkit.memory import TreeMemory
 from liverkit.runs import RunFolder
 
 # Let tests import tests/helpers.py and tests/datasets.py as top-level modules.
 sys.path.insert(0, str(Path(__file__).parent))
 
 from datasets import OTHER_DATA, MadeData  # noqa: E402 - importable once tests/ is on the path
-from helpers import SMOKE_ENV  # noqa: E402
+from helpers import BROWSER_MISSING, BROWSER_NAMES, SMOKE_ENV, find_browser  # noqa: E402
 
 RUN_TIMEOUT_S = 1800
+MEMORY_FILE = "alone-05-memory.json"
+"""Peak memory of the run of notebook 05 alone (runner + kernel), next to the runs (see ``notebook_runs``)."""
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The Chromium/Chrome the browser tests drive; they skip, saying how to get one, where none is installed.
+
+    Decided when a test asks, never at import, so two runs of the suite on one machine skip the same tests. Nothing
+    is installed here: tests do not change the machine (`make browser` does, visibly).
+    """
+    found = find_browser()
+    if found is None:
+        pytest.skip(BROWSER_MISSING.format(names=", ".join(BROWSER_NAMES)))
+    return found
 
 
 def liverkit_command(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -65,8 +82,12 @@ def notebook_runs(tmp_path_factory) -> dict[str, tuple[MadeData | None, RunFolde
         started = {}
         for name, (_, out, env, extra) in jobs.items():
             started[name] = liverkit_command([*smoke, *extra, "--out", str(out)], env, root / f"{name}.log")
+        memory = TreeMemory(started["alone-05"].pid).start()  # tests/test_memory.py: one notebook's peak
         for name, process in started.items():
             _wait(process, root / f"{name}.log", f"liverkit run on {name}")
+        memory.stop()
+        peak = {"rss_mb": memory.overall.rss_mb, "pss_mb": memory.overall.pss_mb, "samples": memory.samples}
+        (root / MEMORY_FILE).write_text(json.dumps(peak))
     for name, (data, out, env, _) in jobs.items():
         if data is not None:
             log = root / f"{name}-report.log"

@@ -1,6 +1,8 @@
-"""Small builders shared by the tests: LesionSets with known contents."""
+"""Small builders shared by the tests: LesionSets with known contents, and the browser the browser tests use."""
 
 from __future__ import annotations
+
+import shutil
 
 import numpy as np
 
@@ -54,3 +56,15 @@ def two_class_set(cue: str, n: int = 20, seed: int = 0) -> LesionSet:
         ids=[f"x{i}" for i in range(2 * n)],
         sources="test",
     )
+
+
+BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
+BROWSER_MISSING = (
+    "no Chromium/Chrome on PATH ({names}): run `make browser` (Debian/Ubuntu, as root: apt-get install chromium; "
+    "elsewhere install Chromium or Chrome), then run the tests again. .ci/run does this before make test."
+)
+
+
+def find_browser() -> str | None:
+    """The first headless-capable Chromium/Chrome on PATH, looked up now (not at import: one may be installed later)."""
+    return next((found for name in BROWSER_NAMES if (found := shutil.which(name))), None)

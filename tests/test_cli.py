@@ -16,7 +16,7 @@ def _cli(*args):
 def test_help_lists_commands():
     done = _cli("--help")
     assert done.returncode == 0
-    for command in ("run", "data", "config"):
+    for command in ("run", "notebooks", "data", "config"):
         assert command in done.stdout
     run_help = _cli("run", "--help").stdout
     for option in ("--profile", "--data", "--out", "--seed", "--device", "--notebooks"):

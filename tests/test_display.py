@@ -3,7 +3,6 @@
 import base64
 import importlib.util
 import io
-import shutil
 import sys
 
 import ipywidgets
@@ -12,15 +11,26 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
+from helpers import BROWSER_MISSING, BROWSER_NAMES, find_browser
 from nbclient import NotebookClient
 from PIL import Image
 
 from liverkit import display, progress
 from liverkit.errors import LiverkitError
 
-HAS_STATIC = importlib.util.find_spec("kaleido") is not None and bool(
-    shutil.which("chromium") or shutil.which("google-chrome") or shutil.which("chrome")
-)
+
+def has_static() -> bool:
+    """kaleido and a browser for it, looked up when a test runs (a browser may be installed after import)."""
+    return importlib.util.find_spec("kaleido") is not None and find_browser() is not None
+
+
+@pytest.fixture
+def static_pictures() -> None:
+    """Skips, saying what to install, where PNG copies of figures cannot be made."""
+    if importlib.util.find_spec("kaleido") is None:
+        pytest.skip("kaleido is not installed: pip install 'liverkit[static]' (make setup does)")
+    if find_browser() is None:
+        pytest.skip(BROWSER_MISSING.format(names=", ".join(BROWSER_NAMES)))
 
 
 def _png_size(b64: str) -> tuple[int, int]:
@@ -69,15 +79,12 @@ def test_bad_picture_arrays_are_named(picture, message):
 def test_static_figures_off_says_why_and_leaves_plotly_alone(monkeypatch):
     before = pio.renderers.default
     monkeypatch.setitem(sys.modules, "kaleido", None)  # import kaleido now fails as if it were not installed
-    assert display.static_figures() == (
-        "static pictures: off: kaleido is not installed (pip install kaleido and a Chrome/Chromium)"
-    )
+    assert display.static_figures() == (f"static pictures: off: kaleido is not installed; {display.STATIC_HOWTO}")
     assert display.static_figures(enabled=False).startswith("static pictures: off")
     assert pio.renderers.default == before
 
 
-@pytest.mark.skipif(not HAS_STATIC, reason="needs kaleido and a Chrome/Chromium")
-def test_static_renderer_draws_the_figure_at_its_layout_size():
+def test_static_renderer_draws_the_figure_at_its_layout_size(static_pictures):
     before = pio.renderers.default
     try:
         status = display.static_figures()
@@ -135,8 +142,7 @@ def test_a_picture_is_stored_once_as_png_and_a_chart_keeps_its_plotly_form():
     assert not display.is_picture(go.Figure().to_dict())  # nothing to show is not a picture
 
 
-@pytest.mark.skipif(not HAS_STATIC, reason="needs kaleido and a Chrome/Chromium")
-def test_with_static_pictures_a_picture_figure_is_one_png_at_its_layout_size():
+def test_with_static_pictures_a_picture_figure_is_one_png_at_its_layout_size(static_pictures):
     try:
         display.static_figures()
         fig = _picture_figure().update_layout(width=300, height=200)
@@ -173,7 +179,7 @@ def test_a_headless_notebook_saves_pictures_and_text_bars(monkeypatch, tmp_path)
     status, figure, widget, bar = (cell.outputs for cell in nb.cells)
 
     figure_data = figure[0]["data"]
-    if HAS_STATIC:
+    if has_static():
         assert status[0]["text"].startswith("static pictures: on")
         assert _png_size(figure_data["image/png"]) == (300, 200)
         assert "application/vnd.plotly.v1+json" in figure_data and "text/html" not in figure_data

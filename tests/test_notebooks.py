@@ -9,6 +9,7 @@ import json
 import nbformat
 import numpy as np
 import pytest
+from nbclient import NotebookClient
 
 from liverkit import LiverkitError
 from liverkit.runner import list_notebooks, run_notebooks
@@ -37,10 +38,18 @@ def test_standard_opening_cells(path):
     assert 'find_spec("liverkit") is None' in cells[1].source  # guarded install
     assert "print_config()" in cells[2].source  # imports + environment
     assert cells[3].metadata.get("tags") == ["parameters"]
-    kernel = nbformat.read(path, as_version=4).metadata.kernelspec  # the kit's own environment, not any python3
-    assert (kernel.name, kernel.display_name) == ("liverkit", "Python (liverkit)")
+    # The standard kernel every Jupyter has (Colab too); `liverkit run` starts the python3 of its own environment.
+    kernel = nbformat.read(path, as_version=4).metadata.kernelspec
+    assert (kernel.name, kernel.display_name) == ("python3", "Python 3 (ipykernel)")
     for name in ("profile", "run_dir", "data", "seed", "device", "overrides"):
         assert f"{name} = " in cells[3].source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_last_cell_tells_binder_users_to_shut_the_kernel_down(path):
+    last = nbformat.read(path, as_version=4).cells[-1]
+    assert last.cell_type == "markdown"
+    assert "Shut Down Kernel" in last.source and "2 GB" in last.source, f"{path.name}: no shut-down advice at the end"
 
 
 def test_every_notebook_executed(smoke_run):
@@ -289,3 +298,25 @@ def test_turing_notebook_records(smoke_run):
             if isinstance(value, float):
                 assert 0.0 <= value <= 1.0, key
     assert "simulated-1 vs simulated-2" in metrics["kappa"]
+
+
+@pytest.mark.parametrize("chosen", ["drive", None], ids=["LIVERKIT_RUN_DIR", "unset"])
+def test_a_notebook_opened_by_hand_keeps_its_results_in_liverkit_run_dir(tmp_path, monkeypatch, chosen):
+    """Notebook 01's opening cells as a student runs them (no papermill parameters) in a kernel started in the
+    notebook's folder: the run folder is $LIVERKIT_RUN_DIR when set (Colab: a Drive folder), else runs/interactive
+    under that folder."""
+    folder = tmp_path / "content"
+    folder.mkdir()
+    if chosen:
+        monkeypatch.setenv("LIVERKIT_RUN_DIR", str(tmp_path / chosen / "liverkit-run"))
+    else:
+        monkeypatch.delenv("LIVERKIT_RUN_DIR", raising=False)
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    nb.cells = nb.cells[2:5]  # imports, parameters (as committed, but the smoke profile), setup
+    nb.cells[1].source = nb.cells[1].source.replace('profile = "quick"', 'profile = "smoke"')
+    assert 'profile = "smoke"' in nb.cells[1].source and "run_dir = None" in nb.cells[1].source
+    nb.cells.append(nbformat.v4.new_code_cell("print(run.path.resolve())"))
+    NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(folder)}}).execute()
+    expected = tmp_path / chosen / "liverkit-run" if chosen else folder / "runs" / "interactive"
+    assert nb.cells[-1].outputs[0]["text"].strip() == str(expected)
+    assert json.loads((expected / "run.json").read_text())["profile"] == "smoke"

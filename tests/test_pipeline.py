@@ -7,6 +7,7 @@ cell built can be compared with the smoke run's artifacts bitwise.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -96,6 +97,12 @@ def test_model_counts_follow_the_notebooks_loops(tmp_path):
 def test_prepare_builds_what_the_notebooks_build(prepared, smoke_run):
     run, said = prepared
     assert "notebook 02's classic sweep is not in this run folder: building it now (about 36 models)." in said
+    assert "notebook 05 reads what notebooks 01-04 leave in the run folder, and this folder has none of it: " in said
+    models = sum(pipeline.model_count(s, SMOKE, run) for s in ("02_classic_augmentation", "03_dcgan", "04_acgan"))
+    when = r"(under a minute|roughly \d+-\d+ min) on 2 CPU cores"
+    guess = re.search(rf"to build: notebooks 02, 03, 04, about {models} models, {when}", said)
+    assert guess, said
+    assert said.index("lesion set and fold split") < guess.start() < said.index("classic sweep")  # after 01 is built
     assert all(f"notebook {nb}'s" in said for nb in ("01", "03", "04"))  # every earlier step said what it built
     assert run.load_lesionset("lesions").fingerprint() == smoke_run.load_lesionset("lesions").fingerprint()
     np.testing.assert_array_equal(run.load_array("folds"), smoke_run.load_array("folds"))

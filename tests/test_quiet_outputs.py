@@ -7,6 +7,8 @@ executed notebooks (tests/conftest.py).
 
 import json
 import re
+import tomllib
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -14,6 +16,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+import liverkit
 from liverkit import LiverkitError
 from liverkit.display import note_summary
 from liverkit.env import CONFIG_METADATA
@@ -21,6 +24,9 @@ from liverkit.runner import list_notebooks, run_notebooks
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 PLANTED = "planted mistake: set profile to 'smoke' and run again."
+
+
+VERSION = liverkit.__version__
 
 
 def execute(sources: list[str], allow_errors: bool = True) -> list[list[dict]]:
@@ -101,8 +107,32 @@ def test_when_pip_fails_the_install_cell_says_what_failed_and_what_to_do():
     pip_said = "".join(o.get("text", "") for o in install if o["output_type"] == "stream")
     assert "error" in pip_said.lower() and "liverkit" in pip_said, pip_said  # pip ran, and its message shows
     assert error["ename"] == "RuntimeError" and error["evalue"].startswith("Installing liverkit failed")
-    assert 'pip install "liverkit @ git+https://github.com/liverkit/liverkit"' in error["evalue"]
+    assert f'pip install "liverkit @ git+https://github.com/liverkit/liverkit@v{VERSION}"' in error["evalue"]
     assert "restart the kernel" in error["evalue"]
+
+
+def test_the_install_cell_installs_this_version_and_says_when_to_restart():
+    """The cell asks for the release the notebooks belong to; pip made to do nothing (liverkit looks missing only
+    until pip has run), with numpy imported at a version other than the installed one, as a package pip upgraded
+    under a running Colab kernel would be: the cell says to restart, and why. The machine is left as it was."""
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["version"] == VERSION, "liverkit.__version__ and pyproject.toml's version differ"
+    assert re.search(r'^LIVERKIT_VERSION = "([^"]+)"', install_cell(), re.M).group(1) == VERSION
+    assert "@v{LIVERKIT_VERSION}" in install_cell()  # the git tag of that release
+    pretend = (
+        "import importlib.util, os, sys, numpy\n"
+        "os.environ.update(PIP_NO_INDEX='1', PIP_DISABLE_PIP_VERSION_CHECK='1', GIT_ALLOW_PROTOCOL='file')\n"
+        "real_find_spec, asked = importlib.util.find_spec, []\n"
+        "def find_spec(name, *a):\n"
+        "    asked.append(name)\n"
+        "    return None if asked.count('liverkit') == 1 and name == 'liverkit' else real_find_spec(name, *a)\n"
+        "importlib.util.find_spec = find_spec\n"
+        "numpy.__version__ = '0.0.1'"
+    )
+    _, install = execute([pretend, install_cell()], allow_errors=False)
+    said = "".join(o.get("text", "") for o in install if o["output_type"] == "stream")
+    assert f"liverkit {VERSION} installed, but pip replaced packages in use (numpy 0.0.1 -> " in said, said
+    assert "Restart session" in said and "no restart needed" not in said
 
 
 def test_where_liverkit_is_installed_the_install_cell_does_nothing():

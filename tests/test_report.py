@@ -4,14 +4,13 @@ is not, self-contained, and it draws.
 Three kinds of run folder feed it: the session's real smoke run of every notebook (tests/conftest.py), a copy of
 it cut back to notebook 01, and a hand-made one whose executed notebooks hold one output of every kind the report
 treats specially (a plotly figure with a hostile class name, a widget, stderr, a remote badge, a failed copy). The
-browser tests open the reports in headless Chromium (installed with apt-get when missing and possible) and read
+browser tests open the reports in headless Chromium (`make browser` installs it; without one they skip) and read
 the page's own check from the dumped DOM: ``<body data-errors>`` counts JavaScript errors and failed loads,
 ``data-drawn`` the plotly figures that drew their SVG.
 """
 
 import ast
 import json
-import os
 import platform
 import re
 import shlex
@@ -267,7 +266,7 @@ def test_report_is_written_atomically_and_shareable(story_run):
 
 def test_without_nbconvert_the_message_says_what_to_install(story_run, monkeypatch):
     monkeypatch.setitem(sys.modules, "nbconvert", None)
-    with pytest.raises(LiverkitError, match=r"pip install 'liverkit\[notebooks\]'"):
+    with pytest.raises(LiverkitError, match=r'pip install "liverkit\[notebooks\] @ git\+'):
         report.build_report(story_run)
 
 
@@ -303,35 +302,6 @@ def test_report_after_notebook_01_only(first_only_run):
 
 
 # ---------------------------------------------------------------------------------------------- the browser
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
-
-
-def find_chromium() -> str | None:
-    return next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """A headless-capable Chromium: found on PATH, else installed with apt-get (as root), else the tests skip."""
-    found = find_chromium()
-    if found:
-        return found
-    if os.name != "posix" or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip(f"no browser found ({', '.join(CHROMIUM_NAMES)}), and apt-get as root is not available to install")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "chromium"]
-    log = []
-    for command in (install, ["apt-get", "update", "-q"], install):
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
-        except subprocess.TimeoutExpired:
-            pytest.skip(f"'{' '.join(command)}' took over 10 minutes; no Chromium to test the report with")
-        log.append(f"$ {' '.join(command)} -> {done.returncode}\n{done.stderr[-500:]}")
-        if command is install and done.returncode == 0 and find_chromium():
-            return find_chromium()
-    pytest.skip("Chromium is not installed and apt-get could not install it:\n" + "\n".join(log))
-
-
 def render(chromium: str, page: Path, tmp_path: Path) -> tuple[dict[str, str], str, str]:
     """Open ``page`` in headless Chromium; return the dumped <body>'s attributes, the DOM and Chromium's log."""
     command = [

@@ -15,7 +15,7 @@ from helpers import make_set
 from liverkit import LiverkitError, digest, runner
 from liverkit.config import get_profile, resolve_profile
 from liverkit.digest import run_inputs_digest
-from liverkit.eta import Eta, notebook_work
+from liverkit.eta import KERNEL_WORK, Eta, notebook_work
 from liverkit.runner import run_lock, run_notebooks
 
 RECORD = """import json, os, pathlib
@@ -260,7 +260,11 @@ def test_the_time_left_is_the_work_left_at_the_speed_measured_so_far():
     eta.start("a")
     clock.now += 7
     assert eta.estimate() == (0.0, None)
-    assert eta.line() == "0 of 2 notebooks done, 0% of the work, 0m07s elapsed, time left: measuring"
+    assert eta.line() == "0 of 2 notebooks done, 0% of the work, 0m07s elapsed, time left: not measured yet, " + (
+        "under a minute on 2 CPU cores"
+    )
+    big = Eta({"a": 1_200_000.0}, clock=clock)
+    assert big.line().endswith("time left: not measured yet, roughly 10-27 min on 2 CPU cores")  # 600 s, x2.7
     clock.now += 3
     eta.finish("a")  # 100 units in 10 s: 10 units/s
     assert eta.estimate() == (0.25, 30.0)
@@ -293,7 +297,7 @@ def test_without_the_notebook_extra_a_run_says_how_to_install_it(tmp_path, monke
     out = tmp_path / "run"
     assert main(["run", "--out", str(out), "--data", str(lesion_file(tmp_path / "d.npz"))]) == 2
     err = capsys.readouterr().err
-    assert "liverkit run needs the notebook extra: pip install 'liverkit[notebooks]'" in err
+    assert "liverkit run needs the notebook extra" in err and 'pip install "liverkit[notebooks] @ git+' in err
     assert not out.exists()  # refused before anything was written
     with pytest.raises(LiverkitError, match=r"needs the notebook extra.*make setup installs it"):
         runner.require_notebook_extra()
@@ -330,3 +334,27 @@ def test_set_overrides_are_recorded_in_run_json_and_passed_to_every_notebook(tmp
     assert executed == [("01_first", overrides), ("02_second", overrides)]
     assert main([*args, "--set", "classifier.epochs=4"]) == 2  # the folder belongs to the first configuration
     assert "belongs to another configuration" in capsys.readouterr().err
+
+
+def test_a_notebook_that_rebuilds_its_predecessors_counts_their_work():
+    """``--notebooks 05`` into an empty folder builds 01-04 inside 05's kernel: the progress line counts that work;
+    steps that succeeded before, or run earlier in the same plan, are not counted twice."""
+    quick = resolve_profile("quick", "phantom")
+    checked = runner.CheckedInputs(quick, 182, 3)
+    work = {
+        stem: notebook_work(stem, quick, 182, 3)
+        for stem in ("01_data", "02_classic_augmentation", "03_dcgan", "04_acgan", "05_gan_augmentation")
+    }
+    rebuilt = sum(work[s] - KERNEL_WORK for s in ("01_data", "02_classic_augmentation", "03_dcgan", "04_acgan"))
+    alone = runner.plan_work([(Path("05_gan_augmentation.ipynb"), False)], {}, checked)
+    assert alone == {"05_gan_augmentation": pytest.approx(work["05_gan_augmentation"] + rebuilt)}
+    after_02 = runner.plan_work(
+        [(Path("05_gan_augmentation.ipynb"), False)], {"01_data": "x", "02_classic_augmentation": "y"}, checked
+    )
+    assert after_02["05_gan_augmentation"] == pytest.approx(
+        work["05_gan_augmentation"] + work["03_dcgan"] + work["04_acgan"] - 2 * KERNEL_WORK
+    )
+    chain = [(Path(f"{stem}.ipynb"), stem == "01_data") for stem in work]  # 01 skipped (unchanged): it is there
+    assert runner.plan_work(chain, {"01_data": "x"}, checked) == {
+        s: pytest.approx(w) for s, w in work.items() if s != "01_data"
+    }

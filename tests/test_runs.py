@@ -1,13 +1,14 @@
 """The run folder: identity checks, atomic artifacts, metrics records."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers import make_set
 
 from liverkit import LiverkitError
-from liverkit.runs import RunFolder
+from liverkit.runs import RunFolder, default_run_dir
 
 
 def test_identity_recorded_then_enforced(tmp_path):
@@ -83,3 +84,15 @@ def test_a_damaged_run_json_or_metrics_record_is_named(tmp_path):
     run.metrics_path("01_data").write_text("[1,")
     with pytest.raises(LiverkitError, match=r"could not read the metrics record '.*01_data.json'.*notebook '01_data'"):
         run.read_metrics("01_data")
+
+
+def test_the_default_run_folder_is_liverkit_run_dir_else_runs_interactive(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LIVERKIT_RUN_DIR", "  ")  # blank counts as unset
+    assert RunFolder(None).path == Path("runs/interactive") and (tmp_path / "runs" / "interactive").is_dir()
+    monkeypatch.setenv("LIVERKIT_RUN_DIR", str(tmp_path / "drive" / "run"))
+    assert RunFolder(None, identity={"profile": "smoke"}).path == tmp_path / "drive" / "run"
+    assert (tmp_path / "drive" / "run" / "run.json").is_file()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LIVERKIT_RUN_DIR", "~/run")
+    assert default_run_dir() == tmp_path / "home" / "run"

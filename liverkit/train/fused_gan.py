@@ -47,7 +47,8 @@ others keep their last checkpoints (``resume`` continues them one by one).
 bf16 autocast applies when ``config.bf16``; channels-last applies when ``config.channels_last`` (both exercised on
 CPU by the tests; untested on GPU here). On a 2-core Intel Xeon (AVX-512, AMX) at one thread, three fused
 quick-width DCGANs (widths 64/16, batch 16) train at about the speed of the same three one after another (0.97x to
-1.2x, noisy on a shared machine): no gain worth the memory, so ``Profile.fused="auto"`` fuses on CUDA only.
+1.2x, noisy on a shared machine): no gain worth the memory on CPU. ``Profile.fused="auto"`` stays off on CUDA as
+well until a GPU run is recorded (:func:`liverkit.env.use_fused`).
 """
 
 from __future__ import annotations

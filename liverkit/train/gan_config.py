@@ -4,6 +4,9 @@ and the networks a config describes (:func:`build_gan`).
 ``GANConfig`` says *what* is trained (every field changes the model), ``TrainOptions`` *how* a call runs (device,
 resuming, progress bar, stopping early: none of them changes a step). Both are frozen and validated on creation,
 so a bad value is a LiverkitError naming the field before anything is trained.
+
+The module imports no torch (:func:`build_gan` imports the networks when called), so the profiles
+(:mod:`liverkit.config`) and the ``liverkit`` command stay light.
 """
 
 from __future__ import annotations
@@ -11,14 +14,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from liverkit.errors import LiverkitError
-from liverkit.nets.acgan import ACGANDiscriminator, ACGANGenerator
-from liverkit.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 _KINDS = ("dcgan", "acgan")
 
@@ -146,6 +150,9 @@ def _is_number(value: object) -> bool:
 
 def build_gan(config: GANConfig, n_classes: int = 1) -> tuple[nn.Module, nn.Module]:
     """A fresh (generator, discriminator) pair for ``config`` (``n_classes`` matters for the ACGAN only)."""
+    from liverkit.nets.acgan import ACGANDiscriminator, ACGANGenerator
+    from liverkit.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+
     if config.kind == "acgan":
         generator = ACGANGenerator(n_classes, config.z_dim, config.g_width)
         return generator, ACGANDiscriminator(n_classes, config.d_width, config.dropout)

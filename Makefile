@@ -11,7 +11,7 @@ RUN ?= runs/demo
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: $(STAMP)  ## make .venv: torch (CPU build without an NVIDIA GPU, ~0.7 GB; else ~6 GB) and the kit, 2-10 min
+setup: $(STAMP)  ## make .venv: torch (CPU build without an NVIDIA GPU: a 1.9 GB venv; else CUDA: 6.4 GB) and the kit
 
 # Rebuilt only when the dependency list changes; otherwise setup is a no-op. Checks first: Python >= 3.11 with venv,
 # and a .venv left by another Python or a failed set-up is removed (one line says why) and made again.
@@ -45,7 +45,7 @@ browser:  ## a headless Chromium for the browser tests and PNG copies (apt-get, 
 		apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; \
 	else echo "no Chromium/Chrome on PATH and no apt-get as root: install Chromium or Chrome yourself; without one the browser tests skip and figures have no PNG copies"; exit 1; fi
 
-demo: setup  ## run the 8 notebooks on the built-in phantom, quick profile (about 15 min on 2 cores) into runs/demo
+demo: setup  ## run the 8 notebooks on the built-in phantom, quick profile (15-18 min on 2 cores) into runs/demo
 	$(BIN)/liverkit run --profile quick --data phantom --out $(RUN)
 
 test: setup  ## unit tests and every notebook at the smoke profile (about 10-12 min on 2 cores)

@@ -21,7 +21,7 @@ import torch
 from liverkit.env import resolve_device, use_fused
 from liverkit.errors import LiverkitError
 from liverkit.jobs import CNNJob, SweepInputs, run_cnn_job, run_cnn_jobs_fused
-from liverkit.processes import run_in_processes
+from liverkit.processes import affordable_workers, run_in_processes
 
 EXECUTORS = ("local", "dask")
 """Values of ``liverkit run --executor`` (``$LIVERKIT_EXECUTOR``)."""
@@ -203,7 +203,8 @@ def default_executor(device: str | torch.device = "cpu", fused: str = "auto", wo
         raise LiverkitError(f"$LIVERKIT_EXECUTOR is '{kind}'; use one of {list(EXECUTORS)}.")
     if kind == "local":
         on_cpu = resolve_device(device).type == "cpu" and not use_fused(fused, device)
-        return ProcessExecutor(workers) if workers > 1 and on_cpu else LocalExecutor(device, fused)
+        workers = affordable_workers(workers) if on_cpu else 1  # fewer processes where memory is short
+        return ProcessExecutor(workers) if workers > 1 else LocalExecutor(device, fused)
     scheduler = os.environ.get("LIVERKIT_SCHEDULER", "")
     if not scheduler:
         raise LiverkitError("$LIVERKIT_EXECUTOR is 'dask' but $LIVERKIT_SCHEDULER is empty; give --scheduler ADDRESS.")

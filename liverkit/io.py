@@ -102,3 +102,24 @@ def read_json(
     """Read a JSON file; a missing, unreadable or malformed file is a LiverkitError naming it."""
     with reading(path, what, remedy) as checked:
         return json.loads(checked.read_text(encoding="utf-8"))
+
+
+def path_inside(
+    root: Path, value: str | os.PathLike, where: str, advice: str | None = None, root_name: str = "data folder"
+) -> Path:
+    """``root / value``, refusing a path that leaves ``root`` (``../../etc/passwd``, ``/etc/passwd``).
+
+    A data folder that names files outside itself is either a mistake or a trap; it also would not travel.
+
+    Args:
+        advice: what the message tells the user to do instead (default: keep the files inside the folder).
+        root_name: what ``root`` is called in the message.
+    """
+    from liverkit.errors import LiverkitError
+
+    joined = root / Path(value).expanduser()
+    inside, top = os.path.normpath(joined), os.path.normpath(root)
+    if inside != top and not inside.startswith(top + os.sep):
+        advice = advice or "list files inside it, relative to it (copy or link the file into the folder)"
+        raise LiverkitError(f"{where}: path '{value}' leaves the {root_name} '{root}'; {advice}.")
+    return joined

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -21,39 +22,57 @@ MB = 1024 * 1024
 
 @dataclass
 class Peak:
-    """The largest summed RSS and PSS seen, in MB, and how many processes were alive at the RSS peak."""
+    """The largest summed RSS and PSS seen, in MB; at the RSS peak, how many processes were alive and the RSS of
+    each kind of process (:func:`process_role`), summed per kind."""
 
     rss_mb: float = 0.0
     pss_mb: float = 0.0
     processes: int = 0
+    roles: dict[str, float] = field(default_factory=dict)
 
-    def update(self, rss_mb: float, pss_mb: float, processes: int) -> None:
+    def update(self, rss_mb: float, pss_mb: float, roles: dict[str, float], processes: int) -> None:
         if rss_mb > self.rss_mb:
-            self.rss_mb, self.processes = rss_mb, processes
+            self.rss_mb, self.processes, self.roles = rss_mb, processes, roles
         self.pss_mb = max(self.pss_mb, pss_mb)
 
 
-def tree_memory(pid: int) -> tuple[float, float, int]:
-    """(summed RSS MB, summed PSS MB, process count) of process ``pid`` and all its descendants, now.
+def process_role(command: list[str]) -> str:
+    """What a process of a run is, from its command line: kernel, worker (a spawned training process), runner, or
+    its program's name (a browser, a resource tracker)."""
+    line = " ".join(command)
+    if "ipykernel" in line:
+        return "kernel"
+    if "multiprocessing.spawn" in line or "spawn_main" in line:
+        return "worker"
+    if "resource_tracker" in line:
+        return "resource tracker"
+    if "liverkit" in line:
+        return "runner"
+    return Path(command[0]).name if command else "unknown"
 
-    A process that ends while it is being read is left out (it holds no memory any more).
-    """
+
+def tree_memory(pid: int) -> tuple[float, float, int, dict[str, float]]:
+    """(summed RSS MB, summed PSS MB, process count, RSS MB per :func:`process_role`) of process ``pid`` and all
+    its descendants, now. A process that ends while it is being read is left out (it holds no memory any more)."""
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0.0, 0.0, 0
+        return 0.0, 0.0, 0, {}
     rss = pss = 0.0
+    roles: dict[str, float] = {}
     counted = 0
     for process in processes:
         try:
             info = process.memory_full_info()
-        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            role = process_role(process.cmdline())
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             continue
         rss += info.rss / MB
         pss += getattr(info, "pss", info.rss) / MB  # PSS is Linux-only; elsewhere RSS stands in
+        roles[role] = roles.get(role, 0.0) + info.rss / MB
         counted += 1
-    return rss, pss, counted
+    return rss, pss, counted, roles
 
 
 @dataclass
@@ -88,13 +107,13 @@ class TreeMemory:
 
     def sample(self) -> None:
         """One sample, taken now (the thread calls this; tests may too)."""
-        rss, pss, n = tree_memory(self.pid)
+        rss, pss, n, roles = tree_memory(self.pid)
         if n == 0:
             return
         self.samples += 1
-        self.overall.update(rss, pss, n)
+        self.overall.update(rss, pss, roles, n)
         if self.label is not None:
-            self.by_label.setdefault(self.label(), Peak()).update(rss, pss, n)
+            self.by_label.setdefault(self.label(), Peak()).update(rss, pss, roles, n)
 
     def _run(self) -> None:
         while not self._stop.is_set():

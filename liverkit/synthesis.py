@@ -26,7 +26,7 @@ from liverkit.env import resolve_device, use_fused
 from liverkit.errors import LiverkitError
 from liverkit.nets.acgan import ACGANGenerator
 from liverkit.nets.dcgan import DCGANGenerator
-from liverkit.processes import run_in_processes
+from liverkit.processes import affordable_workers, run_in_processes
 from liverkit.protocol import outer_pool, repeat_folds
 from liverkit.runs import RunFolder
 from liverkit.seeds import GanStream, Stream, derive
@@ -168,12 +168,15 @@ def train_gans(
 
     Args:
         repeats: how many repeats train GANs (``Profile.repeats``).
-        workers: processes for the CPU (``Profile.workers``); 1 trains in this process.
+        workers: processes for the CPU (``Profile.workers``), fewer where memory is short
+            (:func:`liverkit.processes.affordable_workers`); 1 trains in this process.
         (The others as :func:`train_fold_gans`.)
     """
     _check_kind(kind)
     common = (kind, lesions, fold_of, choice, aug, config, run, seed)
-    if workers <= 1 or use_fused(fused, device) or resolve_device(device).type != "cpu":
+    on_cpu = not use_fused(fused, device) and resolve_device(device).type == "cpu"
+    workers = affordable_workers(workers) if on_cpu else 1
+    if workers <= 1:
         return {
             r: train_fold_gans(*common, device, progress, repeat=r, fused=fused, group=group) for r in range(repeats)
         }

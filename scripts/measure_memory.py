@@ -70,14 +70,18 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_mb": round(watch.overall.rss_mb),
         "peak_pss_mb": round(watch.overall.pss_mb),
         "by_notebook": {
-            k: {"rss_mb": round(p.rss_mb), "pss_mb": round(p.pss_mb), "processes": p.processes}
+            k: {
+                "rss_mb": round(p.rss_mb),
+                "pss_mb": round(p.pss_mb),
+                "processes": p.processes,
+                "at_peak": {role: round(mb) for role, mb in sorted(p.roles.items())},
+            }
             for k, p in watch.by_label.items()
         },
     }
     for name, peak in record["by_notebook"].items():
-        print(
-            f"{name:<28} peak RSS {peak['rss_mb']:>6} MB  PSS {peak['pss_mb']:>6} MB  ({peak['processes']} processes)"
-        )
+        parts = ", ".join(f"{role} {mb}" for role, mb in peak["at_peak"].items())
+        print(f"{name:<28} peak RSS {peak['rss_mb']:>6} MB  PSS {peak['pss_mb']:>6} MB  ({parts})")
     print(
         f"{'whole run':<28} peak RSS {record['peak_rss_mb']:>6} MB  PSS {record['peak_pss_mb']:>6} MB  "
         f"({seconds:.0f} s, torch {record['torch']}, exit code {code})"

@@ -23,7 +23,7 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 CPU_BUILDS = {"torch", "torchvision"}
 CUDA_ONLY = re.compile(r"nvidia-|cuda-|triton$")  # packages that only PyPI's CUDA build of torch needs
 CONDA_NAMES = {"pytorch": "torch", "python-kaleido": "kaleido"}  # conda-forge package name -> PyPI name
-NOTEBOOK_STACK = {"jupyterlab", "papermill", "nbformat", "nbconvert", "ipykernel", "psutil"}
+NOTEBOOK_STACK = {"jupyterlab", "papermill", "nbformat", "nbconvert", "ipykernel"}
 EXACT_PIN = r"([A-Za-z0-9._-]+)==([0-9][A-Za-z0-9.+!]*)"  # name==version, no wildcard
 REMAKE_LOCK = "remake the lock with scripts/lock_binder.sh (after make test passed)"
 COPY_TO_CONDA = "copy binder/requirements.txt's version into environment.yml"

@@ -11,13 +11,14 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 import torch
 from conftest import MEMORY_FILE
 
-from liverkit.memory import TreeMemory, tree_memory
+from liverkit.memory import TreeMemory, process_role, tree_memory
 
 BOUND_MB = {"cpu": 1200, "cuda": 2500}
 """Peak summed RSS of notebook 05 alone at smoke (runner + kernel), by torch build. Measured (2-core Intel Xeon,
@@ -37,7 +38,7 @@ def test_the_sampler_sees_a_child_process_allocate():
         watch = TreeMemory(process.pid, label=lambda: "allocating", interval_s=0.05).start()
         time.sleep(0.5)
         watch.stop()
-        _, _, processes = tree_memory(process.pid)
+        _, _, processes, roles = tree_memory(process.pid)
     finally:
         for child in psutil.Process(process.pid).children(recursive=True):
             child.kill()
@@ -46,7 +47,22 @@ def test_the_sampler_sees_a_child_process_allocate():
     assert processes == 2 and watch.samples >= 3
     assert 400 <= watch.overall.rss_mb < 600, watch.overall  # two blocks of 200 MB and two small interpreters
     assert watch.by_label["allocating"].rss_mb == watch.overall.rss_mb and watch.overall.processes == 2
-    assert tree_memory(process.pid) == (0.0, 0.0, 0)  # gone: nothing left to count
+    assert set(roles) == {Path(sys.executable).name} and roles[Path(sys.executable).name] >= 400  # by program
+    assert tree_memory(process.pid) == (0.0, 0.0, 0, {})  # gone: nothing left to count
+
+
+@pytest.mark.parametrize(
+    ("command", "role"),
+    [
+        (["/v/bin/python", "-m", "ipykernel_launcher", "-f", "k.json"], "kernel"),
+        (["/v/bin/python", "-c", "from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5)"], "worker"),
+        (["/v/bin/python", "-c", "from multiprocessing.resource_tracker import main;main(4)"], "resource tracker"),
+        (["/v/bin/python", "-m", "liverkit.cli", "run", "--profile", "quick"], "runner"),
+        (["/usr/lib/chromium/chromium", "--type=renderer"], "chromium"),
+    ],
+)
+def test_processes_are_named_by_role(command, role):
+    assert process_role(command) == role
 
 
 @pytest.mark.notebook

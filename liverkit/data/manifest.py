@@ -43,7 +43,7 @@ import yaml
 
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
-from liverkit.io import reading
+from liverkit.io import path_inside, reading
 
 READERS = ("phantom", "folder", "medmnist", "nifti", "lesionset")
 """Reader names a manifest entry may use."""
@@ -179,8 +179,6 @@ def _entry(name: str, spec: Any, data_root: Path, source: Path | None) -> DataEn
     path = Path(os.path.expanduser(str(spec["path"]))) if spec.get("path") else None
     if path is not None and not path.is_absolute():
         advice = "relative paths must stay inside it; give an absolute path for data stored elsewhere"
-        from liverkit.data.readers.common import path_inside  # on use: the readers import pandas, scipy, pydicom
-
         path = path_inside(data_root, path, where, advice, root_name="data root")
     return DataEntry(
         name=name,

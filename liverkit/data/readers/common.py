@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from liverkit.errors import LiverkitError, LiverkitWarning
+from liverkit.io import path_inside  # noqa: F401 - re-exported: the readers' path check lives with the file helpers
 
 
 def line_of(row: int) -> int:
@@ -63,25 +64,6 @@ def require_filled(table: pd.DataFrame, column: str, path: Path) -> None:
 def resolve_path(base: Path, value: str | os.PathLike) -> Path:
     """``value`` as a path; relative paths are taken relative to ``base`` (absolute ones are kept)."""
     return base / Path(value).expanduser()
-
-
-def path_inside(
-    root: Path, value: str | os.PathLike, where: str, advice: str | None = None, root_name: str = "data folder"
-) -> Path:
-    """``root / value``, refusing a path that leaves ``root`` (``../../etc/passwd``, ``/etc/passwd``).
-
-    A data folder that names files outside itself is either a mistake or a trap; it also would not travel.
-
-    Args:
-        advice: what the message tells the user to do instead (default: keep the files inside the folder).
-        root_name: what ``root`` is called in the message.
-    """
-    joined = root / Path(value).expanduser()
-    inside, top = os.path.normpath(joined), os.path.normpath(root)
-    if inside != top and not inside.startswith(top + os.sep):
-        advice = advice or "list files inside it, relative to it (copy or link the file into the folder)"
-        raise LiverkitError(f"{where}: path '{value}' leaves the {root_name} '{root}'; {advice}.")
-    return joined
 
 
 def warn_blank_rois(rois: np.ndarray, ids: Sequence[str], source: str) -> None:

@@ -633,20 +633,23 @@ def confusion_grid(
     cols = min(cols, len(matrices))
     rows = -(-len(matrices) // cols)
     names = [wrap(display_name(name), 26) for name in matrices]
-    title = wrap(title, 90)
+    width = 260 * cols + 220  # the class names under each matrix, and the colour bar clear of the last column
+    title = wrap(title, (width - 100) // 9)  # about 9 px a character at the title's size
     lines = title.count("<br>") + 1, max(name.count("<br>") + 1 for name in names)
-    fig = make_subplots(
-        rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.06, vertical_spacing=0.3 / rows
-    )
+    # Between rows: the tick labels (turned 30 degrees), the "predicted" title and the next row's subplot titles.
+    cell, gap, bottom = 270, 110 + 22 * lines[1], 110
+    top = 40 + 24 * lines[0] + 22 * lines[1]  # the title's lines above the first row's subplot titles
+    height = top + rows * cell + (rows - 1) * gap + bottom
+    spacing = gap / (height - top - bottom) if rows > 1 else 0.0
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.06, vertical_spacing=spacing)
     for i, matrix in enumerate(matrices.values()):
         row, col = i // cols + 1, i % cols + 1
         trace = confusion_trace(matrix, class_names, "%{text}", showscale=i == 0, colorbar_title="row share")
         fig.add_trace(trace, row, col)
         fig.update_yaxes(autorange="reversed", title_text="true" if col == 1 else "", row=row, col=col)
         fig.update_yaxes(showticklabels=col == 1, row=row, col=col)
-        fig.update_xaxes(title_text="predicted", row=row, col=col)
-    top = 40 + 24 * lines[0] + 22 * lines[1]  # the title's lines above the first row's subplot titles
-    fig.update_layout(height=330 * rows + top, title=title, margin=dict(t=top, b=60))
+        fig.update_xaxes(title_text="predicted", tickangle=-30, row=row, col=col)
+    fig.update_layout(height=height, width=width, title=title, margin=dict(t=top, b=bottom, r=120))
     return fig
 
 

@@ -73,6 +73,12 @@ def notebook_work(stem: str, profile: Profile, n_lesions: int, n_classes: int) -
     return KERNEL_WORK + LIGHT_WORK
 
 
+def rebuild_work(steps: list[str] | tuple[str, ...], profile: Profile, n_lesions: int, n_classes: int) -> float:
+    """The counted work of earlier steps that a notebook rebuilds in its own kernel (:func:`notebook_work` without
+    their kernel starts: the rebuilding notebook's kernel is already running)."""
+    return sum(notebook_work(step, profile, n_lesions, n_classes) - KERNEL_WORK for step in steps)
+
+
 @dataclass
 class Eta:
     """Overall progress and time left of a run, from each notebook's counted work and the speed measured so far.

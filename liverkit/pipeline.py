@@ -27,7 +27,7 @@ from liverkit.data import folds, load
 from liverkit.data.lesionset import LesionSet
 from liverkit.env import resolve_device, seed_everything
 from liverkit.errors import LiverkitError
-from liverkit.eta import KERNEL_WORK, notebook_work, rough_duration
+from liverkit.eta import rebuild_work, rough_duration
 from liverkit.runs import RunFolder
 from liverkit.story import NEEDS, NOTEBOOKS
 
@@ -139,7 +139,7 @@ def _time_guess(run: RunFolder, steps: list[str], cfg: Profile) -> str:
     """The work of the training ``steps`` still to build, in models and as a rough time (:func:`eta.rough_duration`);
     called once the lesion set is in the run folder (its size sets the work)."""
     lesions = run.load_lesionset(experiment.LESIONS_FILE)
-    work = sum(notebook_work(s, cfg, len(lesions), len(lesions.class_names)) - KERNEL_WORK for s in steps)
+    work = rebuild_work(steps, cfg, len(lesions), len(lesions.class_names))
     models = sum(model_count(s, cfg, run) for s in steps)
     return (
         f"to build: notebooks {', '.join(s[:2] for s in steps)}, about {models} models, {rough_duration(work)} "

@@ -18,9 +18,9 @@ from typing import Any
 import psutil
 
 from liverkit.errors import LiverkitError
+from liverkit.memory import MB
 from liverkit.progress import tqdm
 
-MB = 1024 * 1024
 WORKER_MB = 550
 """Memory one worker process holds at its peak: a fresh interpreter with torch and the kit's training modules, its
 inputs and one small model. Measured (quick profile, notebook 03, torch 2.13 CPU build): two workers raised the run's

@@ -37,7 +37,7 @@ from liverkit.config import Profile, resolve_profile
 from liverkit.data.manifest import is_lesionset_file
 from liverkit.digest import input_digests, run_inputs_digest
 from liverkit.errors import LiverkitError
-from liverkit.eta import KERNEL_WORK, Eta, notebook_work
+from liverkit.eta import Eta, notebook_work, rebuild_work
 from liverkit.io import read_json, write_json
 from liverkit.notebook_files import list_notebooks
 from liverkit.notebook_files import notebook_dir as default_notebook_dir
@@ -221,8 +221,7 @@ def plan_work(plan: list[tuple[Path, bool]], state: dict[str, str], checked: Che
     for notebook, skip in plan:
         if not skip:
             rebuilt = [step for step in NEEDS.get(notebook.stem, ()) if step not in there]
-            own = notebook_work(notebook.stem, *sizes)
-            work[notebook.stem] = own + sum(notebook_work(step, *sizes) - KERNEL_WORK for step in rebuilt)
+            work[notebook.stem] = notebook_work(notebook.stem, *sizes) + rebuild_work(rebuilt, *sizes)
             there.update(rebuilt)
         there.add(notebook.stem)
     return work

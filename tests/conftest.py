@@ -22,7 +22,7 @@ from liverkit.runs import RunFolder
 sys.path.insert(0, str(Path(__file__).parent))
 
 from datasets import OTHER_DATA, MadeData  # noqa: E402 - importable once tests/ is on the path
-from helpers import BROWSER_MISSING, BROWSER_NAMES, SMOKE_ENV, find_browser  # noqa: E402
+from helpers import BROWSER_MISSING, SMOKE_ENV, find_browser  # noqa: E402
 
 RUN_TIMEOUT_S = 1800
 MEMORY_FILE = "alone-05-memory.json"
@@ -38,7 +38,7 @@ def chromium() -> str:
     """
     found = find_browser()
     if found is None:
-        pytest.skip(BROWSER_MISSING.format(names=", ".join(BROWSER_NAMES)))
+        pytest.skip(BROWSER_MISSING)
     return found
 
 

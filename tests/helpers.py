@@ -60,7 +60,8 @@ def two_class_set(cue: str, n: int = 20, seed: int = 0) -> LesionSet:
 
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 BROWSER_MISSING = (
-    "no Chromium/Chrome on PATH ({names}): run `make browser` (Debian/Ubuntu, as root: apt-get install chromium; "
+    f"no Chromium/Chrome on PATH ({', '.join(BROWSER_NAMES)}): run `make browser` "
+    "(Debian/Ubuntu, as root: apt-get install chromium; "
     "elsewhere install Chromium or Chrome), then run the tests again. .ci/run does this before make test."
 )
 

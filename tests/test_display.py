@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
-from helpers import BROWSER_MISSING, BROWSER_NAMES, find_browser
+from helpers import BROWSER_MISSING, find_browser
 from nbclient import NotebookClient
 from PIL import Image
 
@@ -30,7 +30,7 @@ def static_pictures() -> None:
     if importlib.util.find_spec("kaleido") is None:
         pytest.skip("kaleido is not installed: pip install 'liverkit[static]' (make setup does)")
     if find_browser() is None:
-        pytest.skip(BROWSER_MISSING.format(names=", ".join(BROWSER_NAMES)))
+        pytest.skip(BROWSER_MISSING)
 
 
 def _png_size(b64: str) -> tuple[int, int]:

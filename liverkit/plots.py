@@ -633,8 +633,10 @@ def confusion_grid(
     cols = min(cols, len(matrices))
     rows = -(-len(matrices) // cols)
     names = [wrap(display_name(name), 26) for name in matrices]
-    width = 260 * cols + 220  # the class names under each matrix, and the colour bar clear of the last column
-    title = wrap(title, (width - 100) // 9)  # about 9 px a character at the title's size
+    # Room for the class names under each matrix, the colour bar clear of the last column, and a 90-character line
+    # of title (about 9 px a character).
+    width = max(260 * cols + 220, 900)
+    title = wrap(title, 90)
     lines = title.count("<br>") + 1, max(name.count("<br>") + 1 for name in names)
     # Between rows: the tick labels (turned 30 degrees), the "predicted" title and the next row's subplot titles.
     cell, gap, bottom = 270, 110 + 22 * lines[1], 110

@@ -31,6 +31,7 @@ from liverkit.env import resolve_device
 from liverkit.errors import LiverkitError
 from liverkit.io import atomic_path, atomic_write, reading
 from liverkit.nets.classifier import LesionCNN
+from liverkit.runs import remake_advice
 from liverkit.train.classifier import ClassifierConfig, config_dict
 from liverkit.train.gan_config import GANConfig, build_gan
 
@@ -124,7 +125,7 @@ def _rng_state(run: TrainingRun) -> dict:
 def restore_checkpoint(run: TrainingRun) -> None:
     """Read ``run``'s checkpoint, check that it belongs to this run, and load every piece of its state into ``run``."""
     path = run.checkpoint_path
-    remedy = "delete it, or train with resume=False, to start afresh"
+    remedy = f"{remake_advice(path)}; in Python, train with resume=False to start afresh"
     with _reading(path, CHECKPOINT_FORMAT, "GAN checkpoint", remedy) as state:
         _check_resumable(run, state, path)
         run.generator.load_state_dict(state["generator"])
@@ -156,15 +157,16 @@ def _check_resumable(run: TrainingRun, state: dict, path: Path) -> None:
     if differences:
         raise LiverkitError(
             f"cannot resume from '{path}': it was trained with other settings ({'; '.join(differences)}). "
-            "Use the checkpoint's settings, or train with resume=False (or another out_dir) to start afresh."
+            f"Use the checkpoint's settings, or start afresh: {remake_advice(path)}; in Python, train with "
+            "resume=False (or another out_dir)."
         )
     saved_data = state.get("data", {})
     if saved_data.get("fingerprint") != run.data["fingerprint"]:
         raise LiverkitError(
             f"cannot resume from '{path}': it was trained on other data (fingerprint {saved_data.get('fingerprint')}, "
             f"{saved_data.get('n_images')} images) than this call's (fingerprint {run.data['fingerprint']}, "
-            f"{run.data['n_images']} images). Pass the same training set (same fold, group and seed), or train with "
-            "resume=False (or another out_dir) to start afresh."
+            f"{run.data['n_images']} images). Pass the same training set (same fold, group and seed), or start "
+            f"afresh: {remake_advice(path)}; in Python, train with resume=False (or another out_dir)."
         )
 
 

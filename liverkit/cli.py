@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shlex
+import signal
 import sys
+import traceback
 from collections.abc import Sequence
 
 from liverkit.config import PROFILES
@@ -18,9 +21,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="liverkit",
         description="GAN-based synthetic augmentation for liver lesion classification, as notebooks you can run.",
     )
+    debug = "show the Python traceback of any failure (for reporting a bug); without it a failure is one line"
+    parser.add_argument("--debug", action="store_true", help=debug)
+    common = argparse.ArgumentParser(add_help=False)  # --debug after the command too: liverkit run ... --debug
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="execute the notebooks in order with papermill (the notebooks extra)")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, parents=[common])
+
+    run = command("run", "execute the notebooks in order with papermill (the notebooks extra)")
     run.add_argument("--profile", default="quick", choices=sorted(PROFILES), help="sizes to use (default: quick)")
     run.add_argument("--data", default="phantom", help="manifest data set name or LesionSet .npz (default: phantom)")
     run.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
@@ -29,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--notebooks", nargs="+", metavar="NB", help="numbers or names to run, e.g. 01 02 (default: all)")
     kit = "the checkout's notebooks/, else the copy inside the installed package"
     run.add_argument("--notebook-dir", help=f"folder of the notebooks (default: {kit})")
-    unchanged = "rerun notebooks even when unchanged since they last succeeded in this run folder"
+    unchanged = (
+        "rerun the selected notebooks and every later one from scratch, even when unchanged; their earlier files are "
+        "moved to stale/ in the run folder"
+    )
     run.add_argument("--force", action="store_true", help=unchanged)
     setting = "change one profile setting, e.g. classifier.epochs=4 or augment.n_flip=0 (repeatable)"
     run.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE", help=setting)
@@ -38,52 +51,111 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--executor", default="local", choices=["local", "dask"], help=where)
     run.add_argument("--scheduler", metavar="ADDRESS", help="the Dask scheduler, e.g. tcp://10.0.0.5:8786")
 
-    notebooks = commands.add_parser("notebooks", help="copy the kit's notebooks into a folder, to open in JupyterLab")
+    notebooks = command("notebooks", "copy the kit's notebooks into a folder, to open in JupyterLab")
     notebooks.add_argument("dir", metavar="DIR", help="the folder to copy them into (made if missing)")
     notebooks.add_argument("--force", action="store_true", help="replace notebooks in DIR that differ from the kit's")
 
-    data = commands.add_parser("data", help="list, fetch or check data sets of the manifest")
+    data = command("data", "list, fetch or check data sets of the manifest")
     what = "list: names, paths and licences; fetch: download; check: read the data and summarise it"
     data.add_argument("action", choices=["list", "fetch", "check"], help=what)
     data.add_argument("name", nargs="?", help="data set name (fetch, check)")
     data.add_argument("--manifest", help="manifest file (default: $LIVERKIT_MANIFEST or data_manifest.yaml)")
 
-    report = commands.add_parser("report", help="write the run's self-contained HTML report (<run>/report.html)")
+    report = command("report", "write the run's self-contained HTML report (<run>/report.html)")
     report.add_argument("run_dir", nargs="?", default="runs/demo", help="the run folder (default: runs/demo)")
+    report.add_argument("--output", metavar="FILE", help="where to write it (default: <run_dir>/report.html)")
 
-    regress = commands.add_parser("regress", help="compare a run's recorded numbers with a committed baseline")
+    regress = command("regress", "compare a run's recorded numbers with a committed baseline")
     regress.add_argument("run_dir", help="the run folder whose metrics/ to check")
     regress.add_argument("--baseline", required=True, help="baseline file, e.g. tests/baselines/quick.json")
     regress.add_argument("--update", action="store_true", help="replace the baseline with this run's numbers")
 
-    commands.add_parser("config", help="print versions, device and threads")
+    command("config", "print versions, device and threads")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; user mistakes print one line on stderr and exit with status 2."""
+    """Entry point. Every failure is one line on stderr (the traceback only with ``--debug``): a user mistake or an
+    operating-system error (no space, a name too long, no permission) exits with status 2, a stopped run with 130
+    (Ctrl-C) or 143 (SIGTERM), a fault of the kit itself with 1."""
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "notebooks":
-            return _notebooks(args)
-        if args.command == "data":
-            return _data(args)
-        if args.command == "regress":
-            return _regress(args)
-        if args.command == "report":
-            from liverkit.report import write_report
+        return _command(args)
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes one line; --debug shows the traceback
+        if isinstance(exc, SystemExit):
+            raise
+        if args.debug:
+            traceback.print_exc()
+        code, line = explain(exc)
+        print(f"liverkit: {line}", file=sys.stderr)
+        return code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
-            print(f"report: {write_report(args.run_dir)}")
-            return 0
-        from liverkit.env import print_config
 
-        print_config(details=True)
+def _command(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        return _run(args)
+    if args.command == "notebooks":
+        return _notebooks(args)
+    if args.command == "data":
+        return _data(args)
+    if args.command == "regress":
+        return _regress(args)
+    if args.command == "report":
+        from liverkit.report import write_report
+
+        print(f"report: {write_report(args.run_dir, args.output)}")
         return 0
-    except LiverkitError as exc:
-        print(f"liverkit: error: {exc}", file=sys.stderr)
-        return 2
+    from liverkit.env import print_config
+
+    print_config(details=True)
+    return 0
+
+
+class _Terminated(Exception):
+    """SIGTERM outside a notebook's run (a notebook's run handles it itself: liverkit.interrupt)."""
+
+
+def _terminate(signum: int, frame) -> None:
+    raise _Terminated
+
+
+FIXES = {
+    errno.ENOSPC: "no space left on the device: free some space (or choose another --out) and run the same command "
+    "again; what finished is kept",
+    errno.EDQUOT: "the disk quota is used up: free some space and run the same command again; what finished is kept",
+    errno.EFBIG: "the file would pass this process's file-size limit (ulimit -f): raise the limit, or free space "
+    "elsewhere, and run the same command again",
+    errno.ENAMETOOLONG: "a name in the path is too long for the file system (most allow 255 characters per folder "
+    "or file name): choose a shorter path",
+    errno.EACCES: "permission denied: fix the folder's permissions, or choose another folder (--out; for a report, "
+    "liverkit report RUN --output FILE)",
+    errno.EPERM: "operation not permitted: fix the permissions, or choose another folder",
+    errno.EROFS: "the file system is read-only: choose a writable folder (--out; for a report, liverkit report RUN "
+    "--output FILE)",
+}
+"""What to do about the operating-system errors a user can meet, by errno."""
+
+
+def explain(exc: BaseException) -> tuple[int, str]:
+    """The exit status and the one line a failure prints."""
+    if isinstance(exc, KeyboardInterrupt | _Terminated):
+        what = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
+        line = f"stopped by {what}; finished work is kept: run the same command again to go on."
+        return (130 if what == "Ctrl-C" else 143), line
+    if isinstance(exc, LiverkitError):
+        return 2, f"error: {exc}"
+    if isinstance(exc, OSError):
+        where = f" ('{exc.filename}')" if exc.filename else ""
+        fix = FIXES.get(exc.errno or 0, "check the path and try again")
+        name = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+        return 2, f"error: {exc.strerror or exc}{where} [{name}]: {fix}."
+    return 1, (
+        f"internal error ({type(exc).__name__}: {exc}). This is a fault of liverkit, not of your input: rerun with "
+        "--debug for the traceback and report it."
+    )
 
 
 def run_overrides(args: argparse.Namespace) -> dict:
@@ -112,6 +184,7 @@ def _run(args: argparse.Namespace) -> int:
         notebook_dir=args.notebook_dir,
         force=args.force,
         overrides=run_overrides(args),
+        stop_on_signal=True,
     )
     ran = [r for r in results if not r.skipped]
     skipped = f", skipped {len(results) - len(ran)} unchanged" if len(ran) < len(results) else ""

@@ -17,18 +17,27 @@ the process that runs the notebooks stay small; ``tests/test_light_imports.py`` 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
+import numpy as np
 import yaml
 
-from liverkit.augment_config import PAPER_GROUPS, AugmentConfig
+from liverkit.augment_config import INTERPOLATIONS, PAPER_GROUPS, AugmentConfig
 from liverkit.errors import LiverkitError
 from liverkit.train.classifier_config import ClassifierConfig
 from liverkit.train.gan_config import GANConfig
 
 FUSED_SETTINGS = ("auto", "on", "off")
 """Values of :attr:`Profile.fused`."""
+
+SELECTION_MODES = ("honest", "paper")
+"""Values of :attr:`Profile.selection` (the same as :data:`liverkit.experiment.SELECTION_MODES`, which needs torch)."""
+
+SEED_MAX = 2**32 - 1
+"""The largest seed :func:`check_seed` accepts: numpy's legacy global seed (``np.random.seed``) takes no more."""
 
 
 @dataclass(frozen=True)
@@ -236,6 +245,266 @@ def profile_banner(profile: str | Profile) -> str:
     return PROFILE_BANNERS.get(name, f"profile '{name}': the sizes of liverkit.config's profile of that name.")
 
 
+@dataclass(frozen=True)
+class Rule:
+    """The valid values of one profile field: a test, the sentence that states it, and a valid example."""
+
+    text: str
+    """What the value must be, completing "must be ...": ``"an integer >= 2"``."""
+    test: Callable[[Any], bool]
+    """True when a value is valid."""
+    example: Any
+    """A valid value, shown in the message as the fix (``--set key=example``)."""
+    fix: str = ""
+    """The fix to show instead of ``--set key=example`` (for whole sections, which ``--set`` cannot replace)."""
+
+
+def _is_int(value: Any) -> bool:
+    """An int (or numpy integer), not a bool: YAML reads ``true`` as a bool, and True is no count."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (numpy's too), not a bool."""
+    return (
+        isinstance(value, int | float | np.integer | np.floating)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def _int_rule(minimum: int, *, example: int, maximum: int | None = None, odd: bool = False, multiple: int = 1) -> Rule:
+    """An integer in [minimum, maximum], odd or a multiple of ``multiple`` when asked."""
+    text = f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
+    text = f"an odd integer >= {minimum}" if odd else text
+    text = f"a multiple of {multiple} >= {minimum}" if multiple > 1 else text
+
+    def test(value: Any) -> bool:
+        return (
+            _is_int(value)
+            and value >= minimum
+            and (maximum is None or value <= maximum)
+            and (not odd or value % 2 == 1)
+            and value % multiple == 0
+        )
+
+    return Rule(text, test, example)
+
+
+def _optional(rule: Rule, meaning: str) -> Rule:
+    """``rule`` or None (``meaning`` says what None does)."""
+    return Rule(
+        f"None ({meaning}; null in --set) or {rule.text}", lambda value: value is None or rule.test(value), rule.example
+    )
+
+
+def _number_rule(low: float, high: float | None, *, example: float, low_open: bool, high_open: bool = True) -> Rule:
+    """A finite number between ``low`` and ``high`` (None: no upper bound); ``*_open`` excludes the bound."""
+    if high is None:
+        text = f"a finite number {'>' if low_open else '>='} {low:g}"
+    else:
+        text = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def test(value: Any) -> bool:
+        if not _is_number(value):
+            return False
+        above = value > low if low_open else value >= low
+        below = high is None or (value < high if high_open else value <= high)
+        return above and below
+
+    return Rule(text, test, example)
+
+
+def _choice_rule(values: tuple[Any, ...]) -> Rule:
+    """One of ``values`` (the first is the example)."""
+    return Rule(f"one of {list(values)}", lambda value: isinstance(value, str) and value in values, values[0])
+
+
+BOOL_RULE = Rule("true or false", lambda value: isinstance(value, bool), True)
+"""Switches: a bool, never 0/1 or a string."""
+
+
+def _ints_rule(item: Rule, example: tuple, *, length: int | None = None, fewest: int = 1, distinct: bool) -> Rule:
+    """A tuple of ``length`` (or at least ``fewest``) integers, each valid for ``item``, distinct when asked."""
+    kind = "distinct values" if distinct else "values"
+    if length is not None:
+        text = f"a list of {length} {kind}, each {item.text}"
+    else:
+        text = f"a non-empty list of {kind}" if fewest == 1 else f"a list of at least {fewest} {kind}"
+        text += f", each {item.text}"
+
+    def test(value: Any) -> bool:
+        return (
+            isinstance(value, tuple | list)
+            and (len(value) == length if length is not None else len(value) >= fewest)
+            and all(item.test(v) for v in value)
+            and (not distinct or len(set(value)) == len(value))
+        )
+
+    return Rule(text, test, example)
+
+
+def _pair_rule(item: Rule, example: tuple, *, ordered: bool) -> Rule:
+    """Two numbers, each valid for ``item``; the first no larger than the second when ``ordered``."""
+    each = item.text.removeprefix("a number ")
+    text = f"two numbers [low, high], low <= high, each {each}" if ordered else f"two numbers, each {each}"
+
+    def test(value: Any) -> bool:
+        return (
+            isinstance(value, tuple | list)
+            and len(value) == 2
+            and all(item.test(v) for v in value)
+            and (not ordered or value[0] <= value[1])
+        )
+
+    return Rule(text, test, example)
+
+
+def _section_rule(kind: type, example: str) -> Rule:
+    """A whole section: an instance of its dataclass (its own fields have their own rules); ``example`` is one
+    ``--set`` of one of its fields."""
+    text = f"a {kind.__name__} (each of its fields has its own rule)"
+    return Rule(text, lambda value: isinstance(value, kind), None, f"set its fields one by one, e.g. --set {example}")
+
+
+_POSITIVE_LR = _number_rule(0, None, example=0.01, low_open=True)
+_FRACTION = _number_rule(0, 1, example=0.5, low_open=False)  # dropout and momentum: [0, 1)
+
+
+def _gan_rules(section: str, lr: float) -> dict[str, Rule]:
+    """The rules of one :class:`GANConfig` section (``dcgan`` or ``acgan``); its ``kind`` must name the section."""
+    rules = {
+        "kind": Rule(f"'{section}' (the {section} section trains {section.upper()}s)", lambda v: v == section, section),
+        "z_dim": _int_rule(1, example=100),
+        "g_width": _int_rule(8, example=64, multiple=8),
+        "d_width": _int_rule(1, example=16),
+        "lr": _number_rule(0, None, example=lr, low_open=True),
+        "betas": _pair_rule(_number_rule(0, 1, example=0.5, low_open=False), (0.5, 0.999), ordered=False),
+        "batch_size": _int_rule(1, example=16),
+        "epochs": _int_rule(1, example=10),
+        "checkpoint_every": _int_rule(1, example=10),
+        "bf16": BOOL_RULE,
+        "channels_last": BOOL_RULE,
+        "max_steps": _optional(_int_rule(1, example=600), "train all epochs"),
+        "trusted_steps": _optional(_int_rule(1, example=600), "no known floor"),
+        "sample_grid": _int_rule(1, example=8),
+        "collapse_samples": _int_rule(2, example=64),
+        "dropout": _FRACTION,
+    }
+    return {f"{section}.{name}": rule for name, rule in rules.items()}
+
+
+FIELD_RULES: dict[str, Rule] = {
+    "name": Rule("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip()), "mine"),
+    "n_folds": _int_rule(2, example=3),
+    "grid_per_class": _int_rule(1, example=8),
+    "histogram_bins": _int_rule(1, example=40),
+    "augment": _section_rule(AugmentConfig, "augment.n_rot=30"),
+    "augment.n_rot": _int_rule(1, example=30),
+    "augment.rot_range_deg": _pair_rule(
+        _number_rule(-360, 360, example=0, low_open=False, high_open=False), (0, 180), ordered=True
+    ),
+    "augment.n_flip": _int_rule(0, example=3, maximum=3),
+    "augment.n_trans": _int_rule(0, example=7),
+    "augment.n_scale": _int_rule(0, example=5),
+    "augment.max_shift_px": _number_rule(0, None, example=4.0, low_open=False),
+    "augment.shift_fraction": _number_rule(0, None, example=0.1, low_open=False),
+    "augment.lesion_fraction": _number_rule(0, 1, example=0.5, low_open=True, high_open=False),
+    "augment.max_scale_change": _number_rule(0, 1, example=0.2, low_open=False),
+    "augment.interpolation": _choice_rule(INTERPOLATIONS),
+    "classic_groups": _ints_rule(_int_rule(0, example=0), (0, 500), distinct=True),
+    "classifier": _section_rule(ClassifierConfig, "classifier.epochs=8"),
+    "classifier.channels": _ints_rule(_int_rule(1, example=8), (8, 16, 32), length=3, distinct=False),
+    "classifier.kernels": _ints_rule(_int_rule(1, example=5, odd=True), (5, 5, 3), length=3, distinct=False),
+    "classifier.hidden": _int_rule(1, example=64),
+    "classifier.dropout": _FRACTION,
+    "classifier.lr": _POSITIVE_LR,
+    "classifier.momentum": _number_rule(0, 1, example=0.9, low_open=False),
+    "classifier.batch_size": _int_rule(1, example=64),
+    "classifier.epochs": _int_rule(1, example=8),
+    "classifier.bf16": BOOL_RULE,
+    "classifier.channels_last": BOOL_RULE,
+    "repeats": _int_rule(1, example=3),
+    "inner_folds": _int_rule(2, example=4),
+    "selection": _choice_rule(SELECTION_MODES),
+    "dcgan": _section_rule(GANConfig, "dcgan.epochs=10"),
+    **_gan_rules("dcgan", lr=2e-4),
+    "acgan": _section_rule(GANConfig, "acgan.epochs=10"),
+    **_gan_rules("acgan", lr=1e-4),
+    "gan_group": _optional(_int_rule(0, example=450), "each fold's chosen group"),
+    "workers": _int_rule(1, example=2),
+    "gan_samples_per_class": _int_rule(1, example=200),
+    "synthetic_sizes": _ints_rule(_int_rule(1, example=25), (25, 75), fewest=2, distinct=True),
+    "null_sims": _int_rule(1, example=200),
+    "map_synthetic_per_class": _int_rule(1, example=100),
+    "turing_real": _int_rule(1, example=20),
+    "turing_synthetic": _int_rule(1, example=20),
+    "fused": _choice_rule(FUSED_SETTINGS),
+}
+"""The one table of valid profile values, keyed by dotted name: a profile field (``n_folds``), a section
+(``classifier``) or a section's field (``classifier.lr``, ``dcgan.lr``). :func:`check_profile` applies it to every
+resolved profile, so ``--set``, each notebook's ``overrides`` and the runner refuse a bad value before any kernel
+starts. Every field of :class:`Profile` and of its sections has an entry (``tests/test_profile_rules.py``)."""
+
+
+def check_field(key: str, value: Any) -> None:
+    """A LiverkitError naming ``key``, ``value``, the rule and a valid example when ``value`` breaks
+    :data:`FIELD_RULES`' rule for ``key``.
+
+    Args:
+        key: a dotted profile field, e.g. ``classifier.lr``.
+        value: its value.
+    """
+    rule = FIELD_RULES.get(key)
+    if rule is None:  # a field added without a rule: a bug of the kit, caught by tests/test_profile_rules.py
+        raise KeyError(f"liverkit.config.FIELD_RULES has no rule for profile field '{key}'.")
+    if not rule.test(value):
+        fix = rule.fix or f"e.g. --set {key}={_as_yaml(rule.example)}"
+        raise LiverkitError(f"{key} = {value!r} is out of range: must be {rule.text} ({fix}).")
+
+
+def check_profile(profile: Profile) -> None:
+    """Check every field of ``profile`` and of its sections against :data:`FIELD_RULES`.
+
+    :func:`resolve_profile` calls it on every profile it returns, so a value that would fail inside a notebook
+    (``classifier.epochs=0``, ``classifier.lr=-1``) is refused at once, naming the field.
+
+    Raises:
+        LiverkitError: naming the first field out of range, its value, the rule and a valid example.
+    """
+    for outer in fields(profile):
+        value = getattr(profile, outer.name)
+        check_field(outer.name, value)
+        if is_dataclass(value):
+            for inner in fields(value):
+                check_field(f"{outer.name}.{inner.name}", getattr(value, inner.name))
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int when it is a seed every generator of the kit takes: an integer (not a bool) from 0 to
+    :data:`SEED_MAX` (2**32 - 1, numpy's legacy global seed's limit); a LiverkitError otherwise.
+
+    Args:
+        seed: the run's seed (``--seed``, a notebook's ``seed`` parameter).
+    """
+    if not (_is_int(seed) and 0 <= seed <= SEED_MAX):
+        raise LiverkitError(
+            f"seed must be an integer from 0 to {SEED_MAX} (2**32 - 1), got {seed!r}; pass e.g. --seed 0."
+        )
+    return int(seed)
+
+
+def _as_yaml(value: Any) -> str:
+    """``value`` as one would type it after ``--set key=`` (YAML: ``null``, ``true``, ``[0, 15]``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return f"[{', '.join(_as_yaml(v) for v in value)}]"
+    return str(value)
+
+
 def get_profile(name: str | Profile) -> Profile:
     """Look a profile up by name (``smoke``, ``quick``, ``paper``); a Profile passes through unchanged."""
     if isinstance(name, Profile):
@@ -265,7 +534,8 @@ def parse_overrides(assignments: list[str] | tuple[str, ...]) -> dict[str, Any]:
 
 def resolve_profile(profile: str | Profile, data: str = "phantom", overrides: dict[str, Any] | None = None) -> Profile:
     """The profile a run uses: the named profile, then the data set's manifest ``augment`` settings, then the run's
-    own overrides (``--set`` on the command line, the ``overrides`` parameter of every notebook).
+    own overrides (``--set`` on the command line, the ``overrides`` parameter of every notebook), every field
+    checked against :data:`FIELD_RULES` (:func:`check_profile`).
 
     Args:
         profile: ``smoke``, ``quick``, ``paper`` or a Profile.
@@ -278,6 +548,7 @@ def resolve_profile(profile: str | Profile, data: str = "phantom", overrides: di
     changes |= dict(overrides or {})
     for key, value in changes.items():
         resolved = _set_field(resolved, key, value)
+    check_profile(resolved)
     return resolved
 
 
@@ -307,7 +578,8 @@ def _replace_checked(holder: Any, name: str, value: Any, key: str) -> Any:
     current = getattr(holder, name)
     if isinstance(current, tuple) and isinstance(value, list):
         value = tuple(value)
-    if current is not None and not _same_kind(current, value):
+    check_field(key, value)  # the table's rule and fix, before a section's own __post_init__ sees the value
+    if current is not None and value is not None and not _same_kind(current, value):  # None: the table decided
         raise LiverkitError(
             f"override '{key}': expected a value like {current!r} ({type(current).__name__}), got {value!r}."
         )

@@ -1,4 +1,5 @@
-"""What a run's results depend on, as digests: the runner skips a notebook only when none of it changed.
+"""What a run's results depend on, as digests: the runner skips a notebook only when none of it changed, and moves
+aside what was made from other inputs (:mod:`liverkit.run_state`).
 
 The digest of a run's inputs covers the data's contents (a file's bytes, a folder's every file, the volumes a NIfTI
 table names), its manifest entry as resolved, the resolved profile, the versions of the packages that compute the
@@ -20,15 +21,39 @@ VERSIONED_PACKAGES = ("torch", "numpy", "scikit-learn", "umap-learn")
 """Packages whose version can change a notebook's numbers: a new version reruns every notebook."""
 
 
-def input_digests(notebooks: Sequence[Path], parameters: dict, run_inputs: str) -> dict[str, str]:
+def run_inputs(data: str, profile: Profile, parameters: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a run's inputs, each recorded in the runner's state so that a change can be named.
+
+    ``data`` is :func:`data_record` (the data's contents digest and manifest entry); ``profile``, ``parameters`` and
+    ``kit`` are digests of the resolved profile, the notebooks' parameters and the library's source; ``versions``
+    the versions of the packages that compute the numbers.
+    """
+    return {
+        "data": data_record(data),
+        "profile": _json_digest(profile.to_dict()),
+        "parameters": _json_digest(parameters),
+        "versions": package_versions(),
+        "kit": library_digest(),
+    }
+
+
+INPUT_PARTS = {
+    "data": "the data",
+    "profile": "the profile's settings",
+    "parameters": "the run's parameters",
+    "versions": "the numerical packages' versions",
+    "kit": "the liverkit code",
+}
+"""How a message names each part of :func:`run_inputs` that changed."""
+
+
+def input_digests(notebooks: Sequence[Path], inputs: dict[str, Any]) -> dict[str, str]:
     """A digest per notebook of everything its result depends on: chained, so a change reaches every later one.
 
-    The chain starts from the parameters, ``run_inputs`` (:func:`run_inputs_digest`) and the library's source;
-    each notebook adds its cells (sources and types; outputs and metadata are ignored).
+    The chain starts from the run's ``inputs`` (:func:`run_inputs`); each notebook adds its cells (sources and
+    types; outputs and metadata are ignored).
     """
-    chain = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode())
-    chain.update(run_inputs.encode())
-    chain.update(_library_digest().encode())
+    chain = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode())
     digests = {}
     for notebook in notebooks:
         cells = json.loads(notebook.read_text())["cells"]
@@ -38,10 +63,13 @@ def input_digests(notebooks: Sequence[Path], parameters: dict, run_inputs: str) 
 
 
 def run_inputs_digest(data: str, profile: Profile) -> str:
-    """The run's inputs beside the parameters: the data (contents and manifest entry), the resolved profile and
-    the versions of the packages that compute the numbers."""
+    """One digest of the data (contents and manifest entry), the resolved profile and the package versions."""
     record = {"data": data_record(data), "profile": profile.to_dict(), "versions": package_versions()}
-    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+    return _json_digest(record)
+
+
+def _json_digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def data_record(data: str) -> dict[str, Any]:
@@ -100,7 +128,7 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def _library_digest() -> str:
+def library_digest() -> str:
     """The library's Python sources: editing the kit reruns every notebook."""
     package = Path(__file__).resolve().parent
     digest = hashlib.sha256()

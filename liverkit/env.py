@@ -15,6 +15,7 @@ import torch
 from IPython import get_ipython
 from IPython.display import display
 
+from liverkit.config import check_seed
 from liverkit.errors import LiverkitError, LiverkitWarning
 
 _REPORTED_PACKAGES = ("liverkit", "torch", "torchvision", "numpy", "scikit-learn", "umap-learn", "plotly", "papermill")
@@ -48,12 +49,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def seed_everything(seed: int) -> np.random.Generator:
     """Seed Python, numpy and torch from one integer and return a numpy Generator for explicit use.
 
-    The kit passes generators down explicitly; the global seeds only make third-party code repeatable.
+    The kit passes generators down explicitly; the global seeds only make third-party code repeatable. The seed
+    must be an integer from 0 to 2**32 - 1 (:func:`liverkit.config.check_seed`: numpy's global seed takes no more),
+    so one seed means the same thing to Python, numpy and torch.
     """
-    if not isinstance(seed, int) or seed < 0:
-        raise LiverkitError(f"seed must be a non-negative integer, got {seed!r}.")
+    seed = check_seed(seed)
     random.seed(seed)
-    np.random.seed(seed % 2**32)  # noqa: NPY002 - third-party code may still use the legacy global RNG
+    np.random.seed(seed)  # noqa: NPY002 - third-party code may still use the legacy global RNG
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
 

@@ -12,7 +12,10 @@ so a rerun after a lost client resumes where it stopped.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -177,20 +180,104 @@ def _dask():
     return Client, as_completed
 
 
-def check_scheduler(address: str, timeout_s: float = 10.0) -> int:
-    """Connect to the Dask scheduler at ``address`` and return its number of workers; a LiverkitError when it does
-    not answer within ``timeout_s`` or has no workers."""
+SCHEDULER_TIMEOUT_S = 10.0
+"""Seconds :func:`check_scheduler` waits, at most, for the whole check of a Dask scheduler: TCP connect, Dask
+handshake and the ``scheduler_info`` call together, whatever the other side does (refuses, accepts and stays
+silent, or answers slowly)."""
+SCHEDULER_SCHEMES = ("tcp", "tls")
+"""Dask comm protocols ``--scheduler`` accepts; an address without one means ``tcp://``."""
+_SCHEDULER_EXAMPLE = "tcp://10.0.0.5:8786"
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*")
+
+
+def parse_scheduler(address: str) -> str:
+    """``address`` as ``scheme://host:port`` when it is a Dask scheduler address: ``tcp://host:port``,
+    ``tls://host:port`` or ``host:port`` (meaning tcp), the host a name, an IPv4 address or a bracketed IPv6 one,
+    the port 1-65535. A LiverkitError naming the address and giving an example otherwise (``not-an-address``, an
+    ``http://`` URL, a missing port), so a typo is refused before anything tries to connect.
+
+    Args:
+        address: the scheduler's address, as given to ``--scheduler``.
+    """
+
+    def refuse(why: str) -> LiverkitError:
+        return LiverkitError(
+            f"--scheduler {address!r} is not a Dask scheduler address ({why}); give tcp://HOST:PORT, tls://HOST:PORT "
+            f"or HOST:PORT with a port from 1 to 65535, e.g. {_SCHEDULER_EXAMPLE} (the address dask scheduler prints)."
+        )
+
+    if not isinstance(address, str) or not address.strip():
+        raise refuse("it is empty" if isinstance(address, str) else f"a {type(address).__name__}, not a string")
+    text = address.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "tcp", text
+    if scheme.lower() not in SCHEDULER_SCHEMES:
+        raise refuse(f"the protocol '{scheme}://' is not one of {[f'{s}://' for s in SCHEDULER_SCHEMES]}")
+    if any(c in rest for c in "/?#@ "):
+        raise refuse("only HOST:PORT may follow the protocol, no path, user or spaces")
+    host, colon, port = rest.rpartition(":")
+    if not colon:
+        raise refuse("the port is missing")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise refuse(f"the port '{port}' is not a number from 1 to 65535")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise refuse(f"'{host}' is not an IPv6 address") from None
+    elif not _HOST_NAME.fullmatch(host):
+        raise refuse("the host is missing" if not host else f"'{host}' is not a host name or IP address")
+    return f"{scheme.lower()}://{host}:{int(port)}"
+
+
+def check_scheduler(address: str, timeout_s: float = SCHEDULER_TIMEOUT_S) -> int:
+    """The number of workers of the Dask scheduler at ``address``, checked before any kernel starts.
+
+    The address is parsed first (:func:`parse_scheduler`). The check then connects, does Dask's handshake and asks
+    for the scheduler's workers in a daemon thread, and waits for it at most ``timeout_s`` seconds
+    (:data:`SCHEDULER_TIMEOUT_S`, 10 s, by default) whatever the other side does: a server that accepts the
+    connection and never answers is refused at the deadline (the thread is left to Dask's own timeouts; being a
+    daemon it never keeps the process alive). Importing Dask is not counted.
+
+    Raises:
+        LiverkitError: the address is malformed, nothing answers there, it does not answer within ``timeout_s``,
+            or the scheduler has no workers.
+    """
+    url = parse_scheduler(address)
     client_class, _ = _dask()
-    try:
-        with client_class(address, timeout=timeout_s) as client:
-            workers = len(client.scheduler_info()["workers"])
-    except (OSError, TimeoutError) as error:
+    result: dict[str, object] = {}
+
+    def probe() -> None:
+        try:
+            with client_class(url, timeout=0.8 * timeout_s) as client:  # Dask gives up first when it can
+                result["workers"] = len(client.scheduler_info()["workers"])
+        except BaseException as error:  # noqa: BLE001 - reported to the caller, whatever Dask raised
+            result["error"] = error
+
+    thread = threading.Thread(target=probe, name=f"check_scheduler {url}", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
         raise LiverkitError(
-            f"no Dask scheduler answered at '{address}' within {timeout_s:.0f} s ({error}); start one "
+            f"the Dask scheduler at '{url}' did not answer within {timeout_s:g} s (it accepted no Dask handshake "
+            "or no request in time); check that the address is a Dask scheduler's (dask scheduler prints it) and "
+            "that it is not overloaded."
+        )
+    error = result.get("error")
+    if isinstance(error, OSError | TimeoutError):
+        raise LiverkitError(
+            f"no Dask scheduler answered at '{url}' within {timeout_s:g} s ({error}); start one "
             "(dask scheduler, then dask worker ADDRESS on each machine) or check the address."
         ) from error
+    if error is not None:
+        raise LiverkitError(
+            f"could not talk to the Dask scheduler at '{url}' ({type(error).__name__}: {error}); check the address "
+            f"and, for tls://, the TLS settings in Dask's configuration."
+        ) from error
+    workers = int(result["workers"])
     if workers == 0:
-        raise LiverkitError(f"the Dask scheduler at '{address}' has no workers; start some with dask worker {address}.")
+        raise LiverkitError(f"the Dask scheduler at '{url}' has no workers; start some with dask worker {url}.")
     return workers
 
 

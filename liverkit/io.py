@@ -118,8 +118,8 @@ def path_inside(
     from liverkit.errors import LiverkitError
 
     joined = root / Path(value).expanduser()
-    inside, top = os.path.normpath(joined), os.path.normpath(root)
-    if inside != top and not inside.startswith(top + os.sep):
+    inside, top = os.path.abspath(joined), os.path.abspath(root)  # absolute: a root of "." holds "a.png" too
+    if os.path.commonpath([inside, top]) != top:
         advice = advice or "list files inside it, relative to it (copy or link the file into the folder)"
         raise LiverkitError(f"{where}: path '{value}' leaves the {root_name} '{root}'; {advice}.")
     return joined

@@ -57,6 +57,7 @@ from liverkit.config import Profile, resolve_profile
 from liverkit.env import CONFIG_METADATA, config_info
 from liverkit.errors import LiverkitError
 from liverkit.io import atomic_write
+from liverkit.run_state import changed_since
 from liverkit.runner import INSTALL_NOTEBOOK_EXTRA, default_notebook_dir, list_notebooks
 from liverkit.runs import RunFolder
 
@@ -97,8 +98,9 @@ class Report:
     seconds: float
 
 
-def write_report(run_dir: str | os.PathLike) -> Path:
-    """Build the run folder's report and write it atomically to ``<run_dir>/report.html``; return that path.
+def write_report(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
+    """Build the run folder's report and write it atomically to ``output`` (default ``<run_dir>/report.html``: a
+    read-only run folder needs another place); return that path. A failed write leaves the previous report.
 
     Raises:
         LiverkitError: ``run_dir`` is not a run folder (it has no ``run.json``), or nbconvert is not installed.
@@ -109,7 +111,7 @@ def write_report(run_dir: str | os.PathLike) -> Path:
         tmp.write_text(report.html, encoding="utf-8")
         tmp.chmod(0o644)  # a report is for sharing; atomic_write's temporary files start private (0600)
 
-    return atomic_write(Path(run_dir) / REPORT_FILE, write)
+    return atomic_write(Path(run_dir) / REPORT_FILE if output is None else Path(output), write)
 
 
 def build_report(run_dir: str | os.PathLike) -> Report:
@@ -148,10 +150,14 @@ class RunData:
         kit = default_notebook_dir()
         self.sources = {p.stem: p for p in list_notebooks(kit)} if kit.is_dir() else {}
         executed = list_notebooks(self.folder) if self.folder.is_dir() else []
-        self.executed = {p.stem: p for p in executed}
-        self.stems = sorted({*self.sources, *self.executed})
+        self.stems = sorted({*self.sources, *(p.stem for p in executed)})
         """The kit's notebooks and any other executed ones, in story order."""
-        self._notebooks: dict[str, dict | None] = {}
+        self._notebooks: dict[str, dict | None] = {p.stem: _read_notebook(p) for p in executed}
+        self.damaged = {p.stem: p for p in executed if self._notebooks[p.stem] is None}
+        """Executed copies that cannot be read (a write cut short): their sections say which notebook to rerun."""
+        self.executed = {p.stem: p for p in executed if p.stem not in self.damaged}
+        self.stale = changed_since(path)
+        """Why every result here is stale (the data, the kit or a package changed since the run), or None."""
 
     def failed_copy(self, stem: str) -> Path | None:
         """The copy papermill kept when this notebook's last run failed, if there is one."""
@@ -161,10 +167,19 @@ class RunData:
     def notebook(self, stem: str) -> dict | None:
         """The executed copy as nbformat JSON (the failed copy when that is all there is), else None; read once
         (the run section and the notebook's own section both read it; neither changes it)."""
-        if stem not in self._notebooks:
+        if stem not in self._notebooks or stem in self.damaged:
             path = self.executed.get(stem) or self.failed_copy(stem)
-            self._notebooks[stem] = json.loads(path.read_text(encoding="utf-8")) if path else None
+            return _read_notebook(path) if path else None
         return self._notebooks[stem]
+
+
+def _read_notebook(path: Path) -> dict | None:
+    """A notebook file's JSON, or None when it cannot be read as a notebook (cut short, not JSON, unreadable)."""
+    try:
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return notebook if isinstance(notebook, dict) and isinstance(notebook.get("cells"), list) else None
 
 
 # ---------------------------------------------------------------------------------------------- notebooks
@@ -197,6 +212,20 @@ def notebook_section(run: RunData, stem: str, figures: Figures) -> Section:
     number = stem[:2]
     notebook = run.notebook(stem)
     title = notebook_title(notebook, stem) if notebook else source_title(run, stem)
+    again = f"liverkit run --out {shlex.quote(str(run.run.path))} --notebooks {number}"
+    if stem in run.damaged:
+        body = (
+            f'<p class="not-run">damaged: rerun notebook {esc(number)}. Its executed copy '
+            f"{esc(run.damaged[stem].name)} cannot be read (a write was cut short); <code>{esc(again)} --force</code> "
+            "remakes it.</p>"
+        )
+        return Section(f"nb{number}", title, body, complete=False)
+    if notebook is not None and run.stale and stem in run.executed:
+        body = (
+            f'<p class="not-run">stale: {esc(run.stale)} since this notebook ran, so its results are not shown; '
+            f"<code>{esc(again)}</code> remakes it from the current inputs.</p>"
+        )
+        return Section(f"nb{number}", title, body, complete=False)
     if notebook is None:
         body = f'<p class="not-run">not run yet: notebook {esc(number)} ({esc(stem)}.ipynb).</p>'
         return Section(f"nb{number}", title, body, complete=False)
@@ -324,14 +353,15 @@ def notebook_timings(run: RunData) -> pd.DataFrame:
     for stem in run.stems:
         notebook = run.notebook(stem)
         if notebook is None:
-            rows.append({"notebook": stem, "status": "not run yet", "seconds": None, "started": "", "finished": ""})
+            status = "damaged: rerun it" if stem in run.damaged else "not run yet"
+            rows.append({"notebook": stem, "status": status, "seconds": None, "started": "", "finished": ""})
             continue
         meta = notebook["metadata"].get("papermill", {})
         seconds = meta.get("duration")
         rows.append(
             {
                 "notebook": stem,
-                "status": "failed" if meta.get("exception") or run.failed_copy(stem) else "done",
+                "status": _status(run, stem, meta),
                 "seconds": None if seconds is None else round(float(seconds), 1),
                 "started": meta.get("start_time") or "",
                 "finished": meta.get("end_time") or "",
@@ -340,17 +370,31 @@ def notebook_timings(run: RunData) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _status(run: RunData, stem: str, meta: dict) -> str:
+    if meta.get("exception") or run.failed_copy(stem):
+        return "failed"
+    return "stale" if run.stale else "done"
+
+
 def record_section(run: RunData) -> Section:
     """The recorded key numbers as the notebooks wrote them, the resolved profile and the rerun command."""
     body = paragraph("To run this again:") + f"<pre>{esc(rerun_command(run.identity, run.run.path))}</pre>"
     files = sorted((run.run.path / "metrics").glob("*.json"))
     body += heading("Recorded key numbers (metrics/*.json, as the notebooks wrote them)")
-    body += "".join(details(f.stem, json_block(run.run.read_metrics(f.stem))) for f in files)
+    body += "".join(details(f.stem, metrics_block(run, f.stem)) for f in files)
     body += "" if files else paragraph("No notebook has recorded metrics yet.", "note")
     body += heading("Settings")
     body += details(f"Profile '{run.profile.name}' (liverkit.config)", json_block(run.profile.to_dict()))
     body += details("run.json", json_block(run.identity))
     return Section("record", "Record and settings", body)
+
+
+def metrics_block(run: RunData, stem: str) -> str:
+    """One notebook's recorded numbers as JSON; a record that cannot be read says which notebook to rerun."""
+    try:
+        return json_block(run.run.read_metrics(stem))
+    except LiverkitError as exc:
+        return paragraph(f"damaged: rerun notebook {stem[:2]} ({exc})", "note")
 
 
 def rerun_command(identity: dict[str, Any], run_dir: str | os.PathLike) -> str:

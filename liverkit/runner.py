@@ -20,6 +20,7 @@ without them a run stops at once and says how to get them.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sys
@@ -28,27 +29,27 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from liverkit.config import Profile, resolve_profile
+from liverkit.config import Profile, check_seed, resolve_profile
 from liverkit.data.manifest import is_lesionset_file
-from liverkit.digest import input_digests, run_inputs_digest
+from liverkit.digest import input_digests, run_inputs
 from liverkit.errors import LiverkitError
 from liverkit.eta import Eta, notebook_work, rebuild_work
-from liverkit.io import read_json, write_json
+from liverkit.interrupt import stop_on_signals
+from liverkit.io import read_json
 from liverkit.notebook_files import list_notebooks
 from liverkit.notebook_files import notebook_dir as default_notebook_dir
 from liverkit.progress import HEADLESS_ENV
+from liverkit.run_state import RunState, move_aside, read_state, stale_notebooks, write_state
 from liverkit.runs import RunFolder, identity_differences, run_identity
 from liverkit.story import NEEDS
 
 KERNEL_NAME = "python3"
 """The kernel papermill starts: resolves to the Python that runs papermill (the kit's own environment)."""
-STATE_FILE = "runner_state.json"
-"""Per notebook, the digest of the inputs it last succeeded with (in the run folder)."""
 LOCK_FILE = ".liverkit.lock"
 """Held (locked) by the run using the folder; it holds that run's process id."""
 NOTEBOOK_EXTRA = "liverkit run needs the notebook extra (papermill, nbformat, jupyter_client)"
@@ -114,6 +115,7 @@ def run_notebooks(
     force: bool = False,
     overrides: dict[str, Any] | None = None,
     heartbeat_s: float = 30.0,
+    stop_on_signal: bool = False,
 ) -> list[NotebookResult]:
     """Check every input, then execute the notebooks in order with papermill into the run folder ``out``.
 
@@ -129,6 +131,8 @@ def run_notebooks(
         force: run every selected notebook, even those unchanged since they last succeeded.
         overrides: profile changes, ``{"classifier.epochs": 4}`` (``--set``); every notebook gets them.
         heartbeat_s: seconds between progress lines while one notebook runs.
+        stop_on_signal: on SIGINT or SIGTERM while a notebook runs, kill its kernel, clean up, print one line and
+            end the process (:mod:`liverkit.interrupt`; the command line's choice). False: Python's own handling.
     """
     require_notebook_extra()  # before any check or file: without papermill nothing could run
     absolute_data_env()
@@ -152,11 +156,18 @@ def run_notebooks(
             "device": device,
             "overrides": overrides,
         }
-        digests = input_digests(every, parameters, run_inputs_digest(data, checked.profile))
+        inputs = run_inputs(data, checked.profile, {k: v for k, v in parameters.items() if k != "run_dir"})
+        digests = input_digests(every, inputs)
         state = read_state(out)
-        plan = plan_runs(out, selected, state, digests, force)
-        work = plan_work(plan, state, checked)
-        run = _Run(out, every, state, digests, parameters, Eta(work), progress, heartbeat_s)
+        stems = [p.stem for p in every]
+        redo = set(stems[stems.index(selected[0].stem) :]) if force else set()
+        for line in move_aside(out, stale_notebooks(out, stems, state, digests, redo), state, inputs, redo):
+            _say(progress, line)
+        state.inputs = inputs
+        write_state(out, state)
+        plan = plan_runs(out, selected, state.done, digests, force)
+        work = plan_work(plan, state.done, checked)
+        run = _Run(out, every, state, digests, parameters, Eta(work), progress, heartbeat_s, stop_on_signal)
         return [run.one(i, notebook, skip, len(plan)) for i, (notebook, skip) in enumerate(plan, start=1)]
 
 
@@ -166,12 +177,13 @@ class _Run:
 
     out: Path
     every: list[Path]
-    state: dict[str, str]
+    state: RunState
     digests: dict[str, str]
     parameters: dict[str, Any]
     tracker: Eta
     progress: Callable[[str], None] | None
     heartbeat_s: float
+    stop_on_signal: bool
 
     def one(self, i: int, notebook: Path, skip: bool, n: int) -> NotebookResult:
         """Skip or execute one notebook, keeping the state file and the progress lines up to date."""
@@ -180,17 +192,29 @@ class _Run:
             _say(self.progress, f"[{i}/{n}] {notebook.stem}: unchanged since it last succeeded, skipped")
             return NotebookResult(notebook.stem, output, 0.0, skipped=True)
         _say(self.progress, f"[{i}/{n}] {notebook.stem}; {self.tracker.line()}")
-        for later in self.every[self.every.index(notebook) :]:  # it and every later notebook must succeed again
-            self.state.pop(later.stem, None)
-        write_json(self.out / STATE_FILE, self.state)
+        self.state.started(notebook.stem, self.digests, [p.stem for p in self.every])
+        write_state(self.out, self.state)
         self.tracker.start(notebook.stem)
-        with _heartbeat(self.progress, self.tracker, self.heartbeat_s):
+        stopping = stop_on_signals(self.out, lambda name, removed: self.stopped(name, notebook.stem, removed))
+        beating = _heartbeat(self.progress, self.tracker, self.heartbeat_s)
+        with stopping if self.stop_on_signal else nullcontext(), beating:
             result = _execute(notebook, output, self.parameters)
         self.tracker.finish(notebook.stem)
-        self.state[notebook.stem] = self.digests[notebook.stem]
-        write_json(self.out / STATE_FILE, self.state)
+        self.state.done[notebook.stem] = self.digests[notebook.stem]
+        write_state(self.out, self.state)
         _say(self.progress, f"      done in {result.seconds:.1f} s -> {result.output}; {self.tracker.line()}")
         return result
+
+    def stopped(self, signal_name: str, notebook: str, removed: list[Path]) -> str:
+        """The one line a stopped run prints: what was kept, and how to go on."""
+        done = [stem for stem in self.state.done if stem != notebook]
+        kept = f"kept {', '.join(done)}" if done else "no notebook had finished"
+        how = "Ctrl-C" if signal_name == "SIGINT" else signal_name
+        cleaned = f"; removed {len(removed)} temporary file(s)" if removed else ""
+        return (
+            f"stopped by {how} during {notebook}: {kept}, and what {notebook} had saved (finished models and "
+            f"checkpoints are reused){cleaned}. Run the same command again to go on from there."
+        )
 
 
 def _say(progress: Callable[[str], None] | None, line: str) -> None:
@@ -248,8 +272,7 @@ def check_inputs(profile: str, data: str, seed: int, device: str, overrides: dic
     """
     from liverkit.env import resolve_device
 
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise LiverkitError(f"seed must be an integer >= 0, got {seed!r}; pass e.g. --seed 0.")
+    check_seed(seed)
     _check_data_source(data)
     resolved = resolve_profile(profile, data, overrides)
     resolve_device(device)
@@ -332,17 +355,6 @@ def check_identity(out: Path, identity: dict[str, Any]) -> None:
             f"run folder '{out}' belongs to another configuration ({'; '.join(differ)}); nothing was changed. "
             "Use a new --out, or delete this run folder to start over."
         )
-
-
-def read_state(out: Path) -> dict[str, str]:
-    """The digests of the notebooks that last succeeded in ``out`` (empty for a new folder)."""
-    file = out / STATE_FILE
-    if not file.exists():
-        return {}
-    state = read_json(file, "the runner's state file", "delete it (every notebook then runs again)")
-    if not isinstance(state, dict):
-        raise LiverkitError(f"the runner's state file '{file}' is not a mapping; delete it (every notebook reruns).")
-    return state
 
 
 # ---------------------------------------------------------------------------------------------- the run lock
@@ -456,30 +468,34 @@ def _execute(notebook: Path, output: Path, parameters: dict) -> NotebookResult:
     failed = output.with_name(f"{output.stem}.failed.ipynb")
     start = time.perf_counter()
     try:
-        with _headless_env():
-            papermill.execute_notebook(
-                str(notebook),
-                str(running),
-                parameters=parameters,
-                kernel_name=KERNEL_NAME,
-                cwd=str(output.parent),
-                progress_bar=False,
-                coalesce_streams=True,  # a text progress bar's redraws become one line in the executed copy
-                kernel_manager_class=_kernel_manager_class(),
-            )
-    except PapermillExecutionError as exc:
+        _papermill(papermill, notebook, running, output, parameters)
+    except BaseException as exc:
         _keep_failed(running, failed)
+        if not isinstance(exc, PapermillExecutionError):
+            raise
         raise LiverkitError(
             f"notebook '{notebook.name}' failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
             f"{exc.ename}: {exc.evalue.rstrip('.')}. The executed copy with the traceback is '{failed}'"
             f"{'; the last good copy is unchanged' if output.is_file() else ''}."
         ) from exc
-    except BaseException:
-        _keep_failed(running, failed)
-        raise
     os.replace(running, output)
     failed.unlink(missing_ok=True)
     return NotebookResult(notebook=notebook.stem, output=output, seconds=time.perf_counter() - start)
+
+
+def _papermill(papermill, notebook: Path, running: Path, output: Path, parameters: dict) -> None:
+    """Execute ``notebook`` into ``running`` in the folder of ``output``, headless, on the kit's kernel."""
+    with _headless_env():
+        papermill.execute_notebook(
+            str(notebook),
+            str(running),
+            parameters=parameters,
+            kernel_name=KERNEL_NAME,
+            cwd=str(output.parent),
+            progress_bar=False,
+            coalesce_streams=True,  # a text progress bar's redraws become one line in the executed copy
+            kernel_manager_class=_kernel_manager_class(),
+        )
 
 
 @contextmanager
@@ -498,6 +514,13 @@ def _headless_env() -> Iterator[None]:
 
 
 def _keep_failed(running: Path, failed: Path) -> None:
-    """Keep what a failed execution wrote as ``NN_name.failed.ipynb`` (when it got as far as writing anything)."""
-    if running.is_file():
-        os.replace(running, failed)
+    """Keep what a failed execution wrote as ``NN_name.failed.ipynb`` when it is a whole notebook; a copy cut short
+    (no space left, a killed writer) is removed, so no reader ever meets half a notebook."""
+    if not running.is_file():
+        return
+    try:
+        json.loads(running.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        running.unlink(missing_ok=True)
+        return
+    os.replace(running, failed)

@@ -23,6 +23,7 @@ import numpy as np
 from liverkit.data.lesionset import LesionSet
 from liverkit.errors import LiverkitError
 from liverkit.io import atomic_write, read_json, reading, write_json
+from liverkit.story import maker
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -49,7 +50,19 @@ def identity_differences(recorded: dict[str, Any], asked: dict[str, Any]) -> lis
     return [f"{k}: recorded {recorded.get(k)!r}, asked {asked.get(k)!r}" for k in differ]
 
 
-_DAMAGED = "delete it and rerun the notebook that saves '{name}'"
+def remake_advice(path: str | os.PathLike) -> str:
+    """What to do about a damaged, missing or mismatched run-folder file (``<run>/artifacts/...``): the notebook that
+    remakes it, as a command."""
+    parts = Path(path).parts
+    at = max((i for i, part in enumerate(parts) if part == "artifacts"), default=None)
+    notebook = None if at is None else maker("/".join(parts[at:]))
+    if notebook is None:
+        return f"delete it and rerun the notebook that saves '{Path(path).name}'"
+    run_dir = Path(*parts[:at])
+    return (
+        f"rerun notebook {notebook[:2]} ({notebook}), which remakes it: liverkit run --out {run_dir} --notebooks "
+        f"{notebook[:2]} --force (its old files move to stale/), or run that notebook by hand"
+    )
 
 
 RUN_DIR_ENV = "LIVERKIT_RUN_DIR"
@@ -124,8 +137,8 @@ class RunFolder:
         """Load ``artifacts/<name>.npz``; the error says which notebook normally writes it."""
         path = self.artifact(f"{name}.npz")
         if not path.is_file():
-            raise LiverkitError(f"'{path}' is missing: run the notebook that saves '{name}' first (see README).")
-        with reading(path, "the run's LesionSet", _DAMAGED.format(name=name)):
+            raise LiverkitError(f"'{path}' is missing: {remake_advice(path)}.")
+        with reading(path, "the run's LesionSet", remake_advice(path)):
             return LesionSet.load(path)
 
     def save_array(self, name: str, array: np.ndarray) -> Path:
@@ -136,8 +149,8 @@ class RunFolder:
         """Load ``artifacts/<name>.npy`` without pickle."""
         path = self.artifact(f"{name}.npy")
         if not path.is_file():
-            raise LiverkitError(f"'{path}' is missing: run the notebook that saves '{name}' first (see README).")
-        with reading(path, "the run's array", _DAMAGED.format(name=name)):
+            raise LiverkitError(f"'{path}' is missing: {remake_advice(path)}.")
+        with reading(path, "the run's array", remake_advice(path)):
             return np.load(path, allow_pickle=False)
 
     def save_table(self, name: str, table) -> Path:
@@ -150,8 +163,8 @@ class RunFolder:
 
         path = self.artifact(f"{name}.csv")
         if not path.is_file():
-            raise LiverkitError(f"'{path}' is missing: run the notebook that saves '{name}' first (see README).")
-        with reading(path, "the run's table", _DAMAGED.format(name=name)):
+            raise LiverkitError(f"'{path}' is missing: {remake_advice(path)}.")
+        with reading(path, "the run's table", remake_advice(path)):
             if not path.read_text().strip():  # a table saved with no columns, e.g. gan_inner of a one-size sweep
                 return pd.DataFrame()
             return pd.read_csv(path)

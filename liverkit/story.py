@@ -29,3 +29,29 @@ NEEDS: dict[str, tuple[str, ...]] = {
 }
 """The earlier steps each notebook reads from (directly or through the steps it reads), in story order. Notebook
 06's feature maps and 07's quality numbers are read by no later notebook, so they are never rebuilt."""
+
+MAKES: dict[str, tuple[str, ...]] = {
+    "01_data": ("artifacts/lesions.npz", "artifacts/folds.npy"),
+    "02_classic_augmentation": ("artifacts/classic_*",),
+    "03_dcgan": ("artifacts/gans/dcgan/*", "artifacts/synthetic_dcgan_*"),
+    "04_acgan": ("artifacts/gans/acgan/*", "artifacts/synthetic_acgan_*"),
+    "05_gan_augmentation": ("artifacts/gan_*", "artifacts/cnn_*"),
+    "06_feature_maps": ("artifacts/feature_*",),
+    "07_synthetic_quality": ("artifacts/quality_*", "artifacts/memorization_*"),
+    "08_visual_turing_test": ("artifacts/turing_*",),
+}
+"""The files each notebook writes into the run folder's ``artifacts/`` (``fnmatch`` patterns, relative to the run
+folder; ``*`` crosses folders). Besides these, each notebook has its executed copy and ``metrics/<notebook>.json``.
+The runner moves a notebook's files aside when its inputs change, and an error about a damaged file names the
+notebook that remakes it; ``tests/test_notebooks.py`` checks that every file of a run has exactly one maker."""
+
+
+def maker(relative: str) -> str | None:
+    """The notebook that writes the run-folder file ``relative`` (e.g. ``"artifacts/folds.npy"``), or None."""
+    from fnmatch import fnmatchcase
+
+    relative = relative.replace("\\", "/")
+    for notebook, patterns in MAKES.items():
+        if any(fnmatchcase(relative, pattern) for pattern in patterns):
+            return notebook
+    return None

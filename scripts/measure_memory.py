@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from liverkit.memory import TreeMemory
-from liverkit.runner import read_state
+from liverkit.run_state import read_state
 from liverkit.story import NOTEBOOKS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def current_notebook(out: Path, selected: list[str]) -> str:
     """The selected notebook running now: the first one the runner state does not list as succeeded."""
-    done = read_state(out) if out.is_dir() else {}
+    done = read_state(out).done if out.is_dir() else {}
     return next((stem for stem in selected if stem not in done), "after the last notebook")
 
 

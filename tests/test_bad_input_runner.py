@@ -26,6 +26,7 @@ from liverkit.cli import main
 from liverkit.runner import run_lock, run_notebooks
 from liverkit.runs import RunFolder
 
+SEED = r"seed must be an integer from 0 to 4294967295 \(2\*\*32 - 1\), got "
 GOOD_COPY = '{"cells": [], "note": "the last good executed copy"}'
 
 
@@ -39,6 +40,8 @@ class Case:
     out: Path
     before: dict[str, bytes] | None = None
     """The run folder's files just before the bad action (after any planted damage)."""
+    good: str | None = None
+    """The executed copy of a real successful run, when a row made one."""
 
     def run(self, **kwargs):
         options = {"profile": "smoke", "data": str(self.data), "notebook_dir": self.nbs, "progress": None, **kwargs}
@@ -118,9 +121,20 @@ def into_unwritable(c: Case):
         runner.tempfile.TemporaryFile = original
 
 
+FLAKY = "import os\nif os.environ.get('PLANT_FAILURE'):\n    raise ValueError('planted failure')"
+
+
 def failing_rerun(c: Case):
-    tiny_notebooks(c.nbs, {"01_ok": "raise ValueError('planted failure')"})
-    return c.run()
+    """A notebook that succeeded, then fails with the same inputs (its metrics record was lost, so it reruns)."""
+    tiny_notebooks(c.nbs, {"01_ok": FLAKY})
+    c.run()  # a real success: the planted copy, made from unknown inputs, is moved aside first
+    c.good = (c.out / "notebooks" / "01_ok.ipynb").read_text()
+    (c.out / "metrics" / "01_ok.json").unlink()
+    os.environ["PLANT_FAILURE"] = "1"
+    try:
+        return c.run()
+    finally:
+        del os.environ["PLANT_FAILURE"]
 
 
 def deleted_metrics(c: Case):
@@ -186,10 +200,10 @@ def untouched(c: Case, outcome) -> None:
 
 
 def good_copy_kept(c: Case, outcome) -> None:
-    assert (c.out / "notebooks" / "01_ok.ipynb").read_text() == GOOD_COPY
+    assert (c.out / "notebooks" / "01_ok.ipynb").read_text() == c.good
     failed = json.loads((c.out / "notebooks" / "01_ok.failed.ipynb").read_text())
     assert "planted failure" in json.dumps(failed["cells"][-2]["outputs"])
-    assert "01_ok" not in json.loads((c.out / "runner_state.json").read_text())
+    assert "01_ok" not in json.loads((c.out / "runner_state.json").read_text())["done"]
     assert not list((c.out / "notebooks").glob(".*running*"))
 
 
@@ -220,8 +234,8 @@ ROWS = [
         untouched,
     ),
     ("missing-npz", run_with(data="nowhere/lesions.npz"), r"--data 'nowhere/lesions.npz' is neither", untouched),
-    ("seed-minus-1", run_with(seed=-1), r"seed must be an integer >= 0, got -1", untouched),
-    ("seed-not-int", run_with(seed="0"), r"seed must be an integer >= 0, got '0'", untouched),
+    ("seed-minus-1", run_with(seed=-1), SEED + "-1", untouched),
+    ("seed-not-int", run_with(seed="0"), SEED + "'0'", untouched),
     ("unknown-profile", run_with(profile="huge"), r"unknown profile 'huge'; choose one of", untouched),
     ("unknown-device", run_with(device="banana"), r"unknown device 'banana'", untouched),
     (
@@ -234,7 +248,7 @@ ROWS = [
     (
         "set-bad-value",
         run_with(overrides={"n_folds": "three"}),
-        r"override 'n_folds': expected a value like 3 \(int\)",
+        r"n_folds = 'three' is out of range: must be an integer >= 2 \(e.g. --set n_folds=3\)",
         untouched,
     ),
     (

@@ -81,5 +81,5 @@ def test_set_and_folds_become_overrides():
 def test_a_bad_override_exits_2_before_anything_is_written(capsys, tmp_path):
     out = tmp_path / "run"
     assert main(["run", "--out", str(out), "--set", "classifier.epochs=many"]) == 2
-    assert "override 'classifier.epochs': expected a value like" in capsys.readouterr().err
+    assert "classifier.epochs = 'many' is out of range: must be an integer >= 1" in capsys.readouterr().err
     assert not out.exists()

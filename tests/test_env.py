@@ -28,7 +28,7 @@ def test_seed_everything_is_repeatable():
     a = seed_everything(3).random(3), torch.rand(2)
     b = seed_everything(3).random(3), torch.rand(2)
     assert np.array_equal(a[0], b[0]) and torch.equal(a[1], b[1])
-    with pytest.raises(LiverkitError, match="non-negative integer"):
+    with pytest.raises(LiverkitError, match="integer from 0 to 4294967295"):
         seed_everything(-1)
 
 

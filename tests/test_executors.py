@@ -5,9 +5,13 @@ reference runs on one thread too, and the records are compared exactly.
 """
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +23,16 @@ from liverkit import LiverkitError, gan_experiment, regress, synthesis
 from liverkit.augment import AugmentConfig
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds
-from liverkit.executors import DaskExecutor, LocalExecutor, ProcessExecutor, chunks, default_executor
+from liverkit.executors import (
+    SCHEDULER_TIMEOUT_S,
+    DaskExecutor,
+    LocalExecutor,
+    ProcessExecutor,
+    check_scheduler,
+    chunks,
+    default_executor,
+    parse_scheduler,
+)
 from liverkit.experiment import classic_jobs, run_classic_sweep
 from liverkit.jobs import SweepInputs, run_cnn_job
 from liverkit.runs import RunFolder
@@ -160,6 +173,7 @@ def test_default_executor_reads_the_environment(monkeypatch):
         (["--executor", "dask"], "needs --scheduler ADDRESS"),
         (["--scheduler", "tcp://127.0.0.1:9"], "--scheduler is for --executor dask"),
         (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"], "no Dask scheduler answered at"),
+        (["--executor", "dask", "--scheduler", "not-an-address"], "'not-an-address' is not a Dask scheduler address"),
     ],
 )
 def test_cli_refuses_a_bad_executor_before_any_kernel(tmp_path, args, message):
@@ -167,6 +181,95 @@ def test_cli_refuses_a_bad_executor_before_any_kernel(tmp_path, args, message):
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and message in done.stderr
     assert not (tmp_path / "r" / "notebooks").exists()
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server on localhost that accepts every connection and never sends a byte; yields its host:port."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:  # the server was closed
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+    for connection in accepted:
+        connection.close()
+
+
+def test_a_server_that_never_answers_is_refused_at_the_bound(silent_server):
+    """TCP connect succeeds but no Dask handshake ever comes: refused at timeout_s, not after Dask's own timeouts."""
+    assert SCHEDULER_TIMEOUT_S == 10.0
+    start = time.perf_counter()
+    with pytest.raises(
+        LiverkitError, match=rf"the Dask scheduler at 'tcp://{silent_server}' did not answer within 2 s"
+    ):
+        check_scheduler(silent_server, timeout_s=2)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 2 + 2, f"refused after {elapsed:.1f} s"
+
+
+def test_nothing_listening_is_refused_within_the_bound():
+    start = time.perf_counter()
+    with pytest.raises(LiverkitError, match=r"no Dask scheduler answered at 'tcp://127.0.0.1:9' within 2 s"):
+        check_scheduler("tcp://127.0.0.1:9", timeout_s=2)
+    assert time.perf_counter() - start < 2 + 2
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("not-an-address", "the port is missing"),
+        ("", "it is empty"),
+        ("tcp://10.0.0.5", "the port is missing"),
+        ("http://10.0.0.5:8786", r"the protocol 'http://' is not one of \['tcp://', 'tls://'\]"),
+        ("ucx://10.0.0.5:8786", r"the protocol 'ucx://'"),
+        ("tcp://10.0.0.5:0", "the port '0' is not a number from 1 to 65535"),
+        ("tcp://10.0.0.5:65536", "the port '65536'"),
+        ("10.0.0.5:port", "the port 'port'"),
+        ("tcp://10.0.0.5:-1", "the port '-1'"),
+        ("tcp://:8786", "the host is missing"),
+        ("tcp://10.0.0.5:8786/status", "no path, user or spaces"),
+        ("tcp://user@10.0.0.5:8786", "no path, user or spaces"),
+        ("tcp://bad_host!:8786", "'bad_host!' is not a host name or IP address"),
+        ("tcp://[::zz]:8786", r"'\[::zz\]' is not an IPv6 address"),
+        ("::1:8786", "'::1' is not a host name"),
+    ],
+)
+def test_malformed_scheduler_addresses_are_refused_before_connecting(address, why):
+    start = time.perf_counter()
+    with pytest.raises(LiverkitError) as refused:
+        check_scheduler(address)
+    message = str(refused.value)
+    assert message.startswith(f"--scheduler {address!r} is not a Dask scheduler address (")
+    assert re.search(why, message) and "e.g. tcp://10.0.0.5:8786" in message
+    assert time.perf_counter() - start < 0.5  # parsed, never connected
+
+
+@pytest.mark.parametrize(
+    ("address", "url"),
+    [
+        ("tcp://10.0.0.5:8786", "tcp://10.0.0.5:8786"),
+        ("10.0.0.5:8786", "tcp://10.0.0.5:8786"),
+        (" localhost:1 ", "tcp://localhost:1"),
+        ("TLS://scheduler.example.org:65535", "tls://scheduler.example.org:65535"),
+        ("[::1]:8786", "tcp://[::1]:8786"),
+        ("tcp://node-01:08786", "tcp://node-01:8786"),
+    ],
+)
+def test_well_formed_scheduler_addresses_parse(address, url):
+    assert parse_scheduler(address) == url
+
+
+def test_check_scheduler_counts_the_workers_of_a_live_cluster(cluster):
+    assert check_scheduler(cluster.scheduler_address, timeout_s=5) == 2
+    assert check_scheduler(cluster.scheduler_address.removeprefix("tcp://"), timeout_s=5) == 2
 
 
 def test_records_do_not_depend_on_job_order(data):

@@ -4,6 +4,7 @@ import hashlib
 import http.server
 import textwrap
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,12 +77,46 @@ def test_bad_entries_are_named(tmp_path, body, match):
         manifest.read_manifest(_write(tmp_path, body))
 
 
+def test_every_field_of_a_well_typed_entry_is_kept(tmp_path):
+    path = _write(
+        tmp_path,
+        """
+        datasets:
+          pub:
+            reader: medmnist
+            description: "2024"
+            path: downloads/pub.npz
+            url: https://example.org/pub.npz
+            md5: "00a1b2c3d4e5f60718293a4b5c6d7e8f"
+            licence: CC BY 4.0
+            size_mb: 0
+            options: {class_names: [a, b]}
+            augment: {n_flip: 0}
+          bare: {reader: folder, path: rois, description: , options: , augment: }
+        """,
+    )
+    entries = manifest.read_manifest(path)
+    pub, bare = entries["pub"], entries["bare"]
+    assert (pub.description, pub.md5, pub.licence) == ("2024", "00a1b2c3d4e5f60718293a4b5c6d7e8f", "CC BY 4.0")
+    assert pub.options == {"class_names": ["a", "b"]} and pub.augment == {"n_flip": 0}
+    assert (bare.description, bare.options, bare.augment, bare.md5) == ("", {}, {}, None)
+
+
+def test_a_data_root_given_as_the_working_folder_holds_relative_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LIVERKIT_DATA", ".")
+    entry = manifest.read_manifest(_write(tmp_path, "datasets:\n  x: {reader: folder, path: rois}\n"))["x"]
+    assert entry.path == Path("rois")
+
+
 def test_missing_public_file_explains_how_to_get_it(tmp_path):
     path = _write(
         tmp_path,
         """
         datasets:
-          pub: {reader: medmnist, path: downloads/pub.npz, url: "file:///nowhere/pub.npz", md5: "0123"}
+          pub:
+            {reader: medmnist, path: downloads/pub.npz, url: "file:///nowhere/pub.npz",
+             md5: "0123456789abcdefABCDEF0123456789"}
         """,
     )
     with pytest.raises(LiverkitError, match=r"not on disk.*download=True.*liverkit data fetch pub"):
@@ -184,7 +219,7 @@ def test_data_fetch_command_downloads_and_verifies(tmp_path, server, capsys):
     md5 = hashlib.md5(data).hexdigest()
     folder = tmp_path / "other"
     folder.mkdir()
-    entry = f'{{reader: medmnist, path: s.npz, url: "{server.url("set.npz")}", md5: {md5}}}'
+    entry = f'{{reader: medmnist, path: s.npz, url: "{server.url("set.npz")}", md5: "{md5}"}}'
     path = _write(folder, f"datasets:\n  s: {entry}\n")
     assert main(["data", "fetch", "s", "--manifest", str(path)]) == 0
     assert "s.npz (checksum verified)" in capsys.readouterr().out

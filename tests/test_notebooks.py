@@ -266,7 +266,7 @@ def test_a_failed_notebook_is_not_marked_done(tmp_path):
     with pytest.raises(LiverkitError, match="planted"):
         run_notebooks(out, profile="smoke", notebook_dir=nbs, progress=None)
     state = json.loads((out / "runner_state.json").read_text())
-    assert list(state) == ["01_first"]
+    assert list(state["done"]) == ["01_first"]
 
 
 def test_smoke_numbers_match_the_committed_baseline(smoke_run):
@@ -320,3 +320,18 @@ def test_a_notebook_opened_by_hand_keeps_its_results_in_liverkit_run_dir(tmp_pat
     expected = tmp_path / chosen / "liverkit-run" if chosen else folder / "runs" / "interactive"
     assert nb.cells[-1].outputs[0]["text"].strip() == str(expected)
     assert json.loads((expected / "run.json").read_text())["profile"] == "smoke"
+
+
+def test_every_file_of_a_run_has_exactly_one_maker(notebook_runs):
+    """liverkit.story.MAKES assigns every artefact to the notebook that writes it: the runner moves a notebook's
+    files aside by it when its inputs change, and a damaged file's message names that notebook."""
+    from fnmatch import fnmatchcase
+
+    from liverkit.story import MAKES
+
+    for name, (_, run) in notebook_runs.items():
+        files = [p.relative_to(run.path).as_posix() for p in (run.path / "artifacts").rglob("*") if p.is_file()]
+        assert files, name
+        for file in files:
+            makers = [nb for nb, patterns in MAKES.items() if any(fnmatchcase(file, p) for p in patterns)]
+            assert len(makers) == 1, (name, file, makers)

@@ -539,6 +539,25 @@ def test_read_nifti_root_option(scans, tmp_path_factory):
     assert math.isfinite(read_nifti(table_dir / "t.csv", root=str(scans)).diameters_mm.sum())
 
 
+def test_read_nifti_keeps_table_paths_inside_the_root(scans, tmp_path_factory):
+    table_dir = tmp_path_factory.mktemp("tables")
+    inside = [f"{scans}/case_a.nii.gz,case_a_mask.nii.gz,m,p"]  # absolute, but inside root: allowed
+    _write_csv(table_dir / "t.csv", ["volume,mask,label,patient_id", *inside])
+    assert len(read_nifti(table_dir / "t.csv", root=scans)) == 3
+    _write_csv(table_dir / "t.csv", ["volume,mask,label,patient_id", "../elsewhere/case_a.nii.gz,x.nii,m,p"])
+    with pytest.raises(
+        LiverkitError, match=r"line 2, column 'volume': path '\.\./.*' leaves the root folder '.*'; list"
+    ):
+        read_nifti(table_dir / "t.csv", root=scans)
+
+
+def test_readers_take_the_working_folder_as_root(folder, scans, monkeypatch):
+    monkeypatch.chdir(folder)
+    assert len(read_folder(".")) == 2
+    _write_csv(scans / "t.csv", ["volume,mask,label,patient_id", "case_a.nii.gz,case_a_mask.nii.gz,m,p"])
+    assert len(read_nifti("t.csv")) == 3  # the table's folder is '.'
+
+
 # ---------------------------------------------------------------------------------------------- suspicious input
 def test_12_bit_ct_in_16_bit_png_is_not_read_near_black(folder):
     ct = np.full((32, 32), 2048, np.uint16)

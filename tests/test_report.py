@@ -193,6 +193,7 @@ def test_the_report_computes_no_result():
         "liverkit.env",
         "liverkit.errors",
         "liverkit.io",
+        "liverkit.run_state",
         "liverkit.runner",
         "liverkit.runs",
     }

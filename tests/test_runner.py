@@ -156,7 +156,10 @@ def test_the_same_inputs_give_the_same_digest(data_sets):
         ("scans", lambda d: (d / "scans" / "m1.nii").write_bytes(b"new mask")),
         ("folder-set", lambda d: _edit_manifest(d, "class_names: [cyst]", "class_names: [cyst], window: [0, 1]")),
         ("file-set", lambda d: _edit_manifest(d, "lesions.npz\n", "lesions.npz\n    augment: {n_flip: 0}\n")),
-        ("file-set", lambda d: _edit_manifest(d, "lesions.npz\n", "lesions.npz\n    md5: abc\n")),
+        (
+            "file-set",
+            lambda d: _edit_manifest(d, "lesions.npz\n", 'lesions.npz\n    md5: "0123456789abcdef0123456789abcdef"\n'),
+        ),
         ("file-set", lambda d: _same_manifest_elsewhere(d)),
     ],
     ids=[

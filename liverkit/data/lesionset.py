@@ -23,6 +23,9 @@ ROI_SIZE = 64
 
 _FORMAT_VERSION = 1
 
+_PER_ITEM = ("labels", "patient_ids", "diameters_mm", "ids", "sources")
+"""The fields with one entry per image."""
+
 
 @dataclass(frozen=True, eq=False)
 class LesionSet:
@@ -88,29 +91,42 @@ class LesionSet:
         self._validate_metadata(len(images))
 
     def _validate_metadata(self, n: int) -> None:
-        for name in ("labels", "patient_ids", "diameters_mm", "ids", "sources"):
+        for name in _PER_ITEM:
             arr = getattr(self, name)
             if arr.shape != (n,):
                 raise LiverkitError(
-                    f"LesionSet field '{name}' must have one entry per image ({n}), got shape {arr.shape}."
+                    f"LesionSet field '{name}' must have one entry per image ({n}), got shape {arr.shape}; "
+                    f"give {', '.join(_PER_ITEM)} one entry per lesion each, in the same order as the images."
                 )
         if not np.issubdtype(self.labels.dtype, np.integer):
-            raise LiverkitError(f"LesionSet labels must be integers, got dtype {self.labels.dtype}.")
+            raise LiverkitError(
+                f"LesionSet labels must be integers, got dtype {self.labels.dtype}; give class indices "
+                f"0..{len(self.class_names) - 1} into class_names."
+            )
         if not self.class_names:
             raise LiverkitError("LesionSet class_names is empty; give at least one class name.")
         if len(set(self.class_names)) != len(self.class_names):
-            raise LiverkitError(f"LesionSet class_names has duplicates: {list(self.class_names)}.")
+            raise LiverkitError(
+                f"LesionSet class_names has duplicates: {list(self.class_names)}; list each class once."
+            )
         if n and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
             bad = sorted(set(self.labels[(self.labels < 0) | (self.labels >= len(self.class_names))].tolist()))
             raise LiverkitError(
                 f"LesionSet labels {bad} are outside the class list {list(self.class_names)} "
-                f"(valid: 0..{len(self.class_names) - 1})."
+                f"(valid: 0..{len(self.class_names) - 1}); fix those labels or add their classes to class_names."
             )
         if len(np.unique(self.ids)) != n:
             values, counts = np.unique(self.ids, return_counts=True)
-            raise LiverkitError(f"LesionSet ids must be unique; repeated: {values[counts > 1][:5].tolist()}.")
-        if np.any(self.diameters_mm[np.isfinite(self.diameters_mm)] <= 0) or np.isinf(self.diameters_mm).any():
-            raise LiverkitError("LesionSet diameters_mm must be positive, or NaN where unknown.")
+            raise LiverkitError(
+                f"LesionSet ids must be unique; repeated: {values[counts > 1][:5].tolist()}; "
+                "give each lesion its own id."
+            )
+        bad = np.flatnonzero(np.isinf(self.diameters_mm) | (self.diameters_mm <= 0))  # NaN compares False: unknown
+        if bad.size:
+            raise LiverkitError(
+                f"LesionSet diameters_mm must be positive, or NaN where unknown; items {bad[:5].tolist()} have "
+                f"{self.diameters_mm[bad[:5]].tolist()}. Give millimetres > 0, or NaN for an unknown diameter."
+            )
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -267,17 +283,28 @@ class LesionSet:
         missing = {"images", "labels", "class_names", "patient_ids", "diameters_mm", "ids", "sources"} - set(data)
         if missing:
             raise LiverkitError(f"'{path}' is not a LesionSet file: missing arrays {sorted(missing)}.")
+        version = data.get("format_version")
+        if version is not None and (version.shape != () or version.item() != _FORMAT_VERSION):
+            raise LiverkitError(
+                f"'{path}': format_version is {version.tolist()!r}, but this liverkit reads LesionSet files of version "
+                f"{_FORMAT_VERSION}; open it with the liverkit that wrote it, or write it again with LesionSet.save()."
+            )
         if data["class_names"].ndim != 1:
             raise LiverkitError(
                 f"'{path}': class_names must be a list of names, got {data['class_names'].tolist()!r}; "
                 "write the file again with LesionSet.save()."
             )
-        return cls(
-            images=data["images"],
-            labels=data["labels"],
-            class_names=tuple(data["class_names"].tolist()),
-            patient_ids=data["patient_ids"],
-            diameters_mm=data["diameters_mm"],
-            ids=data["ids"],
-            sources=data["sources"],
-        )
+        try:
+            return cls(
+                images=data["images"],
+                labels=data["labels"],
+                class_names=tuple(data["class_names"].tolist()),
+                patient_ids=data["patient_ids"],
+                diameters_mm=data["diameters_mm"],
+                ids=data["ids"],
+                sources=data["sources"],
+            )
+        except LiverkitError as exc:  # the checks name the field; the user also needs to know which file
+            raise LiverkitError(
+                f"LesionSet file '{path}': {exc} Fix the arrays and write the file again with LesionSet.save()."
+            ) from exc

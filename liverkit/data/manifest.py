@@ -30,8 +30,11 @@ is a LiverkitError naming the address and the file, and saying how to place the 
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import math
 import os
+import re
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,14 +161,13 @@ def _entry(name: str, spec: Any, data_root: Path, source: Path | None) -> DataEn
     unknown = sorted(set(spec) - known)
     if unknown:
         raise LiverkitError(f"{where}: unknown field(s) {unknown}; allowed: {sorted(known)}.")
+    _check_field_types(spec, where)
     reader = spec.get("reader")
     if reader not in READERS:
         raise LiverkitError(f"{where}: reader {reader!r} is not one of {list(READERS)}.")
     if reader != "phantom" and not spec.get("path"):
         raise LiverkitError(f"{where}: reader '{reader}' needs a 'path' (file or folder of the data).")
     options = spec.get("options") or {}
-    if not isinstance(options, dict):
-        raise LiverkitError(f"{where}: 'options' must be a mapping of reader keyword arguments.")
     names = options.get("class_names")
     if isinstance(names, list) and not all(isinstance(n, str) for n in names):
         odd = [n for n in names if not isinstance(n, str)]
@@ -174,16 +176,15 @@ def _entry(name: str, spec: Any, data_root: Path, source: Path | None) -> DataEn
             "put every class name in quotes, e.g. class_names: ['no', 'yes']."
         )
     augment = spec.get("augment") or {}
-    if not isinstance(augment, dict):
-        raise LiverkitError(f"{where}: 'augment' must be a mapping of AugmentConfig fields, e.g. {{n_flip: 0}}.")
-    path = Path(os.path.expanduser(str(spec["path"]))) if spec.get("path") else None
+    path = Path(os.path.expanduser(spec["path"])) if spec.get("path") else None
     if path is not None and not path.is_absolute():
         advice = "relative paths must stay inside it; give an absolute path for data stored elsewhere"
-        path = path_inside(data_root, path, where, advice, root_name="data root")
+        path_inside(data_root.absolute(), path, where, advice, root_name="data root")  # absolute: a root of '.' too
+        path = data_root / path
     return DataEntry(
         name=name,
         reader=reader,
-        description=str(spec.get("description", "")),
+        description=spec.get("description") or "",
         path=path,
         url=spec.get("url"),
         md5=spec.get("md5"),
@@ -191,6 +192,86 @@ def _entry(name: str, spec: Any, data_root: Path, source: Path | None) -> DataEn
         options=dict(options),
         augment=dict(augment),
     )
+
+
+_TEXT_FIELDS = ("reader", "description", "path", "url", "licence")
+"""Entry fields that must be text (an empty field, YAML's null, counts as absent)."""
+
+_MAPPING_FIELDS = {
+    "options": "a mapping of reader keyword arguments, e.g. options: {class_names: [cyst, metastasis]}",
+    "augment": "a mapping of AugmentConfig fields, e.g. augment: {n_flip: 0}",
+}
+"""Entry fields that must be mappings, and what the message shows for them."""
+
+_MD5 = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def _check_field_types(spec: dict[str, Any], where: str) -> None:
+    """Refuse entry fields of the wrong type, naming the field and the fix.
+
+    YAML types unquoted values itself (``md5: 0123...`` becomes a number, ``yes`` a boolean, ``2024-01-01`` a
+    date); a field of the wrong type would otherwise be misread or silently ignored (an unchecked download).
+    """
+    for key in _TEXT_FIELDS:
+        value = spec.get(key)
+        if value is not None and not isinstance(value, str):
+            raise LiverkitError(
+                f"{where}: field '{key}' must be text, but YAML read {value!r} as {_yaml_kind(value)}; "
+                f'put the value in quotes, e.g. {key}: "...".'
+            )
+    for key, form in _MAPPING_FIELDS.items():
+        value = spec.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise LiverkitError(f"{where}: '{key}' must be {form}; got {_yaml_kind(value)} {value!r}.")
+    _check_md5(spec.get("md5"), where)
+    size = spec.get("size_mb")
+    if size is not None and (
+        isinstance(size, bool) or not isinstance(size, int | float) or not math.isfinite(size) or size < 0
+    ):
+        raise LiverkitError(
+            f"{where}: field 'size_mb' must be a number of megabytes >= 0 (the file's download size, e.g. "
+            f"size_mb: 38.5), got {_yaml_kind(size)} {size!r}; fix it or remove the field."
+        )
+
+
+def _check_md5(md5: Any, where: str) -> None:
+    """An ``md5`` field must be 32 hex digits in quotes: a number has lost its leading zeros and would skip the
+    checksum."""
+    if md5 is None:
+        return
+    if isinstance(md5, int | float) and not isinstance(md5, bool):
+        raise LiverkitError(
+            f"{where}: field 'md5' was read by YAML as a number ({md5!r}), not as a checksum (a number drops "
+            "leading zeros, so it cannot be turned back into one). Put the 32 hex digits in quotes exactly as "
+            'published, e.g. md5: "0123456789abcdef0123456789abcdef".'
+        )
+    if not isinstance(md5, str):
+        raise LiverkitError(
+            f"{where}: field 'md5' must be 32 hex digits in quotes, but YAML read {md5!r} as {_yaml_kind(md5)}; "
+            'write e.g. md5: "0123456789abcdef0123456789abcdef".'
+        )
+    if not _MD5.fullmatch(md5):
+        raise LiverkitError(
+            f"{where}: field 'md5' {md5!r} is not an MD5 checksum (32 hex digits 0-9 and a-f; it has "
+            f"{len(md5)} characters); copy it exactly as the data set publishes it, or remove the field."
+        )
+
+
+def _yaml_kind(value: Any) -> str:
+    """What YAML made of a value, in words, for messages."""
+    if isinstance(value, bool):
+        return "a boolean (YAML reads yes/no/on/off/true/false as booleans)"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, datetime.date):
+        return "a date"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
 
 
 def get_entry(name: str, manifest: str | os.PathLike | None = None) -> DataEntry:

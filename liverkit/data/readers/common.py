@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from liverkit.errors import LiverkitError, LiverkitWarning
-from liverkit.io import path_inside  # noqa: F401 - re-exported: the readers' path check lives with the file helpers
 
 
 def line_of(row: int) -> int:

@@ -32,13 +32,13 @@ from liverkit.data.lesionset import LesionSet
 from liverkit.data.readers.common import (
     encode_labels,
     line_of,
-    path_inside,
     read_table,
     require_filled,
     resolve_path,
     warn_blank_rois,
 )
 from liverkit.errors import LiverkitError, LiverkitWarning
+from liverkit.io import path_inside
 from liverkit.progress import tqdm
 
 REQUIRED_COLUMNS = ("path", "label", "patient_id")
@@ -139,6 +139,10 @@ def _read_roi(
         )
     pixels = _LOADERS[suffix](path)
     _check_finite(pixels, path)
+    if pixels.size == 0:
+        raise LiverkitError(
+            f"image file '{path}' ({where}) has no pixels (shape {pixels.shape}); re-export the ROI or drop its row."
+        )
     if suffix == ".dcm":
         unit = apply_window(pixels, window_hu or LIVER_WINDOW_HU)
     elif window_hu is not None:

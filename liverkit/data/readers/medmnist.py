@@ -11,6 +11,7 @@ the kit's patient-level folds then cannot keep one patient's images together.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 import zipfile
 import zlib
@@ -119,7 +120,7 @@ def _read_split(
         )
     images = _array(archive, images_key, path)
     labels = _checked_labels(_array(archive, labels_key, path), len(images), f"'{path}' {labels_key}")
-    _check_images(images, f"'{path}' {images_key}")
+    _check_images(images, f"'{path}' {images_key}", _stated_size(path))
     return _to_rois(images, f"{path.name} {images_key}", progress), labels
 
 
@@ -142,8 +143,9 @@ def _array(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
         raise LiverkitError(f"'{path}': array '{key}' is corrupt ({exc}); download the file again.") from exc
 
 
-def _check_images(images: np.ndarray, where: str) -> None:
-    """Accept N x H x W (grey) and N x H x W x 3 (RGB) or x 1; refuse 3-D MedMNIST volumes."""
+def _check_images(images: np.ndarray, where: str, stated_size: int | None = None) -> None:
+    """Accept N x S x S (grey) and N x S x S x 3 (RGB) or x 1 pixel numbers; refuse 3-D MedMNIST volumes,
+    non-square images (resizing would stretch them) and a size other than the one the file name states."""
     if images.ndim == 4 and images.shape[-1] not in (1, 3):
         raise LiverkitError(
             f"{where} has shape {images.shape}: a 3-D MedMNIST set (N x D x H x W volumes). "
@@ -151,6 +153,25 @@ def _check_images(images: np.ndarray, where: str) -> None:
         )
     if images.ndim not in (3, 4):
         raise LiverkitError(f"{where} has shape {images.shape}; expected N x H x W or N x H x W x 3 images.")
+    if not (np.issubdtype(images.dtype, np.number) or images.dtype == np.bool_):
+        raise LiverkitError(f"{where} holds {images.dtype} values, not pixel numbers; save the images as uint8.")
+    height, width = images.shape[1:3]
+    if height != width or height == 0:
+        raise LiverkitError(
+            f"{where} has shape {images.shape}: images of {height} x {width} pixels, but MedMNIST images are square "
+            "(28, 64, 128 or 224 pixels a side); pad or crop them to square, or use read_folder, which pads."
+        )
+    if stated_size is not None and height != stated_size:
+        raise LiverkitError(
+            f"{where} holds {height} x {width} pixel images, but the file name says {stated_size} "
+            f"(MedMNIST names files <set>_<size>.npz); fetch the {stated_size}-pixel file again, or rename this one."
+        )
+
+
+def _stated_size(path: Path) -> int | None:
+    """The image size a MedMNIST file name states: ``breastmnist_64.npz`` -> 64; None without one."""
+    match = re.search(r"_(64|128|224)$", path.stem)
+    return int(match.group(1)) if match else None
 
 
 def _checked_labels(labels: np.ndarray, n_images: int, where: str) -> np.ndarray:

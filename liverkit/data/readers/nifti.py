@@ -42,10 +42,10 @@ from liverkit.data.readers.common import (
     line_of,
     read_table,
     require_filled,
-    resolve_path,
     warn_blank_rois,
 )
 from liverkit.errors import LiverkitError, LiverkitWarning
+from liverkit.io import path_inside
 from liverkit.progress import tqdm
 
 REQUIRED_COLUMNS = ("volume", "mask", "label", "patient_id")
@@ -89,7 +89,8 @@ def read_nifti(
         table: CSV with columns ``volume``, ``mask``, ``label`` (class name), ``patient_id`` and optionally
             ``lesion`` (lesion number within the volume, see :func:`list_nifti_lesions`; empty or absent
             means the row's label applies to every lesion of that volume).
-        root: the folder the ``volume`` and ``mask`` paths are relative to; default the table's folder.
+        root: the folder the ``volume`` and ``mask`` paths are relative to; default the table's folder. A path that
+            leaves it (``../x.nii``, ``/data/x.nii``) is refused, as in :func:`~liverkit.data.readers.read_folder`.
         lesion_values: mask values that mark lesion voxels; None means any nonzero value.
             LiTS masks label liver 1 and tumour 2: use ``[2]``.
         margin: context around the lesion; the crop's side is ``(1 + 2 * margin)`` times the lesion's larger
@@ -117,7 +118,9 @@ def read_nifti(
         _rows_by_scan(rows).items(), desc="reading NIfTI", leave=False, disable=not progress
     ):
         where = f"table '{table_path}' line {line_of(row_indices[0])}"
-        scan = _load_scan(resolve_path(base, volume), resolve_path(base, mask), lesion_values, where)
+        volume_path = _inside(base, volume, where, "volume", root)
+        mask_path = _inside(base, mask, where, "mask", root)
+        scan = _load_scan(volume_path, mask_path, lesion_values, where)
         stem = _nifti_stem(volume)
         for row in row_indices:
             where = f"table '{table_path}' line {line_of(row)}"
@@ -188,6 +191,15 @@ def _lesion_number(text: str, where: str) -> int | None:
     return int(text)
 
 
+def _inside(base: Path, value: str, where: str, column: str, root: str | os.PathLike | None) -> Path:
+    """A table cell's path under ``base``, refusing one that leaves it (the folder reader's rule, same helper)."""
+    advice = "list volumes and masks relative to it (copy or link the files into it)"
+    if root is None:
+        advice += ", or pass root= the folder that holds them"
+    root_name = "table's folder" if root is None else "root folder"
+    return path_inside(base, value, f"{where}, column '{column}'", advice, root_name=root_name)
+
+
 def _rows_by_scan(rows: pd.DataFrame) -> dict[tuple[str, str], list[int]]:
     """Row indices per (volume, mask) pair, in order of first appearance, so each volume is loaded once."""
     groups: dict[tuple[str, str], list[int]] = {}
@@ -232,6 +244,8 @@ def _load_scan(volume_path: Path, mask_path: Path, lesion_values: Sequence[float
             f"{where}: volume '{volume_path}' has voxel spacing {_mm(spacing)} mm but mask '{mask_path}' has "
             f"{_mm(mask_spacing)} mm; resample the mask onto the volume's grid, or pair the right files."
         )
+    for what, path, data in (("volume", volume_path, hu), ("mask", mask_path, mask)):
+        _check_finite(data, f"{where}: {what} '{path}'", "-1000 HU (air)" if what == "volume" else "0")
     lesions = _find_lesions(mask, spacing, lesion_values)
     if not lesions:
         values = np.unique(mask)[:10].tolist()
@@ -241,6 +255,17 @@ def _load_scan(volume_path: Path, mask_path: Path, lesion_values: Sequence[float
             "Set lesion_values to the mask value(s) of lesions (LiTS tumour: [2]), or drop this volume."
         )
     return _Scan(hu=hu, spacing=spacing, lesions=lesions)
+
+
+def _check_finite(data: np.ndarray, what: str, fill: str) -> None:
+    """Refuse NaN or inf voxels: windowing passes them through to the ROIs, and a mask reads NaN as lesion."""
+    if np.issubdtype(data.dtype, np.inexact):
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        if bad:
+            raise LiverkitError(
+                f"{what} has {bad} NaN or inf voxel(s); replace them with a real value (e.g. {fill}) and save the "
+                "file again, or drop this row."
+            )
 
 
 def _mm(spacing: tuple[float, ...]) -> tuple[float, ...]:

@@ -225,7 +225,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Save
     """Read a generator written by :func:`save_generator` (``weights_only=True``), in eval mode on ``device``."""
     path = Path(path)
     _must_exist(path, "generator file", f"train the GAN first (it writes {GENERATOR_FILE})")
-    remedy = "delete it and train the GAN again (notebook 03 or 04)"
+    remedy = remake_advice(path, "delete it and train the GAN again (notebook 03 or 04)")
     with _reading(path, GENERATOR_FORMAT, "generator file", remedy) as payload:
         config = GANConfig.from_dict(payload["config"])
         class_names = tuple(payload["class_names"])
@@ -276,7 +276,7 @@ def load_classifier(path, device: str | torch.device = "cpu") -> tuple[LesionCNN
     """(model in eval mode, config, class names) from a file written by :func:`save_classifier` (weights only)."""
     path = Path(path)
     _must_exist(path, "classifier file", "run the notebook that trains it (05) first")
-    remedy = "delete it and rerun the notebook that trains it (05)"
+    remedy = remake_advice(path, "delete it and rerun the notebook that trains it (05)")
     with _reading(path, CLASSIFIER_FORMAT, "classifier file", remedy) as payload:
         values = payload["config"]
         known = {f.name for f in fields(ClassifierConfig)}  # files from before the budget rule also hold max_steps

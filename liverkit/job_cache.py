@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from liverkit.errors import LiverkitError
 from liverkit.io import reading, write_json
+from liverkit.runs import remake_advice
 
 if TYPE_CHECKING:
     from liverkit.executors import Executor
@@ -40,7 +41,7 @@ class JobCache:
     def __init__(self, path: Path | None, header: dict, what: str):
         self.path, self.header, self.jobs = path, {**header, "protocol": PROTOCOL}, {}
         if path is not None and path.is_file():
-            with reading(path, what, "delete it to retrain that fold's models"):
+            with reading(path, what, remake_advice(path, "delete it to retrain that fold's models")):
                 saved = json.loads(path.read_text())
                 header_saved, self.jobs = saved["header"], dict(saved["jobs"])
             check_same_settings(header_saved, self.header, path)
@@ -68,8 +69,9 @@ def check_same_settings(saved: dict, current: dict, path: Path) -> None:
             differ.append(f"{key}: {old!r} -> {new!r}")
     if differ:
         raise LiverkitError(
-            f"'{path}' holds models made with other settings ({'; '.join(differ)}). Use a new run folder, or delete "
-            f"the {path.name.split('_r')[0]}_*.json files in this one to retrain."
+            f"'{path}' holds models made with other settings ({'; '.join(differ)}). Use a new run folder, or "
+            + remake_advice(path, f"delete the {path.name.split('_r')[0]}_*.json files in this one to retrain")
+            + "."
         )
 
 

@@ -10,8 +10,13 @@ A notebook is skipped when its inputs are unchanged since it last succeeded in t
 copy and metrics record are still there. Its inputs are its own cells, the parameters, the data's contents
 (file, folder or built-in), its manifest entry, the resolved profile, the versions of the numerical packages,
 the library's source and, through a chained digest, the same for every notebook before it; the digests are kept
-in ``<run folder>/runner_state.json``. A notebook that runs again makes every later one run again too (they read
-what it writes). ``force=True`` reruns everything.
+in ``<run folder>/runner_state.json`` (:mod:`liverkit.run_state`). A notebook that runs again makes every later one
+run again too (they read what it writes). When a notebook's inputs changed since its files were made, its files are
+first moved to ``stale/<time>/`` (one line per notebook says so), so nothing made from the old inputs is mixed with
+or refuses the new ones. ``force=True`` does the same for the selected notebooks and every later one.
+
+On the command line (``stop_on_signal``), Ctrl-C or SIGTERM during a notebook stops the run within seconds with one
+line (:mod:`liverkit.interrupt`); the same command resumes it.
 
 The notebooks are the checkout's ``notebooks/``, or the copy inside an installed wheel (liverkit.notebook_files).
 papermill, nbformat and the Jupyter kernel machinery come with the ``notebooks`` extra (``make setup`` installs it);

@@ -50,14 +50,14 @@ def identity_differences(recorded: dict[str, Any], asked: dict[str, Any]) -> lis
     return [f"{k}: recorded {recorded.get(k)!r}, asked {asked.get(k)!r}" for k in differ]
 
 
-def remake_advice(path: str | os.PathLike) -> str:
+def remake_advice(path: str | os.PathLike, otherwise: str | None = None) -> str:
     """What to do about a damaged, missing or mismatched run-folder file (``<run>/artifacts/...``): the notebook that
-    remakes it, as a command."""
+    remakes it, as a command; ``otherwise`` (or a generic line) for a file outside a run folder's artefacts."""
     parts = Path(path).parts
     at = max((i for i, part in enumerate(parts) if part == "artifacts"), default=None)
     notebook = None if at is None else maker("/".join(parts[at:]))
     if notebook is None:
-        return f"delete it and rerun the notebook that saves '{Path(path).name}'"
+        return otherwise or f"delete it and rerun the notebook that saves '{Path(path).name}'"
     run_dir = Path(*parts[:at])
     return (
         f"rerun notebook {notebook[:2]} ({notebook}), which remakes it: liverkit run --out {run_dir} --notebooks "

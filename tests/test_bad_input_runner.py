@@ -367,7 +367,8 @@ ROWS = [
     (
         "corrupt-sweep-cache",
         corrupt_then("artifacts/gan_sweep_r0_f0.json", b'{"jobs": ', gan_sweep_cache),
-        r"could not read the GAN sweep's cache '.*gan_sweep_r0_f0.json'.*delete it to retrain",
+        r"could not read the GAN sweep's cache '.*gan_sweep_r0_f0.json'.*"
+        r"rerun notebook 05 \(05_gan_augmentation\), which remakes it",
         nothing,
     ),
     (

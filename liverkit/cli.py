@@ -82,12 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return _command(args)
-    except BaseException as exc:  # noqa: BLE001 - every failure becomes one line; --debug shows the traceback
-        if isinstance(exc, SystemExit):
-            raise
+    except (Exception, KeyboardInterrupt) as exc:  # every failure becomes one line; --debug shows the traceback
         if args.debug:
             traceback.print_exc()
         code, line = explain(exc)
+        line = " ".join(part.strip() for part in line.splitlines() if part.strip())  # a YAML error spans lines
         print(f"liverkit: {line}", file=sys.stderr)
         return code
     finally:

@@ -23,9 +23,11 @@ from pathlib import Path
 
 import psutil
 import pytest
+import test_bad_input_data
+import test_bad_input_runner
 from test_runner import lesion_file, tiny_notebooks
 
-from liverkit import cli, io, report, runner
+from liverkit import LiverkitError, cli, io, report, runner
 
 
 @dataclass
@@ -216,3 +218,32 @@ def test_a_signal_stops_a_running_notebook_within_seconds_and_says_how_to_go_on(
     hidden = [p for p in setup.out.rglob(".*") if p.is_file() and p.name != runner.LOCK_FILE]
     assert hidden == [], hidden
     assert not (setup.out / "notebooks" / "02_slow.failed.ipynb").exists()
+
+
+# ---------------------------------------------------------------------------------------------- the other tables
+def _through_the_command(monkeypatch, capsys, action: Callable[[], object]) -> str:
+    """Run ``action`` as the command's work; what the user reads on stderr (the exit status must be 2)."""
+    monkeypatch.setattr(cli, "_command", lambda args: action())
+    capsys.readouterr()
+    code = cli.main(["config"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "Traceback" not in out + err, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("liverkit: error: "), err
+    return err
+
+
+DATA_ROWS = [row for row in test_bad_input_data.ROWS if row[2] is LiverkitError]
+RUNNER_ROWS = [row for row in test_bad_input_runner.ROWS if row[2] is not None]
+
+
+@pytest.mark.parametrize("row", DATA_ROWS, ids=[row[0] for row in DATA_ROWS])
+def test_every_bad_data_row_reads_as_one_line_through_the_command(tmp_path, monkeypatch, capsys, row):
+    err = _through_the_command(monkeypatch, capsys, row[1](tmp_path))
+    assert re.search(row[3], err), err
+
+
+@pytest.mark.parametrize("row", RUNNER_ROWS, ids=[row[0] for row in RUNNER_ROWS])
+def test_every_bad_run_row_reads_as_one_line_through_the_command(tmp_path, monkeypatch, capsys, row):
+    case = test_bad_input_runner.make_case(tmp_path)
+    err = _through_the_command(monkeypatch, capsys, lambda: row[1](case))
+    assert re.search(row[2], err), err

@@ -55,6 +55,11 @@ class Case:
 
 @pytest.fixture
 def case(tmp_path) -> Case:
+    return make_case(tmp_path)
+
+
+def make_case(tmp_path: Path) -> Case:
+    """The folders of one row (see :class:`Case`)."""
     nbs = tiny_notebooks(tmp_path / "nbs", {"01_ok": "x = 1"})
     data = lesion_file(tmp_path / "lesions.npz")
     out = tmp_path / "run"

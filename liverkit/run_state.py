@@ -112,6 +112,8 @@ def why_stale(state: RunState, inputs: dict[str, Any], notebook: str, redo: set[
         return "--force asked for a fresh run"
     if state.older:
         return "made by an older liverkit, which did not record its inputs"
+    if not state.inputs:
+        return "made outside liverkit run (by hand, or by a test), with no record of its inputs"
     changed = [label for key, label in INPUT_PARTS.items() if state.inputs.get(key) != inputs.get(key)]
     return f"{' and '.join(changed)} changed" if changed else "its cells, or an earlier notebook's, changed"
 

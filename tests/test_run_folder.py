@@ -207,3 +207,13 @@ def test_the_report_of_a_read_only_run_folder_goes_elsewhere_and_a_failed_write_
     assert (out / report.REPORT_FILE).read_text() == first
     assert not [p for p in out.iterdir() if p.name.startswith(".report")]
     assert os.access(out / report.REPORT_FILE, os.R_OK)
+
+
+def test_files_made_outside_the_runner_are_named_so_when_moved_aside(manifest_run):
+    tmp, nbs, _ = manifest_run
+    out = tmp / "run"
+    (out / "artifacts").mkdir(parents=True)
+    (out / "artifacts" / "folds.npy").write_text("made by hand")  # a notebook opened by hand, say
+    lines: list[str] = []
+    run(out, nbs, lines, notebooks=["01"])
+    assert lines[0].startswith("01_data: made outside liverkit run (by hand, or by a test), with no record"), lines

@@ -138,8 +138,13 @@ class RunFolder:
         path = self.artifact(f"{name}.npz")
         if not path.is_file():
             raise LiverkitError(f"'{path}' is missing: {remake_advice(path)}.")
-        with reading(path, "the run's LesionSet", remake_advice(path)):
+        try:
             return LesionSet.load(path)
+        except LiverkitError as exc:  # LesionSet.load's own advice (save it again) does not fit a kit's artefact
+            low = exc.__cause__
+            cause = f"{type(low).__name__}: {str(low).splitlines()[0][:200]}" if low else str(exc).rstrip(".")
+            advice = remake_advice(path)
+            raise LiverkitError(f"could not read the run's LesionSet '{path}' ({cause}); {advice}.") from exc
 
     def save_array(self, name: str, array: np.ndarray) -> Path:
         """Save a plain numeric array as ``artifacts/<name>.npy``."""

@@ -348,8 +348,8 @@ ROWS = [
         corrupt_then(
             "artifacts/lesions.npz", b"PK\x03\x04 truncated", lambda c: RunFolder(c.out).load_lesionset("lesions")
         ),
-        r"could not read the run's LesionSet '.*lesions.npz' \(BadZipFile.*rerun notebook 01 \(01_data\), which remakes "
-        r"it: liverkit run --out .* --notebooks 01 --force",
+        r"could not read the run's LesionSet '.*lesions.npz' \(BadZipFile.*rerun notebook 01 \(01_data\), "
+        r"which remakes it: liverkit run --out .* --notebooks 01 --force",
         nothing,
     ),
     (

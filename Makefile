@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.liverkit-installed
 RUN ?= runs/demo
 
-.PHONY: help setup browser demo test test-fast bench regress lint clean-venv
+.PHONY: help setup browser demo test test-fast bench bench-check regress lint clean-venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,8 +60,11 @@ regress: setup  ## the quick profile against its committed baseline (unchanged n
 	$(BIN)/liverkit regress runs/regress --baseline tests/baselines/quick.json
 
 # Kit loops against plain PyTorch loops in one run; one JSON object per line.
-bench: setup  ## kit loops against plain PyTorch loops, one JSON object per line
+bench: setup  ## kit loops against plain PyTorch loops, one JSON object per line; warns when the figures are noise
 	$(BIN)/python benchmarks/bench.py
+
+bench-check: setup  ## make bench, failing (exit 1) when a row is noise (busy machine, spread pairs) or a kit loop is slow
+	$(BIN)/python benchmarks/bench.py --check
 
 lint: setup  ## ruff check and format check
 	$(BIN)/ruff check liverkit tests notebooks benchmarks

@@ -553,7 +553,8 @@ def _row(
     k_models: int = 1,
     **extra,
 ) -> dict:
-    """One JSON row: best-of throughputs, and ``ratio`` as the median of the per-pair ratios.
+    """One JSON row: best-of throughputs, ``ratio`` as the median of the per-pair ratios and ``spread`` as their
+    interquartile range over the median (0.05: the middle half of the pairs lies within 5% of the ratio).
 
     A pair's two runs see nearly the same machine state, so the median paired ratio is steadier on a shared CPU
     than the ratio of two minima taken at different moments; ``ratio_best`` (best kit / best plain) is kept too.
@@ -561,6 +562,7 @@ def _row(
     kit_times, plain_times = timing
     paired = sorted(p / k for k, p in zip(kit_times, plain_times, strict=True))
     best_kit, best_plain = n_images / min(kit_times), n_images / min(plain_times)
+    q25, median, q75 = np.percentile(paired, [25, 50, 75])
     return {
         "name": name,
         "device": _device_name(device),
@@ -572,6 +574,7 @@ def _row(
         "ratio": round(float(np.median(paired)), 3),
         "ratio_best": round(best_kit / best_plain, 3),
         "ratio_pairs": [round(r, 3) for r in paired],
+        "spread": round(float((q75 - q25) / median), 3),
         "timed": timed,
         "threads": torch.get_num_threads(),
         **extra,
@@ -741,6 +744,8 @@ def _jobs(device: torch.device, quick: bool, r: int) -> tuple[list, list]:
         fused = (2, 1) if quick else (10, 2)
         main.append(lambda tmp: bench_classifier_fused(device, "quick", 8, *fused, r, bf16=False))
     extra = [lambda tmp: bench_augment_pool(device, n_lesions=3 if quick else 120, repeats=r)]
+    if device.type == "cpu" and not quick:
+        extra.append(lambda tmp: bench_sweep_executors(max(2, r // 2)))
     if cuda:
         extra += [
             lambda tmp: bench_gan(device, "dcgan", "paper", 512, 6, 10, r, True, tmp),
@@ -749,13 +754,129 @@ def _jobs(device: torch.device, quick: bool, r: int) -> tuple[list, list]:
     return main, extra
 
 
+BUSY_CORES = 0.2
+"""Other processes' mean CPU use during a row (in cores; steal by a hypervisor counts) above which the row's figures
+are not believed: on 2 cores, two-thread torch slows 4-6x beside any other busy process."""
+MAX_SPREAD = 0.10
+"""Interquartile range of a row's paired ratios, over their median, above which the ratio is not believed."""
+MIN_RATIO = 0.95
+"""The kit's training loops must run at this fraction of a plain loop's speed or better (``--check``)."""
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """(every core's busy seconds since boot, this process's and its finished children's CPU seconds)."""
+    import psutil
+
+    machine = psutil.cpu_times()
+    busy = sum(getattr(machine, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal"))
+    own = psutil.Process().cpu_times()
+    return busy, own.user + own.system + own.children_user + own.children_system
+
+
+def judge(row: dict) -> dict:
+    """Mark ``row`` ``trusted`` or not, with a ``warning`` saying why: other processes busy, or pairs spread wide."""
+    problems = []
+    if row.get("others_cores", 0.0) > BUSY_CORES:
+        problems.append(f"other processes used {row['others_cores']:.2f} cores on average while it ran")
+    if row.get("spread", 0.0) > MAX_SPREAD:
+        problems.append(f"its kit/plain pairs spread by {row['spread']:.0%} (interquartile range over the median)")
+    row["trusted"] = not problems
+    if problems:
+        row["warning"] = "; ".join(problems) + ": its figures are noise; rerun on a quiet machine"
+    return row
+
+
 def _measure(jobs: list, rows: list[dict], out: Path) -> None:
-    """Run each job in a scratch folder; print its row and save all rows so far."""
+    """Run each job in a scratch folder, timing what other processes used meanwhile; print its row (and a
+    warning when it cannot be believed) and save all rows so far."""
     for job in jobs:
+        start, (busy, own) = time.perf_counter(), _cpu_seconds()
         with tempfile.TemporaryDirectory() as tmp:
-            rows.append(job(tmp))
-        print(json.dumps(rows[-1]), flush=True)
+            row = job(tmp)
+        wall, (busy_after, own_after) = time.perf_counter() - start, _cpu_seconds()
+        row["others_cores"] = round(max(0.0, (busy_after - busy) - (own_after - own)) / wall, 2)
+        row["row_seconds"] = round(wall, 1)
+        rows.append(judge(row))
+        print(json.dumps(row), flush=True)
+        if not row["trusted"]:
+            print(f"WARNING {row['name']}: {row['warning']}", file=sys.stderr, flush=True)
         save_rows(out, rows)
+
+
+def verdict(rows: list[dict]) -> list[str]:
+    """What ``--check`` fails on: rows not believed, and kit training loops slower than :data:`MIN_RATIO` of plain."""
+    problems = [f"{r['name']}: {r['warning']}" for r in rows if not r.get("trusted", True)]
+    loops = [r for r in rows if r.get("timed") == LOOP_TIMED]
+    problems += [f"{r['name']}: kit/plain {r['ratio']} < {MIN_RATIO}" for r in loops if r["ratio"] < MIN_RATIO]
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------- executors
+def bench_sweep_executors(repeats: int, per_class: int = 10, epochs: int = 2) -> dict:
+    """A small quick-width classic sweep (18 CNNs) in this process at 2 threads, against 2 one-thread worker
+    processes (:class:`liverkit.executors.ProcessExecutor`, the sweeps' CPU default); whole sweeps, alternating.
+    ``ratio`` > 1: the processes are faster."""
+    from liverkit.data.folds import patient_folds
+    from liverkit.executors import LocalExecutor, ProcessExecutor
+
+    lesions = make_phantom(seed=1, n_cyst=per_class, n_metastasis=per_class, n_hemangioma=per_class)
+    fold_of = patient_folds(lesions, k=3, seed=1)
+    clf = ClassifierConfig(channels=(8, 16, 32), hidden=64, epochs=epochs, batch_size=16)
+    threads = torch.get_num_threads()
+    common = dict(seed=0, repeats=1, inner_folds=2, progress=False)
+    aug = AugmentConfig(n_rot=2)
+
+    def sweep(executor, n_threads: int):
+        def run() -> None:
+            torch.set_num_threads(n_threads)
+            try:
+                experiment.run_classic_sweep(lesions, fold_of, (0, 30), aug, clf, executor=executor, **common)
+            finally:
+                torch.set_num_threads(threads)
+
+        return run
+
+    here, there, _ = _alternate(sweep(LocalExecutor("cpu", "off"), 2), sweep(ProcessExecutor(2), 1), repeats)
+    ratios = sorted(h / t for h, t in zip(here, there, strict=True))
+    q25, median, q75 = np.percentile(ratios, [25, 50, 75])
+    n_models = 3 * 2 * (2 + 1)  # folds x groups x (inner splits + the outer model)
+    return {
+        "name": "classic_sweep_threads_vs_processes",
+        "device": _device_name(torch.device("cpu")),
+        "img_per_s": 0.0,
+        "k_models": n_models,
+        "precision": "fp32",
+        "threads_seconds": round(min(here), 2),
+        "processes_seconds": round(min(there), 2),
+        "ratio": round(float(median), 3),
+        "ratio_pairs": [round(r, 3) for r in ratios],
+        "spread": round(float((q75 - q25) / median), 3),
+        "faster": "2 one-thread processes" if median > 1 else "one process at 2 threads",
+        "timed": "whole classic sweeps: this process at 2 threads vs ProcessExecutor(2) at 1 thread each",
+    }
+
+
+def quick_notebook_rows(run_folder: Path) -> list[dict]:
+    """Each notebook's wall time in the quick run folder ``run_folder`` (``make demo``'s ``runs/demo``), as
+    papermill recorded it there: read, not measured by the bench (a whole quick run takes 15+ minutes)."""
+    identity = run_folder / "run.json"
+    if not identity.is_file() or json.loads(identity.read_text()).get("profile") != "quick":
+        return []
+    rows = []
+    for path in sorted((run_folder / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        if path.name.endswith(".failed.ipynb"):
+            continue
+        meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
+        if meta.get("duration") is not None:
+            rows.append(
+                {
+                    "name": f"quick_notebook_{path.stem}",
+                    "seconds": round(float(meta["duration"]), 1),
+                    "finished": meta.get("end_time"),
+                    "timed": f"read from {path} (papermill's duration), not measured by this bench",
+                }
+            )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -765,6 +886,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a check that the harness runs)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, help="JSON-lines file (default: benchmarks/results/<date>-<device>.jsonl)")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a row is noise or a kit loop is slow")
+    parser.add_argument("--demo-run", type=Path, default=Path("runs/demo"), help="quick run folder to read times from")
     parser.add_argument(
         "--paper-run",
         type=float,
@@ -784,6 +907,9 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(row), flush=True)
         save_rows(out, [*earlier, row])
         return
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load > BUSY_CORES + 0.3:
+        print(f"WARNING the machine was busy before the bench started (load average {load:.2f})", file=sys.stderr)
     rows: list[dict] = []
     main_jobs, extra_jobs = _jobs(device, args.quick, args.repeats)
     _measure(main_jobs, rows, out)
@@ -791,6 +917,15 @@ def main(argv: list[str] | None = None) -> None:
     if estimate is not None:
         _measure([lambda tmp: estimate], rows, out)
     _measure(extra_jobs, rows, out)
+    for row in quick_notebook_rows(args.demo_run):
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    save_rows(out, rows)
+    problems = verdict(rows)
+    for line in problems:
+        print(f"{'FAILED' if args.check else 'WARNING'} {line}", file=sys.stderr)
+    if args.check and problems:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,37 @@ def test_ratio_is_the_median_of_paired_ratios():
     assert row["ratio"] == 1.0 and row["ratio_pairs"] == [0.5, 1.0, 1.1]
     assert row["kit"] == 100.0 and row["plain"] == 100.0 and row["ratio_best"] == 1.0
     assert row["img_per_s"] == 100.0 and row["k_models"] == 1
+    assert row["spread"] == 0.3  # interquartile range of (0.5, 1.0, 1.1): 0.75 .. 1.05, over the median 1.0
+
+
+def test_a_busy_machine_or_spread_pairs_make_a_row_untrusted_and_check_fail():
+    quiet = bench.judge({"name": "a", "ratio": 0.97, "others_cores": 0.05, "spread": 0.04, "timed": bench.LOOP_TIMED})
+    assert quiet["trusted"] and "warning" not in quiet and bench.verdict([quiet]) == []
+    busy = bench.judge({"name": "b", "ratio": 1.0, "others_cores": 0.9, "spread": 0.02, "timed": bench.LOOP_TIMED})
+    assert not busy["trusted"] and "other processes used 0.90 cores" in busy["warning"]
+    wide = bench.judge({"name": "c", "ratio": 1.0, "others_cores": 0.0, "spread": 0.3, "timed": bench.LOOP_TIMED})
+    assert not wide["trusted"] and "spread by 30%" in wide["warning"]
+    slow = bench.judge({"name": "d", "ratio": 0.9, "others_cores": 0.0, "spread": 0.01, "timed": bench.LOOP_TIMED})
+    assert slow["trusted"] and bench.verdict([slow]) == ["d: kit/plain 0.9 < 0.95"]
+    assert len(bench.verdict([quiet, busy, wide, slow])) == 3
+
+
+def test_quick_notebook_times_are_read_from_a_quick_run_folder(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "run.json").write_text('{"profile": "quick", "data": "phantom", "seed": 0}')
+    meta = {"papermill": {"duration": 12.34, "end_time": "2026-12-07T07:00:00"}}
+    (tmp_path / "notebooks" / "01_data.ipynb").write_text(json.dumps({"cells": [], "metadata": meta}))
+    (tmp_path / "notebooks" / "02_x.failed.ipynb").write_text(json.dumps({"cells": [], "metadata": meta}))
+    rows = bench.quick_notebook_rows(tmp_path)
+    assert [(r["name"], r["seconds"]) for r in rows] == [("quick_notebook_01_data", 12.3)]
+    (tmp_path / "run.json").write_text('{"profile": "smoke", "data": "phantom", "seed": 0}')
+    assert bench.quick_notebook_rows(tmp_path) == []  # only a quick run's times are the demo's
+
+
+def test_the_executor_row_times_both_executors(one_thread):
+    row = bench.bench_sweep_executors(repeats=1, per_class=6, epochs=1)
+    assert row["threads_seconds"] > 0 and row["processes_seconds"] > 0 and len(row["ratio_pairs"]) == 1
+    assert row["faster"] in ("2 one-thread processes", "one process at 2 threads")
 
 
 def test_paper_work_counts_the_smoke_profile_by_hand():

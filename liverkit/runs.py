@@ -61,7 +61,7 @@ def remake_advice(path: str | os.PathLike, otherwise: str | None = None) -> str:
     run_dir = Path(*parts[:at])
     return (
         f"rerun notebook {notebook[:2]} ({notebook}), which remakes it: liverkit run --out {run_dir} --notebooks "
-        f"{notebook[:2]} --force (its old files move to stale/), or run that notebook by hand"
+        f"{notebook[:2]} --force (its old files move to stale/)"
     )
 
 

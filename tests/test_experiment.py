@@ -223,7 +223,7 @@ def test_a_rerun_resumes_from_the_run_folder_cache(small, tmp_path, monkeypatch)
     with pytest.raises(
         LiverkitError,
         match=r"classic_sweep_r0_f0.json' holds models made with other settings "
-        r"\(classifier.epochs: 1 -> 2\).*delete the classic_sweep_\*.json files",
+        r"\(classifier.epochs: 1 -> 2\).*rerun notebook 02 \(02_classic_augmentation\), which remakes it",
     ):
         run_classic_sweep(
             lesions, fold_of, (0, 20), AUG, replace(CLF, epochs=2), seed=5, inner_folds=2, progress=False, run=run

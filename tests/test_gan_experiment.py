@@ -194,7 +194,7 @@ def test_saved_models_give_the_recorded_predictions(setup, cached):
 
 def test_cache_from_other_settings_is_refused(setup, cached):
     run = cached[0]
-    with pytest.raises(LiverkitError, match=r"classifier.epochs: 1 -> 2.*delete"):
+    with pytest.raises(LiverkitError, match=r"classifier.epochs: 1 -> 2.*rerun notebook 05 \(05_gan_augmentation\)"):
         _sweep(setup, run, clf=replace(CLF, epochs=2))
     with pytest.raises(LiverkitError, match="data_fingerprint"):
         _sweep(setup, run, data_fingerprint="another")

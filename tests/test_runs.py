@@ -31,7 +31,7 @@ def test_artifacts_round_trip(tmp_path):
 
 def test_missing_artifacts_and_bad_names(tmp_path):
     run = RunFolder(tmp_path)
-    with pytest.raises(LiverkitError, match="lesions.npz' is missing: run the notebook"):
+    with pytest.raises(LiverkitError, match=r"lesions.npz' is missing: rerun notebook 01 \(01_data\), which remakes it: liverkit run --out .* --notebooks 01 --force"):
         run.load_lesionset("lesions")
     with pytest.raises(LiverkitError, match="no metrics recorded"):
         run.read_metrics("01_data")

@@ -185,11 +185,27 @@ def test_a_full_disk_stops_with_one_line_leaves_no_half_notebook_and_the_report_
     assert cli.main(["report", str(setup.out)]) == 0
 
 
-def _kernel_started(process: subprocess.Popen, timeout_s: float = 120) -> list[psutil.Process]:
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:  # it ended while we looked
+        return False
+
+
+def _is_kernel(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE and "ipykernel" in " ".join(process.cmdline())
+    except psutil.Error:  # it ended while we looked
+        return False
+
+
+def _kernel_started(process: subprocess.Popen, after: Path, timeout_s: float = 120) -> list[psutil.Process]:
+    """The runner's children once a kernel runs and ``after`` (the previous notebook's executed copy) exists."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         kids = psutil.Process(process.pid).children(recursive=True)
-        if any("ipykernel" in " ".join(k.cmdline()) for k in kids if k.is_running()):
+        kernel = any(_is_kernel(k) for k in kids)
+        if kernel and after.exists():
             time.sleep(2)  # let the kernel take its cell
             return kids
         time.sleep(0.2)
@@ -202,7 +218,7 @@ def test_a_signal_stops_a_running_notebook_within_seconds_and_says_how_to_go_on(
     args = setup.run_args()
     args[args.index("--notebook-dir") + 1] = str(slow)
     process = _liverkit(args, start_new_session=True)
-    kids = _kernel_started(process)
+    kids = _kernel_started(process, after=setup.out / "notebooks" / "01_ok.ipynb")
     start = time.monotonic()
     if how == "SIGINT":
         os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole process group
@@ -214,7 +230,7 @@ def test_a_signal_stops_a_running_notebook_within_seconds_and_says_how_to_go_on(
     assert process.returncode == status, err
     assert "Traceback" not in out + err and len(err.strip().splitlines()) == 1, err
     assert re.search(rf"stopped by {said} during 02_slow: kept 01_ok, .*Run the same command again", err), err
-    assert not any(k.is_running() and k.status() != psutil.STATUS_ZOMBIE for k in kids), "a kernel survived"
+    assert not any(_alive(k) for k in kids), "a kernel survived"
     hidden = [p for p in setup.out.rglob(".*") if p.is_file() and p.name != runner.LOCK_FILE]
     assert hidden == [], hidden
     assert not (setup.out / "notebooks" / "02_slow.failed.ipynb").exists()

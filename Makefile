@@ -66,6 +66,10 @@ bench: setup  ## kit loops against plain PyTorch loops, one JSON object per line
 bench-check: setup  ## make bench, failing (exit 1) when a row is noise (busy machine, spread pairs) or a kit loop is slow
 	$(BIN)/python benchmarks/bench.py --check
 
+profile-demo: setup  ## where the demo's time goes: each quick notebook under py-spy, by phase (installs py-spy; ~22 min)
+	$(BIN)/python -m pip install --quiet -e ".[profile]"
+	$(BIN)/python benchmarks/profile_demo.py --out runs/profile
+
 lint: setup  ## ruff check and format check
 	$(BIN)/ruff check liverkit tests notebooks benchmarks
 	$(BIN)/ruff format --check liverkit tests benchmarks

@@ -67,7 +67,7 @@ bench-check: setup  ## make bench, failing (exit 1) when a row is noise (busy ma
 	$(BIN)/python benchmarks/bench.py --check
 
 profile-demo: setup  ## where the demo's time goes: each quick notebook under py-spy, by phase (installs py-spy; ~22 min)
-	$(BIN)/python -m pip install --quiet -e ".[profile]"
+	$(BIN)/python -m pip install --quiet "py-spy>=0.3"
 	$(BIN)/python benchmarks/profile_demo.py --out runs/profile
 
 lint: setup  ## ruff check and format check

@@ -2,7 +2,7 @@
 
 The notebooks live at the top of the repository, where students open them. A wheel has no repository around it, so
 the build copies them into the package (``liverkit run`` then runs them and ``liverkit notebooks DIR`` copies them
-out: liverkit/notebook_files.py). Only the top-level copy is committed. Everything else about the package is in
+out: liverkit/kit/notebook_files.py). Only the top-level copy is committed. Everything else about the package is in
 pyproject.toml; setuptools runs this file as part of any build (pip wheel, pip install, python -m build).
 """
 

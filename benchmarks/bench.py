@@ -42,15 +42,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from liverkit import augment, experiment
-from liverkit.augment import AugmentConfig
-from liverkit.config import Profile, get_profile, parse_overrides, resolve_profile
+from liverkit.augment import classic
+from liverkit.augment.classic import AugmentConfig
 from liverkit.data import LesionSet, make_phantom
 from liverkit.env import resolve_device
 from liverkit.errors import LiverkitError
+from liverkit.experiment import classic_sweep
+from liverkit.experiment.run_folder import RunFolder
 from liverkit.io import atomic_write
+from liverkit.kit.profiles import Profile, get_profile, parse_overrides, resolve_profile
 from liverkit.nets import LesionCNN
-from liverkit.runs import RunFolder
 from liverkit.train.classifier import ClassifierConfig, build_model, train_classifier
 from liverkit.train.gan import train_acgan, train_dcgan
 from liverkit.train.gan_config import GANConfig, TrainOptions, build_gan
@@ -198,13 +199,13 @@ def bench_augment_pool(device: torch.device, n_lesions: int, repeats: int) -> di
     """Building the paper's 480-variant pool for a training fold against affine_grid + grid_sample per chunk."""
     lesions = make_phantom(seed=0).subset(np.arange(n_lesions))
     config = AugmentConfig()
-    plan = augment.plan_pool(lesions, config, np.random.default_rng(0))
-    thetas = augment._affine_thetas(plan, np.arange(len(plan))).to(device)
+    plan = classic.plan_pool(lesions, config, np.random.default_rng(0))
+    thetas = classic._affine_thetas(plan, np.arange(len(plan))).to(device)
     source = torch.from_numpy(lesions.images).to(device)
     parents = torch.from_numpy(plan.parent).to(device)
 
     def kit() -> None:
-        augment.render(lesions, augment.plan_pool(lesions, config, np.random.default_rng(0)), device=device)
+        classic.render(lesions, classic.plan_pool(lesions, config, np.random.default_rng(0)), device=device)
 
     def plain() -> None:
         for start in range(0, len(plan), 4096):
@@ -425,7 +426,7 @@ def paper_work(profile: Profile, n_lesions: int = 182, n_classes: int = 3, group
       size (group + size x classes) as outer models and, when there are two sizes or more, as inner models.
 
     The chosen group is data dependent; ``group`` None takes the largest (an upper bound, as
-    :func:`liverkit.eta.notebook_work` does). Folds are taken as equal (``n_lesions / n_folds`` each) and the
+    :func:`liverkit.kit.eta.notebook_work` does). Folds are taken as equal (``n_lesions / n_folds`` each) and the
     classes of a group as balanced. Unlike ``notebook_work`` (relative work units for the progress line), this
     counts raw images, smaller inner sets included, and no kernel or notebook overheads.
     """
@@ -436,7 +437,7 @@ def paper_work(profile: Profile, n_lesions: int = 182, n_classes: int = 3, group
     epochs = profile.classifier.epochs
     chosen = max(profile.classic_groups) if group is None else group
 
-    classic = sum((g or n_train) + inner * (g or n_inner) for g in profile.classic_groups)
+    classic_set = sum((g or n_train) + inner * (g or n_inner) for g in profile.classic_groups)
     added = sum(profile.synthetic_sizes) * n_classes
     arms = 3  # the same-size control, the DCGAN and the ACGAN arm
     sizes = len(profile.synthetic_sizes)
@@ -448,9 +449,9 @@ def paper_work(profile: Profile, n_lesions: int = 182, n_classes: int = 3, group
     dcgan_steps = dcgan.total_steps(int((chosen or n_train) / n_classes))
     acgan_steps = acgan.total_steps(int(chosen or n_train))
     return {
-        "cnn_classic_images": round(splits * epochs * classic),
+        "cnn_classic_images": round(splits * epochs * classic_set),
         "cnn_gan_images": round(splits * epochs * (gan_outer + gan_inner)),
-        "cnn_images": round(splits * epochs * (classic + gan_outer + gan_inner)),
+        "cnn_images": round(splits * epochs * (classic_set + gan_outer + gan_inner)),
         "dcgan_images": gan_runs * n_classes * dcgan_steps * dcgan.batch_size,
         "acgan_images": gan_runs * acgan_steps * acgan.batch_size,
         "chosen_group": chosen,
@@ -469,7 +470,7 @@ def _best_rate(rows: list[dict], names: tuple[str, ...], batch: int) -> dict | N
 
 def _gan_rate(rows: list[dict], kind: str, config: GANConfig) -> tuple[float, str] | None:
     """(images/s, source) of the paper-width ``kind`` GAN: its best paper-width row, or else the quick-width row
-    scaled by the square of the generator widths (the cost model of ``liverkit.eta.GAN_IMAGE_WORK``)."""
+    scaled by the square of the generator widths (the cost model of ``liverkit.kit.eta.GAN_IMAGE_WORK``)."""
     row = _best_rate(rows, (f"{kind}_train_paper", f"{kind}_fused_paper_*"), config.batch_size)
     if row is not None:
         return row["img_per_s"], row["name"]
@@ -633,7 +634,7 @@ GPU_RUN_OVERRIDES = ("classifier.bf16=true", "dcgan.bf16=true", "acgan.bf16=true
 def _run_notebook(notebook: str, profile: str, overrides, device: torch.device, folder: Path, limit_s: float):
     """(seconds, None) for one ``liverkit run --notebooks NOTEBOOK`` in ``folder / "run"``, or (seconds, what went
     wrong); at ``limit_s`` the run and its kernel (its own process group) are killed."""
-    command = [sys.executable, "-m", "liverkit.cli", "run", "--profile", profile, "--device", str(device)]
+    command = [sys.executable, "-m", "liverkit.kit.cli", "run", "--profile", profile, "--device", str(device)]
     command += ["--out", str(folder / "run"), "--notebooks", notebook]
     for assignment in overrides:
         command += ["--set", assignment]
@@ -710,7 +711,7 @@ def time_paper_run(
 def _mean_chosen_group(run_folder: Path) -> int | None:
     """The mean classic group notebook 02 chose over the folds, or None when it has not run."""
     try:
-        return round(float(experiment.load_choice(RunFolder(run_folder))["group"].mean()))
+        return round(float(classic_sweep.load_choice(RunFolder(run_folder))["group"].mean()))
     except (LiverkitError, KeyError, ValueError):
         return None
 
@@ -814,10 +815,10 @@ def verdict(rows: list[dict]) -> list[str]:
 # ---------------------------------------------------------------------------------------------- executors
 def bench_sweep_executors(repeats: int, per_class: int = 10, epochs: int = 2) -> dict:
     """A small quick-width classic sweep (18 CNNs) in this process at 2 threads, against 2 one-thread worker
-    processes (:class:`liverkit.executors.ProcessExecutor`, the sweeps' CPU default); whole sweeps, alternating.
-    ``ratio`` > 1: the processes are faster."""
+    processes (:class:`liverkit.experiment.executors.ProcessExecutor`, the sweeps' CPU default); whole sweeps,
+    alternating. ``ratio`` > 1: the processes are faster."""
     from liverkit.data.folds import patient_folds
-    from liverkit.executors import LocalExecutor, ProcessExecutor
+    from liverkit.experiment.executors import LocalExecutor, ProcessExecutor
 
     lesions = make_phantom(seed=1, n_cyst=per_class, n_metastasis=per_class, n_hemangioma=per_class)
     fold_of = patient_folds(lesions, k=3, seed=1)
@@ -830,7 +831,7 @@ def bench_sweep_executors(repeats: int, per_class: int = 10, epochs: int = 2) ->
         def run() -> None:
             torch.set_num_threads(n_threads)
             try:
-                experiment.run_classic_sweep(lesions, fold_of, (0, 30), aug, clf, executor=executor, **common)
+                classic_sweep.run_classic_sweep(lesions, fold_of, (0, 30), aug, clf, executor=executor, **common)
             finally:
                 torch.set_num_threads(threads)
 

@@ -24,18 +24,32 @@ from pathlib import Path
 
 NOTEBOOKS = ("01", "02", "03", "04", "05", "06", "07", "08")
 
+
+def _files(*names: str) -> str:
+    """A pattern for frames in these kit modules, in any folder (stacks recorded before and after the stage move)."""
+    return r"liverkit/(?:\w+/)?(?:" + "|".join(names) + r")\.py"
+
+
 PHASES: tuple[tuple[str, str], ...] = (
-    ("PNG copies", r"liverkit/display\.py:\d+\);?[^;]*\b(png|_run)\b|kaleido"),
+    ("PNG copies", _files("display") + r":\d+\);?[^;]*\b(png|_run)\b|kaleido"),
     ("GAN diagnostics", r"\b(_snapshot|check_finite|_weights_finite|clone_state|mean_pairwise_distance)\b"),
     ("training", r"liverkit/train/|\b(backward|_run_epoch)\b"),
-    ("waiting for workers", r"liverkit/(processes|executors)\.py"),
-    ("checkpoints and files", r"liverkit/(checkpoints|io|runs|job_cache)\.py|\b(savez|torch\.save|load)\b \(torch"),
-    ("classic augmentation", r"liverkit/(augment|invariance)\.py"),
-    ("t-SNE / UMAP", r"liverkit/embed\.py|/umap/|sklearn/manifold"),
-    ("figures", r"/plotly/|liverkit/(plots|widgets|figure_check)\.py"),
+    ("waiting for workers", _files("processes", "worker_pool", "executors")),
+    (
+        "checkpoints and files",
+        _files("checkpoints", "io", "runs", "run_folder", "job_cache") + r"|\btorch\.(save|load)\b",
+    ),
+    ("classic augmentation", _files("augment", "classic", "invariance")),
+    ("t-SNE / UMAP", _files("embed", "feature_maps") + "|/umap/|sklearn/manifold"),
+    ("figures", "/plotly/|" + _files("plots", "widgets", "figure_check")),
     ("imports", r"_find_and_load"),
     ("kernel between cells", r"EpollSelector\.select|selectors\.py"),
-    ("statistics", r"liverkit/(protocol|gan_results|null_check|metrics|quality|feature_metrics|memorization)\.py"),
+    (
+        "statistics",
+        _files("protocol", "gan_results", "gan_verdict", "null_check", "metrics", "classifier_metrics", "quality")
+        + "|"
+        + _files("feature_metrics", "memorization"),
+    ),
 )
 """Phase name and the regular expression a sample's stack must match, in priority order; anything else is
 "other kit and papermill work" (reading parameters, building tables, the kernel between cells)."""

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import platform
 import random
 import sys
-import warnings
 from importlib import metadata
 
 import numpy as np
@@ -15,8 +13,8 @@ import torch
 from IPython import get_ipython
 from IPython.display import display
 
-from liverkit.config import check_seed
-from liverkit.errors import LiverkitError, LiverkitWarning
+from liverkit.errors import LiverkitError
+from liverkit.seeds import check_seed
 
 _REPORTED_PACKAGES = ("liverkit", "torch", "torchvision", "numpy", "scikit-learn", "umap-learn", "plotly", "papermill")
 
@@ -50,7 +48,7 @@ def seed_everything(seed: int) -> np.random.Generator:
     """Seed Python, numpy and torch from one integer and return a numpy Generator for explicit use.
 
     The kit passes generators down explicitly; the global seeds only make third-party code repeatable. The seed
-    must be an integer from 0 to 2**32 - 1 (:func:`liverkit.config.check_seed`: numpy's global seed takes no more),
+    must be an integer from 0 to 2**32 - 1 (:func:`liverkit.seeds.check_seed`: numpy's global seed takes no more),
     so one seed means the same thing to Python, numpy and torch.
     """
     seed = check_seed(seed)
@@ -133,37 +131,3 @@ def print_config(device: str | torch.device = "auto", details: bool = False) -> 
     else:
         display({"text/plain": text}, raw=True, metadata={CONFIG_METADATA: info})
     return info
-
-
-def use_fused(setting: str, device: str | torch.device) -> bool:
-    """Whether to train many small models as one (``Profile.fused``): ``on`` or ``off`` as forced; ``auto`` is off.
-
-    Fusing is for GPUs, where one small model leaves most of the chip idle. On CPUs it gains nothing: measured here,
-    fused GANs ran at about the speed of one after another (``liverkit.train.fused_gan``) and fused CNNs slower
-    for the widths that matter (``liverkit.train.fused``). On CUDA, where it should pay, it has never run on a real
-    GPU (no GPU run is recorded in ``benchmarks/results/``), so ``auto`` stays off there too until one is; ``on`` on
-    CUDA first runs :func:`liverkit.fused_check.fused_agrees` once per process and device, and trains one by one,
-    with a warning that gives the differences, where fused and one-by-one training disagree.
-    """
-    if setting not in ("auto", "on", "off"):
-        raise LiverkitError(f"fused must be 'auto', 'on' or 'off', got {setting!r}.")
-    if setting != "on":
-        return False
-    resolved = resolve_device(device)
-    return resolved.type != "cuda" or _fused_checked(str(resolved))
-
-
-@functools.cache
-def _fused_checked(device: str) -> bool:
-    """:func:`liverkit.fused_check.fused_agrees` on ``device``, once per process; a warning where it disagrees."""
-    from liverkit.fused_check import fused_agrees  # trains small models: imported only when a GPU asks
-
-    agrees, said = fused_agrees(device)
-    if not agrees:
-        warnings.warn(
-            f"fused training disagrees with one-by-one training on this GPU ({said}); training one by one instead "
-            "(slower, same results). Please report this with `liverkit config`'s output.",
-            LiverkitWarning,
-            stacklevel=3,
-        )
-    return agrees

@@ -11,8 +11,14 @@ unchanged.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
+
+from liverkit.errors import LiverkitError
+
+SEED_MAX = 2**32 - 1
+"""The largest seed :func:`check_seed` accepts: numpy's legacy global seed (``np.random.seed``) takes no more."""
 
 
 class Stream(IntEnum):
@@ -57,3 +63,17 @@ class GanStream(IntEnum):
 def derive(seed: int, *parts: int) -> int:
     """One 32-bit seed from the run's seed and the parts that name a stream (repeat, fold, :class:`Stream`, ...)."""
     return int(np.random.SeedSequence([int(seed), *(int(p) for p in parts)]).generate_state(1)[0])
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int when it is a seed every generator of the kit takes: an integer (not a bool) from 0 to
+    :data:`SEED_MAX` (2**32 - 1, numpy's legacy global seed's limit); a LiverkitError otherwise.
+
+    Args:
+        seed: the run's seed (``--seed``, a notebook's ``seed`` parameter).
+    """
+    if not (isinstance(seed, int | np.integer) and not isinstance(seed, bool) and 0 <= seed <= SEED_MAX):
+        raise LiverkitError(
+            f"seed must be an integer from 0 to {SEED_MAX} (2**32 - 1), got {seed!r}; pass e.g. --seed 0."
+        )
+    return int(seed)

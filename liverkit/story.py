@@ -1,10 +1,13 @@
 """The order of the story: the kit's notebooks, and which earlier notebooks' results each one reads.
 
 Torch-free on purpose: the runner (a small process beside the kernels) uses it to count the work of a notebook that
-will rebuild its predecessors, and :mod:`liverkit.pipeline` to decide what to rebuild.
+will rebuild its predecessors, and :mod:`liverkit.kit.standalone` to decide what to rebuild.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 NOTEBOOKS = (
     "01_data",
@@ -55,3 +58,18 @@ def maker(relative: str) -> str | None:
         if any(fnmatchcase(relative, pattern) for pattern in patterns):
             return notebook
     return None
+
+
+def remake_advice(path: str | os.PathLike, otherwise: str | None = None) -> str:
+    """What to do about a damaged, missing or mismatched run-folder file (``<run>/artifacts/...``): the notebook that
+    remakes it, as a command; ``otherwise`` (or a generic line) for a file outside a run folder's artefacts."""
+    parts = Path(path).parts
+    at = max((i for i, part in enumerate(parts) if part == "artifacts"), default=None)
+    notebook = None if at is None else maker("/".join(parts[at:]))
+    if notebook is None:
+        return otherwise or f"delete it and rerun the notebook that saves '{Path(path).name}'"
+    run_dir = Path(*parts[:at])
+    return (
+        f"rerun notebook {notebook[:2]} ({notebook}), which remakes it: liverkit run --out {run_dir} --notebooks "
+        f"{notebook[:2]} --force (its old files move to stale/)"
+    )

@@ -16,10 +16,10 @@ import time
 
 import torch
 
-from liverkit.augment import AugmentConfig
+from liverkit.augment.classic import AugmentConfig
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds
-from liverkit.experiment import run_classic_sweep, sweep_table
+from liverkit.experiment.classic_sweep import run_classic_sweep, sweep_table
 from liverkit.train.classifier import ClassifierConfig
 
 

@@ -66,7 +66,7 @@ import sys
 from pathlib import Path
 
 import liverkit
-from liverkit.notebook_files import notebook_dir
+from liverkit.kit.notebook_files import notebook_dir
 
 venv = Path(sys.argv[1]).resolve()
 for where in (Path(liverkit.__file__), notebook_dir()):

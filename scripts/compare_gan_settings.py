@@ -53,19 +53,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from liverkit import augment
-from liverkit.config import get_profile
+from liverkit.augment import classic
 from liverkit.data.folds import patient_folds, split
 from liverkit.data.lesionset import LesionSet
 from liverkit.data.manifest import get_entry, load
 from liverkit.data.phantom_config import PhantomConfig
 from liverkit.errors import LiverkitError
-from liverkit.feature_metrics import CNNFeatures, fid_kid_from_features, prdc
+from liverkit.evaluate.feature_metrics import CNNFeatures, fid_kid_from_features, prdc
+from liverkit.experiment.protocol import outer_pool
+from liverkit.experiment.synthesis import sample
 from liverkit.io import atomic_write
-from liverkit.plots import grey_png, mosaic
-from liverkit.protocol import outer_pool
+from liverkit.kit.plots import grey_png, mosaic
+from liverkit.kit.profiles import get_profile
 from liverkit.seeds import derive
-from liverkit.synthesis import sample
 from liverkit.train.classifier import ClassifierConfig, train_classifier
 from liverkit.train.gan import train_acgan, train_dcgans
 from liverkit.train.gan_config import GANConfig, TrainOptions
@@ -123,10 +123,10 @@ def tag_patients(lesions: LesionSet, tag: str) -> LesionSet:
     )
 
 
-def classic_group(real: LesionSet, aug: augment.AugmentConfig, size: int, seed: int, fold: int) -> LesionSet:
+def classic_group(real: LesionSet, aug: classic.AugmentConfig, size: int, seed: int, fold: int) -> LesionSet:
     """The classic group of ``size`` cut from ``real`` as notebook 02 cuts fold ``fold``'s (repeat 0)."""
     plan, order = outer_pool(real, aug, seed, 0, fold)
-    return augment.make_group(real, plan, order, size)
+    return classic.make_group(real, plan, order, size)
 
 
 def phantom_draws(
@@ -137,7 +137,7 @@ def phantom_draws(
     group: int = 1000,
     n_folds: int = 3,
     data: str = "phantom",
-    aug: augment.AugmentConfig | None = None,
+    aug: classic.AugmentConfig | None = None,
     **phantom_options,
 ) -> RuleData:
     """Training draw (fold ``fold``'s training patients of the phantom with ``seed_train``, as the demo with that
@@ -174,7 +174,7 @@ def nested_split(
     n_folds: int = 3,
     heldout_parts: int = 3,
     group: int = 1000,
-    aug: augment.AugmentConfig | None = None,
+    aug: classic.AugmentConfig | None = None,
 ) -> RuleData:
     """Only fold ``fold``'s training patients (folds as notebook 01 makes them with ``seed``), split by patient:
     one of ``heldout_parts`` parts is the held-out reference, the rest train the GANs (classic group ``group``)."""

@@ -5,8 +5,8 @@ Usage (from the checkout, in the environment to measure; the README's table used
     python scripts/measure_memory.py --profile quick --out runs/memory [--notebooks 05] [--set workers=1] [--jsonl F]
 
 Runs `liverkit run` with the given options as a child process, samples its whole process tree every 0.2 s
-(liverkit.memory), and labels each sample with the notebook running then: the first selected notebook that has
-not yet succeeded in the run folder's runner state. Prints one line per notebook and the run's peak, and appends
+(liverkit.experiment.memory), and labels each sample with the notebook running then: the first selected notebook that
+has not yet succeeded in the run folder's runner state. Prints one line per notebook and the run's peak, and appends
 one JSON object per line to ``--jsonl`` (default: benchmarks/results/<date>-memory.jsonl).
 """
 
@@ -21,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from liverkit.memory import TreeMemory
-from liverkit.run_state import read_state
+from liverkit.experiment.memory import TreeMemory
+from liverkit.kit.staleness import read_state
 from liverkit.story import NOTEBOOKS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jsonl", type=Path, default=None)
     args = parser.parse_args(argv)
     selected = [n for n in NOTEBOOKS if not args.notebooks or any(n.startswith(k.zfill(2)) for k in args.notebooks)]
-    command = [sys.executable, "-m", "liverkit.cli", "run", "--profile", args.profile, "--data", args.data]
+    command = [sys.executable, "-m", "liverkit.kit.cli", "run", "--profile", args.profile, "--data", args.data]
     command += ["--out", str(args.out), *(["--notebooks", *args.notebooks] if args.notebooks else [])]
     command += [arg for override in args.set for arg in ("--set", override)]
     start = time.monotonic()

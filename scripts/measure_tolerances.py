@@ -30,8 +30,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from liverkit import regress
 from liverkit.errors import LiverkitError
+from liverkit.kit import regress
 
 CHANNELS_LAST_OFF = [f"{net}.channels_last=false" for net in ("classifier", "dcgan", "acgan")]
 PERTURBATIONS: dict[str, tuple[dict[str, str], list[str]]] = {
@@ -222,7 +222,7 @@ def quick_families(values: dict[str, Any], k: float) -> list[dict]:
 def run_smoke(work: Path, name: str, env: dict[str, str], sets: list[str]) -> dict[str, Any]:
     """Run the smoke profile into ``work/name`` (unchanged notebooks of an earlier run there are skipped)."""
     out = work / name
-    cmd = [sys.executable, "-m", "liverkit.cli", "run", "--profile", "smoke", "--out", str(out), "--device", "cpu"]
+    cmd = [sys.executable, "-m", "liverkit.kit.cli", "run", "--profile", "smoke", "--out", str(out), "--device", "cpu"]
     cmd += [arg for assignment in sets for arg in ("--set", assignment)]
     print(f"{name}: {' '.join(f'{k}={v}' for k, v in env.items())} {' '.join(cmd[3:])}", flush=True)
     inherited = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "ATEN_CPU_CAPABILITY")}
@@ -234,7 +234,7 @@ def run_smoke(work: Path, name: str, env: dict[str, str], sets: list[str]) -> di
 
 def supports_set() -> bool:
     """Whether ``liverkit run`` takes ``--set`` overrides (needed for the channels-last perturbation)."""
-    done = subprocess.run([sys.executable, "-m", "liverkit.cli", "run", "--help"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "liverkit.kit.cli", "run", "--help"], capture_output=True, text=True)
     return "--set" in done.stdout
 
 

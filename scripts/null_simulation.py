@@ -3,8 +3,8 @@
 Usage: ``python scripts/null_simulation.py runs/demo docs/null_simulation.md`` (after ``make demo``; about a minute
 per 1,000 simulated runs and GAN kind on two cores). For each GAN kind's primary pair it simulates two arms that are
 the same procedure with different seeds (and, in one scenario, a GAN arm with a true effect) on the run's lesions,
-patients and per-repeat folds (``liverkit.null_check``), and writes the share of 95% intervals that miss, for the
-kit's interval (repeats and patients resampled) and for the patients-only interval it replaced.
+patients and per-repeat folds (``liverkit.experiment.null_check``), and writes the share of 95% intervals that miss, for
+the kit's interval (repeats and patients resampled) and for the patients-only interval it replaced.
 """
 
 from __future__ import annotations
@@ -13,19 +13,19 @@ import argparse
 
 import pandas as pd
 
-from liverkit import experiment, gan_experiment, null_check
-from liverkit.config import resolve_profile
+from liverkit.experiment import classic_sweep, gan_sweep, null_check
+from liverkit.experiment.run_folder import RunFolder
 from liverkit.io import atomic_write
-from liverkit.runs import RunFolder
+from liverkit.kit.profiles import resolve_profile
 
 
 def table_for(run_dir: str, sims: int, boots: int, seed: int) -> pd.DataFrame:
-    """Every GAN kind's :func:`~liverkit.null_check.null_table` on the run's sweep, with a ``gan`` column."""
+    """Every GAN kind's :func:`~liverkit.experiment.null_check.null_table` on the run's sweep, with a ``gan`` column."""
     run = RunFolder(run_dir)
     identity = run.identity
     profile = resolve_profile(identity["profile"], identity["data"], identity.get("overrides"))
-    lesions = run.load_lesionset(experiment.LESIONS_FILE)
-    sweep = gan_experiment.load_sweep(run, lesions.class_names, profile.synthetic_sizes)
+    lesions = run.load_lesionset(classic_sweep.LESIONS_FILE)
+    sweep = gan_sweep.load_sweep(run, lesions.class_names, profile.synthetic_sizes)
     kinds = [k for k in ("dcgan", "acgan") if k in set(sweep.predictions.arm)]
     frames = [null_check.null_table(sweep, k, n_sims=sims, n_boot=boots, seed=seed).assign(gan=k) for k in kinds]
     return pd.concat(frames, ignore_index=True)

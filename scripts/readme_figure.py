@@ -10,16 +10,16 @@ import argparse
 
 import numpy as np
 
-from liverkit import experiment, synthesis
 from liverkit.data.folds import split
+from liverkit.experiment import classic_sweep, synthesis
+from liverkit.experiment.run_folder import RunFolder
 from liverkit.io import atomic_write
-from liverkit.plots import grey_png, mosaic
-from liverkit.runs import RunFolder
+from liverkit.kit.plots import grey_png, mosaic
 
 
 def rows_for(run: RunFolder, per_row: int, fold: int = 0) -> np.ndarray:
     """Images (rows x per_row) x 64 x 64: real, DCGAN, ACGAN for every class."""
-    lesions, fold_of = run.load_lesionset(experiment.LESIONS_FILE), run.load_array(experiment.FOLDS_FILE)
+    lesions, fold_of = run.load_lesionset(classic_sweep.LESIONS_FILE), run.load_array(classic_sweep.FOLDS_FILE)
     _, test = split(lesions, fold_of, fold)
     sets = [test] + [synthesis.load_fold_samples(run, kind, fold) for kind in synthesis.GAN_KINDS]
     rows = []

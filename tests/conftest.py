@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from liverkit.memory import TreeMemory
-from liverkit.runs import RunFolder
+from liverkit.experiment.memory import TreeMemory
+from liverkit.experiment.run_folder import RunFolder
 
 # Let tests import tests/helpers.py and tests/datasets.py as top-level modules.
 sys.path.insert(0, str(Path(__file__).parent))
@@ -46,7 +46,10 @@ def liverkit_command(args: list[str], env: dict[str, str], log: Path) -> subproc
     """Start `liverkit ARGS` in a subprocess with ``env`` added, its output going to ``log``."""
     with open(log, "w") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "liverkit.cli", *args], stdout=out, stderr=subprocess.STDOUT, env=os.environ | env
+            [sys.executable, "-m", "liverkit.kit.cli", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=os.environ | env,
         )
 
 

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 
 from liverkit.data import LesionSet
-from liverkit.regress import rounding_perturbation
+from liverkit.kit.regress import rounding_perturbation
 
 
 def make_set(labels, patients=None, class_names=("a", "b", "c"), seed=0, source="test") -> LesionSet:

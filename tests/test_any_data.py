@@ -17,9 +17,9 @@ import pytest
 from datasets import OTHER_DATA, MadeData
 from helpers import make_set
 
-from liverkit import plots
-from liverkit.runner import list_notebooks
-from liverkit.runs import RunFolder
+from liverkit.experiment.run_folder import RunFolder
+from liverkit.kit import plots
+from liverkit.kit.notebook_runner import list_notebooks
 
 NOTEBOOKS = [p.stem for p in list_notebooks()]
 

@@ -27,7 +27,8 @@ import test_bad_input_data
 import test_bad_input_runner
 from test_runner import lesion_file, tiny_notebooks
 
-from liverkit import LiverkitError, cli, io, report, runner
+from liverkit import LiverkitError, io
+from liverkit.kit import cli, notebook_runner, report
 
 
 @dataclass
@@ -85,7 +86,7 @@ def kit_fault(s: Setup, monkeypatch) -> list[str]:
     def broken(*args, **kwargs):
         raise TypeError("unsupported operand")
 
-    monkeypatch.setattr(runner, "run_notebooks", broken)
+    monkeypatch.setattr(notebook_runner, "run_notebooks", broken)
     return s.run_args()
 
 
@@ -162,7 +163,7 @@ def test_a_refused_setting_writes_nothing_and_the_corrected_rerun_works(setup, c
 # ---------------------------------------------------------------------------------------------- in a process of its own
 def _liverkit(args: list[str], **kwargs) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "liverkit.cli", *args]
+    command = [sys.executable, "-m", "liverkit.kit.cli", *args]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kwargs)
 
 
@@ -231,7 +232,7 @@ def test_a_signal_stops_a_running_notebook_within_seconds_and_says_how_to_go_on(
     assert "Traceback" not in out + err and len(err.strip().splitlines()) == 1, err
     assert re.search(rf"stopped by {said} during 02_slow: kept 01_ok, .*Run the same command again", err), err
     assert not any(_alive(k) for k in kids), "a kernel survived"
-    hidden = [p for p in setup.out.rglob(".*") if p.is_file() and p.name != runner.LOCK_FILE]
+    hidden = [p for p in setup.out.rglob(".*") if p.is_file() and p.name != notebook_runner.LOCK_FILE]
     assert hidden == [], hidden
     assert not (setup.out / "notebooks" / "02_slow.failed.ipynb").exists()
 

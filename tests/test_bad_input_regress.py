@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from liverkit import LiverkitError, regress
+from liverkit import LiverkitError
+from liverkit.kit import regress
 
 GOOD = {
     "profile": "smoke",

@@ -21,10 +21,11 @@ import torch
 from helpers import make_set
 from test_runner import lesion_file, tiny_notebooks
 
-from liverkit import LiverkitError, runner
-from liverkit.cli import main
-from liverkit.runner import run_lock, run_notebooks
-from liverkit.runs import RunFolder
+from liverkit import LiverkitError
+from liverkit.experiment.run_folder import RunFolder
+from liverkit.kit import notebook_runner
+from liverkit.kit.cli import main
+from liverkit.kit.notebook_runner import run_lock, run_notebooks
 
 SEED = r"seed must be an integer from 0 to 4294967295 \(2\*\*32 - 1\), got "
 GOOD_COPY = '{"cells": [], "note": "the last good executed copy"}'
@@ -49,7 +50,7 @@ class Case:
 
     def snapshot(self) -> dict[str, bytes]:
         """Every file of the run folder (the lock file aside: it holds no result)."""
-        files = sorted(p for p in self.out.rglob("*") if p.is_file() and p.name != runner.LOCK_FILE)
+        files = sorted(p for p in self.out.rglob("*") if p.is_file() and p.name != notebook_runner.LOCK_FILE)
         return {str(p.relative_to(self.out)): p.read_bytes() for p in files}
 
 
@@ -118,12 +119,12 @@ def into_unwritable(c: Case):
     def refuse(**kwargs):
         raise PermissionError(13, "Permission denied")
 
-    original = runner.tempfile.TemporaryFile
-    runner.tempfile.TemporaryFile = refuse
+    original = notebook_runner.tempfile.TemporaryFile
+    notebook_runner.tempfile.TemporaryFile = refuse
     try:
         return c.run()
     finally:
-        runner.tempfile.TemporaryFile = original
+        notebook_runner.tempfile.TemporaryFile = original
 
 
 FLAKY = "import os\nif os.environ.get('PLANT_FAILURE'):\n    raise ValueError('planted failure')"
@@ -163,19 +164,19 @@ def bad_torch_file(load, name: str, payload):
 
 
 def classifier_loader():
-    from liverkit.checkpoints import load_classifier
+    from liverkit.train.checkpoints import load_classifier
 
     return load_classifier
 
 
 def generator_loader():
-    from liverkit.checkpoints import load_generator
+    from liverkit.train.checkpoints import load_generator
 
     return load_generator
 
 
 def gan_sweep_cache(c: Case):
-    from liverkit.gan_experiment import sweep_cache
+    from liverkit.experiment.gan_sweep import sweep_cache
 
     return sweep_cache(RunFolder(c.out), 0, 0, SimpleNamespace(record=lambda: {}), 0)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from liverkit.config import get_profile
+from liverkit.kit.profiles import get_profile
 
 spec = importlib.util.spec_from_file_location("bench", Path(__file__).parents[1] / "benchmarks" / "bench.py")
 bench = importlib.util.module_from_spec(spec)

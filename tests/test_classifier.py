@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from liverkit import LiverkitError
-from liverkit.checkpoints import load_classifier, save_classifier
 from liverkit.data import LesionSet, make_phantom
 from liverkit.nets import LesionCNN
 from liverkit.train import classifier
+from liverkit.train.checkpoints import load_classifier, save_classifier
 from liverkit.train.classifier import (
     ClassifierConfig,
     TrainingDiverged,

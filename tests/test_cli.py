@@ -5,12 +5,14 @@ import sys
 
 import pytest
 
-from liverkit.cli import main
-from liverkit.runner import select_notebooks
+from liverkit.kit.cli import main
+from liverkit.kit.notebook_runner import select_notebooks
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "liverkit.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "liverkit.kit.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_help_lists_commands():
@@ -65,7 +67,7 @@ def test_select_notebooks_by_number_and_name(tmp_path):
 
 
 def test_set_and_folds_become_overrides():
-    from liverkit.cli import build_parser, run_overrides
+    from liverkit.kit.cli import build_parser, run_overrides
 
     args = build_parser().parse_args(
         ["run", "--set", "classifier.epochs=4", "--set", "augment.rot_range_deg=[0, 15]", "--folds", "5"]

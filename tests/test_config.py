@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from liverkit import LiverkitError
-from liverkit.config import get_profile, parse_overrides, resolve_profile
+from liverkit.kit.profiles import get_profile, parse_overrides, resolve_profile
 
 
 def test_parse_overrides_reads_values_as_yaml():
@@ -108,7 +108,7 @@ def test_manifest_augment_applies_before_overrides(tmp_path, monkeypatch):
 
 
 def test_every_profile_has_a_banner_and_smoke_warns():
-    from liverkit.config import PROFILES, profile_banner
+    from liverkit.kit.profiles import PROFILES, profile_banner
 
     assert all(profile_banner(name) for name in PROFILES)
     assert profile_banner("smoke").startswith("SMOKE PROFILE") and "nothing" in profile_banner("smoke")

@@ -1,4 +1,4 @@
-"""liverkit.display and liverkit.progress: what saved notebooks show where no kernel runs."""
+"""liverkit.kit.display and liverkit.progress: what saved notebooks show where no kernel runs."""
 
 import base64
 import importlib.util
@@ -15,8 +15,9 @@ from helpers import BROWSER_MISSING, find_browser
 from nbclient import NotebookClient
 from PIL import Image
 
-from liverkit import display, progress
+from liverkit import progress
 from liverkit.errors import LiverkitError
+from liverkit.kit import display
 
 
 def has_static() -> bool:
@@ -102,7 +103,7 @@ def test_a_lean_png_is_smaller_and_looks_the_same():
     """Phantom lesions as kaleido draws a mosaic of them (RGBA, opaque, resampled), under an anti-aliased title band
     of a hundred more colours: 256 colours, no pixel visibly moved."""
     from liverkit.data.phantom import make_phantom
-    from liverkit.plots import mosaic
+    from liverkit.kit.plots import mosaic
 
     lesions = make_phantom(seed=0, n_cyst=8, n_metastasis=8, n_hemangioma=8).images[:, 0]
     grey = Image.fromarray(np.round(mosaic(lesions, 8) * 255).astype(np.uint8)).resize((565, 212), Image.BILINEAR)
@@ -163,7 +164,7 @@ def test_progress_bar_is_plain_text_when_headless(monkeypatch, value, headless):
 
 NOTEBOOK_CELLS = [
     "import numpy as np, ipywidgets, plotly.graph_objects as go\n"
-    "from liverkit.display import show_widget, static_figures\nfrom liverkit.progress import tqdm\n"
+    "from liverkit.kit.display import show_widget, static_figures\nfrom liverkit.progress import tqdm\n"
     "print(static_figures())",
     "go.Figure(go.Bar(y=[1, 2]), layout={'width': 300, 'height': 200})",
     "show_widget(ipywidgets.IntSlider(), np.zeros((30, 40)))",
@@ -206,7 +207,7 @@ def test_widget_bar_labels_are_escaped_and_text_bars_are_not(monkeypatch):
 def test_the_widest_kit_figures_fit_a_normal_window():
     import numpy as np
 
-    from liverkit import plots
+    from liverkit.kit import plots
 
     row = plots.image_row(np.zeros((12, 64, 64)), [str(i) for i in range(12)], "twelve")  # 1,440 px asked
     assert row.layout.width == 1000

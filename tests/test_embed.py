@@ -11,7 +11,7 @@ from helpers import make_set
 from sklearn.metrics import silhouette_score
 
 from liverkit import LiverkitError
-from liverkit.embed import (
+from liverkit.evaluate.feature_maps import (
     META_COLUMNS,
     feature_agreement,
     feature_table,
@@ -21,8 +21,8 @@ from liverkit.embed import (
     tsne_map,
     umap_map,
 )
+from liverkit.kit.plots import image_pixels, lesion_thumbnail, map_figure, maps_figure
 from liverkit.nets import LesionCNN
-from liverkit.plots import image_pixels, lesion_thumbnail, map_figure, maps_figure
 from liverkit.train.classifier import embed_lesions
 
 
@@ -130,7 +130,7 @@ def test_tsne_map_is_deterministic_and_keeps_clusters():
 
 
 def test_tsne_default_perplexity_adapts_to_small_sets(monkeypatch):
-    import liverkit.embed as embed
+    import liverkit.evaluate.feature_maps as embed
 
     seen = []
 

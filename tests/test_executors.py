@@ -19,11 +19,13 @@ import pandas as pd
 import pytest
 import torch
 
-from liverkit import LiverkitError, gan_experiment, regress, synthesis
-from liverkit.augment import AugmentConfig
+from liverkit import LiverkitError
+from liverkit.augment.classic import AugmentConfig
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds
-from liverkit.executors import (
+from liverkit.experiment import gan_sweep, synthesis
+from liverkit.experiment.classic_sweep import classic_jobs, run_classic_sweep
+from liverkit.experiment.executors import (
     SCHEDULER_TIMEOUT_S,
     DaskExecutor,
     LocalExecutor,
@@ -33,9 +35,9 @@ from liverkit.executors import (
     default_executor,
     parse_scheduler,
 )
-from liverkit.experiment import classic_jobs, run_classic_sweep
-from liverkit.jobs import SweepInputs, run_cnn_job
-from liverkit.runs import RunFolder
+from liverkit.experiment.jobs import SweepInputs, run_cnn_job
+from liverkit.experiment.run_folder import RunFolder
+from liverkit.kit import regress
 from liverkit.train.classifier import ClassifierConfig
 from liverkit.train.gan_config import GANConfig
 
@@ -113,11 +115,11 @@ def test_gan_sweep_on_dask_equals_in_process_and_caches_in_the_run_folder(data, 
     synthesis.train_fold_gans(
         "acgan", lesions, fold_of, choice, AUG, GANConfig.paper_acgan(**GAN), gan_run, seed=0, progress=False
     )
-    gans = gan_experiment.load_all_gans(gan_run, fold_of, kinds=("acgan",))
-    settings = gan_experiment.SweepSettings((2, 4), AUG, CLF, 5, 2, lesions.fingerprint())
+    gans = gan_sweep.load_all_gans(gan_run, fold_of, kinds=("acgan",))
+    settings = gan_sweep.SweepSettings((2, 4), AUG, CLF, 5, 2, lesions.fingerprint())
 
     def sweep(executor, run):
-        return gan_experiment.run_gan_sweep(
+        return gan_sweep.run_gan_sweep(
             lesions, fold_of, choice, gans, settings, run=run, progress=False, executor=executor
         )
 
@@ -177,7 +179,17 @@ def test_default_executor_reads_the_environment(monkeypatch):
     ],
 )
 def test_cli_refuses_a_bad_executor_before_any_kernel(tmp_path, args, message):
-    command = [sys.executable, "-m", "liverkit.cli", "run", "--profile", "smoke", "--out", str(tmp_path / "r"), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "liverkit.kit.cli",
+        "run",
+        "--profile",
+        "smoke",
+        "--out",
+        str(tmp_path / "r"),
+        *args,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and message in done.stderr
     assert not (tmp_path / "r" / "notebooks").exists()

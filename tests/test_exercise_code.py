@@ -25,11 +25,11 @@ import pandas as pd
 import pytest
 from helpers import SMOKE_ENV
 
-from liverkit import exercises
 from liverkit.data.folds import patients_per_class
+from liverkit.experiment.synthesis import GAN_KINDS, gan_folder
+from liverkit.kit import exercises
+from liverkit.kit.notebook_runner import KERNEL_NAME, list_notebooks
 from liverkit.progress import HEADLESS_ENV
-from liverkit.runner import KERNEL_NAME, list_notebooks
-from liverkit.synthesis import GAN_KINDS, gan_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 FENCE = re.compile(r"^[ \t]*```python\n(.*?)^[ \t]*```", re.S | re.M)
@@ -72,7 +72,7 @@ def key_check(call: str) -> str:
     """Code that asks the key for ``call``'s answer, gives that answer back, and asserts it is right."""
     return textwrap.dedent(
         f"""\
-        from liverkit import exercises
+        from liverkit.kit import exercises
 
         key = {call.replace("answer=None", "answer=exercises.ANSWER_KEY")}
         assert key.startswith("Answer: "), key

@@ -10,10 +10,11 @@ import pytest
 from datasets import FOLDER_CLASSES, MEDMNIST_CLASSES
 from helpers import make_set
 
-from liverkit import LiverkitError, exercises
-from liverkit.runs import RunFolder
-from liverkit.train.gan import TrainedGAN
+from liverkit import LiverkitError
+from liverkit.experiment.run_folder import RunFolder
+from liverkit.kit import exercises
 from liverkit.train.gan_config import GANConfig
+from liverkit.train.gan_records import TrainedGAN
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 PHANTOM = ("cyst", "metastasis", "hemangioma")

@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liverkit import LiverkitError, jobs
-from liverkit.augment import AugmentConfig
+from liverkit import LiverkitError
+from liverkit.augment.classic import AugmentConfig
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds
-from liverkit.experiment import (
+from liverkit.experiment import jobs
+from liverkit.experiment.classic_sweep import (
     ClassicSweep,
     budget_sentence,
     choice_stability,
@@ -25,8 +26,8 @@ from liverkit.experiment import (
     step_matched_table,
     sweep_table,
 )
-from liverkit.protocol import model_seed
-from liverkit.runs import RunFolder
+from liverkit.experiment.protocol import model_seed
+from liverkit.experiment.run_folder import RunFolder
 from liverkit.train.classifier import ClassifierConfig
 
 AUG = AugmentConfig(n_rot=1)

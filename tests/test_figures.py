@@ -1,4 +1,4 @@
-"""Every figure a student sees is legible at its default size (liverkit.figure_check), and the check itself finds
+"""Every figure a student sees is legible at its default size (liverkit.kit.figure_check), and the check itself finds
 the problems it promises to: a planted 20-px subplot, overlapping titles, an untitled axis, tiny lesions."""
 
 import numpy as np
@@ -8,9 +8,9 @@ import pytest
 from helpers import make_set
 from plotly.subplots import make_subplots
 
-from liverkit import plots, widgets
-from liverkit.figure_check import MIN_SUBPLOT_PX, legibility_problems
-from liverkit.runs import RunFolder
+from liverkit.experiment.run_folder import RunFolder
+from liverkit.kit import plots, widgets
+from liverkit.kit.figure_check import MIN_SUBPLOT_PX, legibility_problems
 
 PLOTLY = "application/vnd.plotly.v1+json"
 CLASSES = ("cyst", "metastasis", "hemangioma")
@@ -185,8 +185,8 @@ def test_every_figure_the_smoke_notebooks_show_is_legible(smoke_run):
 def test_the_explorers_views_are_legible(smoke_run: RunFolder):
     """The size explorer on the smoke run's sweep, for every arm, and the phantom explorer (the epoch scrubber's
     view, plots.epoch_figure, is among the quick-shaped figures)."""
-    from liverkit.config import get_profile
-    from liverkit.gan_experiment import load_sweep
+    from liverkit.experiment.gan_sweep import load_sweep
+    from liverkit.kit.profiles import get_profile
 
     smoke = get_profile("smoke")
     lesions = smoke_run.load_lesionset("lesions")

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from liverkit.runner import list_notebooks
+from liverkit.kit.notebook_runner import list_notebooks
 
 MB = 1_000_000
 SMOKE_BUDGET = 1 * MB

@@ -1,4 +1,5 @@
-"""The fused trainers' self-check (liverkit.fused_check) and when the kit fuses (liverkit.env.use_fused).
+"""The fused trainers' self-check (liverkit.train.fused_check) and when the kit fuses
+(liverkit.train.fused_check.use_fused).
 
 No GPU here: the check itself runs on CPU (it is device-agnostic), a broken fused path is planted by giving the fused
 CNNs each other's seeds, and CUDA is faked for ``use_fused`` to show what a student on a Colab GPU would get.
@@ -9,16 +10,17 @@ import warnings
 import pytest
 import torch
 
-from liverkit import LiverkitWarning, env, fused_check
+from liverkit import LiverkitWarning
+from liverkit.train import fused_check
 
 
 @pytest.fixture(autouse=True)
 def one_thread_and_fresh_cache():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    env._fused_checked.cache_clear()
+    fused_check._fused_checked.cache_clear()
     yield
-    env._fused_checked.cache_clear()
+    fused_check._fused_checked.cache_clear()
     torch.set_num_threads(threads)
 
 
@@ -44,22 +46,26 @@ def test_a_broken_fused_path_is_caught(monkeypatch):
 
 def test_auto_never_fuses_and_on_fuses_on_cpu_without_a_check(monkeypatch):
     monkeypatch.setattr(fused_check, "fused_agrees", lambda device: pytest.fail("no check on CPU"))
-    assert not env.use_fused("auto", "cpu") and not env.use_fused("off", "cpu") and env.use_fused("on", "cpu")
-    with pytest.raises(env.LiverkitError, match="fused must be 'auto', 'on' or 'off', got 'yes'"):
-        env.use_fused("yes", "cpu")
+    assert (
+        not fused_check.use_fused("auto", "cpu")
+        and not fused_check.use_fused("off", "cpu")
+        and fused_check.use_fused("on", "cpu")
+    )
+    with pytest.raises(fused_check.LiverkitError, match="fused must be 'auto', 'on' or 'off', got 'yes'"):
+        fused_check.use_fused("yes", "cpu")
 
 
 @pytest.mark.parametrize("agrees", [True, False])
 def test_on_cuda_the_check_runs_once_and_a_disagreement_trains_one_by_one(monkeypatch, agrees):
     calls = []
-    monkeypatch.setattr(env, "resolve_device", lambda device: torch.device("cuda", 0))
+    monkeypatch.setattr(fused_check, "resolve_device", lambda device: torch.device("cuda", 0))
     monkeypatch.setattr(fused_check, "fused_agrees", lambda device: calls.append(device) or (agrees, "planted"))
-    assert not env.use_fused("auto", "cuda")  # auto: off until a GPU run is recorded
+    assert not fused_check.use_fused("auto", "cuda")  # auto: off until a GPU run is recorded
     assert not calls
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert env.use_fused("on", "cuda") is agrees
-        assert env.use_fused("on", "cuda") is agrees  # the second model group asks again: no second check
+        assert fused_check.use_fused("on", "cuda") is agrees
+        assert fused_check.use_fused("on", "cuda") is agrees  # the second model group asks again: no second check
     assert calls == ["cuda:0"]
     said = [str(w.message) for w in caught if issubclass(w.category, LiverkitWarning)]
     if agrees:

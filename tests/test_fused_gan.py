@@ -16,15 +16,16 @@ import pandas as pd
 import pytest
 import torch
 
-from liverkit import LiverkitError, synthesis
-from liverkit.augment import AugmentConfig
-from liverkit.checkpoints import load_dcgans, load_generator
+from liverkit import LiverkitError
+from liverkit.augment.classic import AugmentConfig
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds
+from liverkit.experiment import synthesis
+from liverkit.experiment.run_folder import RunFolder
 from liverkit.nets import fused_gan
 from liverkit.nets.acgan import ACGANDiscriminator, ACGANGenerator
 from liverkit.nets.dcgan import DCGANDiscriminator, DCGANGenerator
-from liverkit.runs import RunFolder
+from liverkit.train.checkpoints import load_dcgans, load_generator
 from liverkit.train.fused_gan import GANJob, train_acgans_fused, train_dcgans_fused
 from liverkit.train.gan import train_acgan, train_dcgan
 from liverkit.train.gan_config import GANConfig, TrainOptions

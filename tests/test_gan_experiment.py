@@ -10,14 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liverkit import LiverkitError, augment, gan_experiment, gan_results, jobs, protocol, synthesis
-from liverkit.augment import AugmentConfig
-from liverkit.checkpoints import load_classifier
+from liverkit import LiverkitError
+from liverkit.augment import classic
+from liverkit.augment.classic import AugmentConfig
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds, split
-from liverkit.experiment import chosen_predictions, run_classic_sweep
-from liverkit.protocol import model_seed, outer_pool
-from liverkit.runs import RunFolder
+from liverkit.experiment import gan_sweep, gan_verdict, jobs, protocol, synthesis
+from liverkit.experiment.classic_sweep import chosen_predictions, run_classic_sweep
+from liverkit.experiment.protocol import model_seed, outer_pool
+from liverkit.experiment.run_folder import RunFolder
+from liverkit.train.checkpoints import load_classifier
 from liverkit.train.classifier import ClassifierConfig, predict
 from liverkit.train.gan_config import GANConfig
 
@@ -32,22 +34,22 @@ def setup(tmp_path_factory):
     """A small phantom, notebook 02's sweep and honest choice, and tiny GANs of both kinds in a run folder."""
     lesions = make_phantom(seed=1, n_cyst=12, n_metastasis=12, n_hemangioma=12)
     fold_of = patient_folds(lesions, k=3, seed=1)
-    classic = run_classic_sweep(lesions, fold_of, (0, 16), AUG, CLF, seed=SEED, inner_folds=2, progress=False)
+    classic_set = run_classic_sweep(lesions, fold_of, (0, 16), AUG, CLF, seed=SEED, inner_folds=2, progress=False)
     choice = pd.DataFrame({"repeat": [0, 0, 0], "fold": [0, 1, 2], "group": [0, 16, 16]})
     run = RunFolder(tmp_path_factory.mktemp("gans"))
     common = dict(aug=AUG, run=run, seed=0, progress=False)
     with pytest.warns(UserWarning, match="fewer than one batch"):  # fold 0's group 0 has 4-7 ROIs per class
         synthesis.train_fold_gans("dcgan", lesions, fold_of, choice, config=GANConfig.paper_dcgan(**GAN), **common)
     synthesis.train_fold_gans("acgan", lesions, fold_of, choice, config=GANConfig.paper_acgan(**GAN), **common)
-    gans = gan_experiment.load_all_gans(run, fold_of)
-    settings = gan_experiment.SweepSettings((4, 8), AUG, CLF, SEED, 2, lesions.fingerprint())
-    return lesions, fold_of, classic, choice, gans, settings
+    gans = gan_sweep.load_all_gans(run, fold_of)
+    settings = gan_sweep.SweepSettings((4, 8), AUG, CLF, SEED, 2, lesions.fingerprint())
+    return lesions, fold_of, classic_set, choice, gans, settings
 
 
 def _sweep(setup, run=None, **overrides):
     lesions, fold_of, _, choice, gans, settings = setup
     settings = replace(settings, **overrides)
-    return gan_experiment.run_gan_sweep(lesions, fold_of, choice, gans, settings, run=run, progress=False)
+    return gan_sweep.run_gan_sweep(lesions, fold_of, choice, gans, settings, run=run, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -86,19 +88,19 @@ def test_control_arm_is_the_same_size_as_each_gan_arm(setup, sweep):
 
 
 def test_budget_rule_every_arm_the_same_passes_over_the_shared_group(sweep):
-    budget = gan_results.budget_table(sweep).set_index(["arm", "synthetic"])
+    budget = gan_verdict.budget_table(sweep).set_index(["arm", "synthetic"])
     assert (budget.epochs == CLF.epochs).all() and (budget.passes_over_shared == CLF.epochs).all()
-    classic = budget.loc[("classic", 0)]
+    classic_set = budget.loc[("classic", 0)]
     for arm in ("classic_control", "dcgan", "acgan"):
-        assert budget.loc[(arm, 4), "steps"] >= classic.steps and budget.loc[(arm, 8), "steps"] > classic.steps
-        assert budget.loc[(arm, 8), "shared_images"] == classic.shared_images  # the same classic group
+        assert budget.loc[(arm, 4), "steps"] >= classic_set.steps and budget.loc[(arm, 8), "steps"] > classic_set.steps
+        assert budget.loc[(arm, 8), "shared_images"] == classic_set.shared_images  # the same classic group
 
 
 def test_control_variants_are_new_classic_variants_of_training_patients(setup):
     lesions, fold_of = setup[0], setup[1]
     train, test = split(lesions, fold_of, 1)
     plan, order = outer_pool(train, AUG, SEED, 0, 1)
-    group = augment.make_group(train, plan, order, 16)
+    group = classic.make_group(train, plan, order, 16)
     extra = protocol.control_variants(train, plan, order, 16, 5)
     assert extra.class_counts() == dict.fromkeys(lesions.class_names, 5)
     assert not set(extra.ids) & set(group.ids) and not set(extra.patient_ids) & set(test.patient_ids)
@@ -123,12 +125,12 @@ def test_all_models_of_a_fold_share_one_seed(setup, monkeypatch):
 
 
 def test_classic_arm_reproduces_notebook_02(setup, sweep):
-    classic, choice = setup[2], setup[3]
-    honest = chosen_predictions(classic, "honest")[["fold", "index", "group", "y_pred"]]
+    classic_set, choice = setup[2], setup[3]
+    honest = chosen_predictions(classic_set, "honest")[["fold", "index", "group", "y_pred"]]
     ours = sweep.predictions[sweep.predictions.arm == "classic"][["fold", "index", "classic_group", "y_pred"]]
     merged = ours.merge(choice, on="fold")
     assert (merged.classic_group == merged.group).all()
-    sweep02 = classic.predictions.merge(choice[["fold", "group"]], on=["fold", "group"])
+    sweep02 = classic_set.predictions.merge(choice[["fold", "group"]], on=["fold", "group"])
     both = ours.merge(sweep02, on=["fold", "index"], suffixes=("", "_02"))
     assert len(both) == len(setup[0]) and (both.y_pred == both.y_pred_02).all()
     assert len(honest) == len(setup[0])
@@ -181,11 +183,11 @@ def test_cache_skips_finished_models_and_resumes(setup, sweep, tmp_path, monkeyp
 def test_saved_models_give_the_recorded_predictions(setup, cached):
     lesions = setup[0]
     run, result = cached
-    honest = gan_results.choose_sizes(result, "honest")
+    honest = gan_verdict.choose_sizes(result, "honest")
     for arm in ("classic", "dcgan"):
         model, config, class_names = load_classifier(run.artifact(f"cnn_{arm}_fold1.pt"))
         assert config == CLF and class_names == lesions.class_names
-        rows = gan_results.arm_predictions(result, arm)
+        rows = gan_verdict.arm_predictions(result, arm)
         rows = rows[rows.fold == 1].sort_values("index")
         test = lesions.subset(rows["index"].to_numpy())
         np.testing.assert_array_equal(predict(model, test), rows.y_pred.to_numpy())
@@ -203,7 +205,7 @@ def test_cache_from_other_settings_is_refused(setup, cached):
 def test_single_size_trains_no_inner_models(setup):
     result = _sweep(setup, sizes=(4,))
     assert result.inner.empty and len(result.timing) == 3 * 4
-    chosen = gan_results.choose_sizes(result, "honest")
+    chosen = gan_verdict.choose_sizes(result, "honest")
     assert set(chosen.synthetic) == {4} and len(chosen) == 9
 
 
@@ -217,18 +219,18 @@ def test_missing_fold_generators_and_unknown_kinds(setup, tmp_path):
     lesions, fold_of, _, choice, gans, settings = setup
     with pytest.raises(LiverkitError, match=r"no dcgan generators for \(repeat, fold\) \[\(0, 2\)\]; .*notebook 03"):
         partial = {"dcgan": {key: g for key, g in gans["dcgan"].items() if key != (0, 2)}}
-        gan_experiment.run_gan_sweep(lesions, fold_of, choice, partial, settings, progress=False)
+        gan_sweep.run_gan_sweep(lesions, fold_of, choice, partial, settings, progress=False)
     with pytest.raises(LiverkitError, match="GAN kinds must be among"):
-        gan_experiment.run_gan_sweep(lesions, fold_of, choice, {"vae": gans["dcgan"]}, settings, progress=False)
+        gan_sweep.run_gan_sweep(lesions, fold_of, choice, {"vae": gans["dcgan"]}, settings, progress=False)
     with pytest.raises(LiverkitError, match="run notebook 03"):
-        gan_experiment.load_fold_gans(RunFolder(tmp_path), "dcgan", 0)
+        gan_sweep.load_fold_gans(RunFolder(tmp_path), "dcgan", 0)
 
 
 def test_synthetic_class_unknown_to_the_classifier_is_refused(setup):
     lesions, fold_of, _, choice, gans, settings = setup
     renamed = replace(lesions, class_names=("cyst", "metastasis", "other"))
     with pytest.raises(LiverkitError, match="not in class_names"):
-        gan_experiment.run_gan_sweep(renamed, fold_of, choice, {"dcgan": gans["dcgan"]}, settings, progress=False)
+        gan_sweep.run_gan_sweep(renamed, fold_of, choice, {"dcgan": gans["dcgan"]}, settings, progress=False)
 
 
 def test_gans_retrained_per_repeat_are_used_by_their_repeat(setup, tmp_path, monkeypatch):
@@ -241,12 +243,12 @@ def test_gans_retrained_per_repeat_are_used_by_their_repeat(setup, tmp_path, mon
             "acgan", lesions, fold_of, both, AUG, config, run, seed=SEED, progress=False, repeat=r
         )
     assert (run.artifact("gans") / "acgan" / "r1" / "fold2" / "generator.pt").is_file()
-    gans = gan_experiment.load_all_gans(run, fold_of, repeats=2, kinds=("acgan",))
+    gans = gan_sweep.load_all_gans(run, fold_of, repeats=2, kinds=("acgan",))
     assert sorted(gans["acgan"]) == [(r, f) for r in (0, 1) for f in range(3)]
     repeat1 = gans["acgan"][(1, 0)]["cyst"]
     assert len(repeat1.data["patient_ids"]) != len(gans["acgan"][(0, 0)]["cyst"].data["patient_ids"])  # 16 vs ROIs
     used = []
     real_samples = jobs.fold_samples
     monkeypatch.setattr(jobs, "fold_samples", lambda g, *a, **k: used.append(g) or real_samples(g, *a, **k))
-    gan_experiment.run_gan_sweep(lesions, fold_of, both, gans, replace(settings, sizes=(4,)), repeats=2, progress=False)
+    gan_sweep.run_gan_sweep(lesions, fold_of, both, gans, replace(settings, sizes=(4,)), repeats=2, progress=False)
     assert [g["cyst"] for g in used] == [gans["acgan"][(r, f)]["cyst"] for r in (0, 1) for f in range(3)]

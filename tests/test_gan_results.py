@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liverkit import LiverkitError, gan_results
-from liverkit.gan_experiment import GanSweep
-from liverkit.metrics import bonferroni
+from liverkit import LiverkitError
+from liverkit.evaluate.classifier_metrics import bonferroni
+from liverkit.experiment import gan_verdict
+from liverkit.experiment.gan_sweep import GanSweep
 
 
 def _hand_sweep(right: dict[str, np.ndarray], patients: np.ndarray | None = None, repeats: int = 1) -> GanSweep:
@@ -65,7 +66,7 @@ def _by_pair(comparisons):
 
 def test_the_comparison_plan_is_fixed_by_the_arms():
     right = {"classic": np.zeros(20, bool), "classic_control": np.ones(20, bool), "dcgan": np.ones(20, bool)}
-    comps = _by_pair(gan_results.compare(_hand_sweep(right), n_boot=200))
+    comps = _by_pair(gan_verdict.compare(_hand_sweep(right), n_boot=200))
     assert {key: c["family"] for key, c in comps.items()} == {
         ("classic_control", "dcgan", "matched"): "primary",
         ("classic", "classic_control", "honest"): "secondary",
@@ -84,7 +85,7 @@ def test_the_comparison_plan_is_fixed_by_the_arms():
 
 def test_descriptive_rows_carry_no_p_value_and_no_verdict():
     right = {"classic": np.zeros(20, bool), "classic_control": np.ones(20, bool), "dcgan": np.ones(20, bool)}
-    for c in gan_results.compare(_hand_sweep(right), n_boot=100):
+    for c in gan_verdict.compare(_hand_sweep(right), n_boot=100):
         if c["family"] == "descriptive":
             assert c["p_value"] is None and c["p_adjusted"] is None and c["verdict"] is None
             assert "Descriptive only" in c["in_words"] and "p =" not in c["in_words"] and "p <" not in c["in_words"]
@@ -99,7 +100,7 @@ def test_a_clear_gain_is_a_verdict_and_its_interval_agrees():
         "classic_control": np.array([0] * 20 + [1] * 20, bool),
         "dcgan": np.ones(40, bool),
     }
-    comps = _by_pair(gan_results.compare(_hand_sweep(right), n_boot=400))
+    comps = _by_pair(gan_verdict.compare(_hand_sweep(right), n_boot=400))
     helped = comps[("classic_control", "dcgan", "matched")]
     assert helped["verdict"] == "helped" and helped["ci_low"] > 0 and "the added images helped" in helped["in_words"]
     same = comps[("classic", "classic_control", "honest")]
@@ -113,8 +114,8 @@ def test_the_comparisons_table_and_verdict_line_say_what_the_comparisons_say():
         "classic_control": np.array([0] * 20 + [1] * 20, bool),
         "dcgan": np.ones(40, bool),
     }
-    comparisons = gan_results.compare(_hand_sweep(right), n_boot=400)
-    table = gan_results.comparisons_table(comparisons)
+    comparisons = gan_verdict.compare(_hand_sweep(right), n_boot=400)
+    table = gan_verdict.comparisons_table(comparisons)
     assert len(table) == len(comparisons) == 6
     primary = table[table.family == "primary"].iloc[0]
     assert (primary.compared, primary.against) == ("classic + DCGAN", "classic + extra classic (control) (same size)")
@@ -127,11 +128,11 @@ def test_the_comparisons_table_and_verdict_line_say_what_the_comparisons_say():
         "classic optimum",
     }
     assert (descriptive.verdict == "").all()
-    line = gan_results.verdict_line(comparisons)
+    line = gan_verdict.verdict_line(comparisons)
     assert line.startswith("Verdict, each GAN arm against the same-size control (1 primary comparison): ")
     assert "classic + DCGAN: helped (+50.0 points" in line and line.count("\n") == 0
     secondary_only = [c for c in comparisons if c["family"] != "primary"]
-    assert gan_results.verdict_line(secondary_only) == "No primary comparison: this sweep has no GAN arm."
+    assert gan_verdict.verdict_line(secondary_only) == "No primary comparison: this sweep has no GAN arm."
 
 
 def _baseline_case(**changes) -> dict:
@@ -152,46 +153,46 @@ def _baseline_case(**changes) -> dict:
         "per_repeat": [-0.03, -0.05, -0.04],
         "p_value": 0.020,
         "p_adjusted": 0.10,
-        "detectable_80": gan_results.detectable_difference(-0.073, -0.009, 0.05),
+        "detectable_80": gan_verdict.detectable_difference(-0.073, -0.009, 0.05),
     }
     return case | changes
 
 
 def test_the_verdict_follows_the_adjusted_test_not_the_raw_interval():
     case = _baseline_case()
-    assert gan_results.verdict(case) == "inconclusive"
-    words = gan_results.in_words(case)
+    assert gan_verdict.verdict(case) == "inconclusive"
+    words = gan_verdict.in_words(case)
     assert "Inconclusive: the data are compatible with -7.3 to -0.9 points" in words and "hurt" not in words
     assert "p = 0.100 adjusted for the 2 primary comparison(s)" in words
     assert "less than about 4.6 points either way would usually (80% of runs like this one) go undetected" in words
-    assert gan_results.detectable_difference(-0.02, 0.02, 0.05) == pytest.approx((1.96 + 0.8416) * 0.02 / 1.96, 1e-3)
+    assert gan_verdict.detectable_difference(-0.02, 0.02, 0.05) == pytest.approx((1.96 + 0.8416) * 0.02 / 1.96, 1e-3)
     rejected = _baseline_case(p_adjusted=0.04)
-    assert gan_results.verdict(rejected) == "hurt" and "On this data the added images hurt." in gan_results.in_words(
+    assert gan_verdict.verdict(rejected) == "hurt" and "On this data the added images hurt." in gan_verdict.in_words(
         rejected
     )
     paper = _baseline_case(family="descriptive", choice="paper", p_value=None, p_adjusted=None)
-    assert gan_results.verdict(paper) is None
-    assert "no p-value and no verdict" in gan_results.in_words(paper) and "hurt" not in gan_results.in_words(paper)
+    assert gan_verdict.verdict(paper) is None
+    assert "no p-value and no verdict" in gan_verdict.in_words(paper) and "hurt" not in gan_verdict.in_words(paper)
 
 
 def test_the_primary_pair_is_matched_in_size_and_steps():
     """The GAN arm prefers size 20 on its inner folds, the control 10: the primary pair compares both at 20."""
     sweep = _two_size_sweep(gan_inner={10: 3, 20: 8}, control_inner={10: 8, 20: 3})
-    honest = gan_results.choose_sizes(sweep, "honest")
+    honest = gan_verdict.choose_sizes(sweep, "honest")
     assert set(honest[honest.arm == "dcgan"].synthetic) == {20}
     assert set(honest[honest.arm == "classic_control"].synthetic) == {10}
-    control, gan = gan_results.matched_predictions(sweep, "dcgan")
+    control, gan = gan_verdict.matched_predictions(sweep, "dcgan")
     assert set(control.synthetic) == set(gan.synthetic) == {20}
-    budget = gan_results.matched_budget(sweep, "dcgan")
+    budget = gan_verdict.matched_budget(sweep, "dcgan")
     assert len(budget) == 2  # one row per (repeat, fold)
     assert (budget.training_images_gan == budget.training_images_control).all()
     assert (budget.steps_gan == budget.steps_control).all() and (budget.epochs_gan == budget.epochs_control).all()
-    comps = _by_pair(gan_results.compare(sweep, n_boot=200))
+    comps = _by_pair(gan_verdict.compare(sweep, n_boot=200))
     primary = comps[("classic_control", "dcgan", "matched")]
     assert primary["accuracy_difference"] == pytest.approx(0.5)  # control at 20 right on 5 of 10, the GAN on all
     own_size = comps[("classic_control", "dcgan", "honest")]
     assert own_size["accuracy_difference"] == pytest.approx(0.0)  # the control at its own size 10 is right on all
-    numbers = gan_results.key_numbers(sweep, gan_results.results_table(sweep, _no_aug(sweep), 20), list(comps.values()))
+    numbers = gan_verdict.key_numbers(sweep, gan_verdict.results_table(sweep, _no_aug(sweep), 20), list(comps.values()))
     matched = numbers["primary"]["dcgan"]["matched"]
     assert matched["gan_size"] == matched["control_size"] == [20, 20]
     assert matched["gan_steps"] == matched["control_steps"] and matched["repeat"] == [0, 1]
@@ -262,9 +263,9 @@ def test_clustered_lesions_widen_the_interval():
     """The same 12 gained lesions are strong evidence from 12 patients, weak evidence from 2."""
     classic, dcgan = np.zeros(12, bool), np.ones(12, bool)
     right = {"classic": classic, "classic_control": classic, "dcgan": dcgan}
-    spread = _by_pair(gan_results.compare(_hand_sweep(right), n_boot=400))[("classic", "dcgan", "honest")]
+    spread = _by_pair(gan_verdict.compare(_hand_sweep(right), n_boot=400))[("classic", "dcgan", "honest")]
     two = np.array(["a"] * 6 + ["b"] * 6)
-    clustered = _by_pair(gan_results.compare(_hand_sweep(right, two), n_boot=400))[("classic", "dcgan", "honest")]
+    clustered = _by_pair(gan_verdict.compare(_hand_sweep(right, two), n_boot=400))[("classic", "dcgan", "honest")]
     assert clustered["patients"] == 2 and spread["patients"] == 12
     assert spread["accuracy_difference"] == clustered["accuracy_difference"] == 1.0
 
@@ -273,7 +274,7 @@ def test_repeats_are_all_used_and_their_spread_widens_the_interval():
     classic = np.zeros((3, 10), bool)
     dcgan = np.array([[1] * 10, [0] * 10, [1] * 5 + [0] * 5], bool)  # +100, 0, +50 points
     right = {"classic": classic, "classic_control": classic, "dcgan": dcgan}
-    c = _by_pair(gan_results.compare(_hand_sweep(right, repeats=3), n_boot=400))[("classic", "dcgan", "honest")]
+    c = _by_pair(gan_verdict.compare(_hand_sweep(right, repeats=3), n_boot=400))[("classic", "dcgan", "honest")]
     assert c["repeats"] == 3 and c["per_repeat"] == pytest.approx([1.0, 0.0, 0.5])
     assert c["per_repeat_fold"] == pytest.approx({"r0_f0": 1.0, "r1_f0": 0.0, "r2_f0": 0.5})
     assert c["accuracy_difference"] == pytest.approx(0.5)
@@ -285,7 +286,7 @@ def test_repeats_are_all_used_and_their_spread_widens_the_interval():
     ("p", "text"), [(0.1796875, "p = 0.180"), (0.0384, "p = 0.038"), (0.000472, "p = 0.0005"), (3e-7, "p < 0.0001")]
 )
 def test_p_values_are_written_without_rounding_to_zero(p, text):
-    assert gan_results.p_text(p) == text
+    assert gan_verdict.p_text(p) == text
 
 
 def test_honest_choice_pools_inner_folds_and_paper_choice_uses_test_scores():
@@ -343,12 +344,12 @@ def test_honest_choice_pools_inner_folds_and_paper_choice_uses_test_scores():
         }
     )
     sweep = GanSweep(pd.DataFrame(rows), inner, timing, ("a", "b"), (10, 20))
-    honest = gan_results.choose_sizes(sweep, "honest")
+    honest = gan_verdict.choose_sizes(sweep, "honest")
     assert honest.set_index("fold").synthetic.to_dict() == {0: 20, 1: 10}  # fold 1 ties: the smaller size
-    paper = gan_results.choose_sizes(sweep, "paper")
+    paper = gan_verdict.choose_sizes(sweep, "paper")
     assert set(paper.synthetic) == {10}  # test accuracy 85% at 10 against 15% at 20
     with pytest.raises(LiverkitError, match="unknown model-choice mode"):
-        gan_results.choose_sizes(sweep, "best")
+        gan_verdict.choose_sizes(sweep, "best")
 
 
 def test_tables_and_key_numbers():
@@ -359,7 +360,7 @@ def test_tables_and_key_numbers():
     }
     sweep = _hand_sweep(right, repeats=3)
     no_aug = sweep.predictions[sweep.predictions.arm == "classic"].assign(group=0)
-    results = gan_results.results_table(sweep, no_aug, n_boot=50)
+    results = gan_verdict.results_table(sweep, no_aug, n_boot=50)
     assert list(dict.fromkeys(results.setting)) == [
         "no augmentation",
         "classic optimum",
@@ -368,14 +369,14 @@ def test_tables_and_key_numbers():
         "classic + extra classic (control) (paper's choice, optimistic)",
         "classic + DCGAN (paper's choice, optimistic)",
     ]
-    numbers = gan_results.key_numbers(sweep, results, gan_results.compare(sweep, n_boot=50))
+    numbers = gan_verdict.key_numbers(sweep, results, gan_verdict.compare(sweep, n_boot=50))
     assert numbers["ci_method"] == "patient_cluster_bootstrap" and numbers["repeats"] == 3
     assert numbers["arms"] == ["classic", "classic_control", "dcgan"]
     assert numbers["per_fold"]["classic + DCGAN"] == {"fold 0": 1.0}
     assert numbers["comparisons"]["dcgan_vs_classic_control_honest"]["accuracy_difference"] == 0.5
     assert numbers["primary"]["dcgan"]["accuracy_difference"] == 0.5 and numbers["gan_repeats"] == 3
     assert numbers["comparisons"]["dcgan_vs_classic_paper"]["p_value"] is None
-    folds = gan_results.fold_table(sweep, no_aug)
+    folds = gan_verdict.fold_table(sweep, no_aug)
     assert folds.loc["classic optimum", "pooled"] == 0.5 and folds.loc["classic optimum", "repeat 2"] == 0.5
 
 
@@ -391,12 +392,12 @@ def test_floor_warnings_name_every_under_trained_gan():
             "primary_difference": [0.0, 0.01, -0.02, 0.0],
         }
     )
-    assert gan_results.floor_warnings(table) == [
+    assert gan_verdict.floor_warnings(table) == [
         "Warning: in 2 of 3 (repeat, fold)s the DCGAN trained fewer steps than the 600 after which such GANs were "
         "found to make usable lesions (repeat 0 fold 0: 140, repeat 1 fold 0: 210): there its arm tests "
         "under-trained GANs, not GAN augmentation."
     ]
-    assert gan_results.floor_warnings(table.assign(trusted_steps=None)) == []  # no floor known: nothing to warn
+    assert gan_verdict.floor_warnings(table.assign(trusted_steps=None)) == []  # no floor known: nothing to warn
 
 
 def test_the_scope_is_computed_from_the_run():
@@ -406,9 +407,9 @@ def test_the_scope_is_computed_from_the_run():
         "dcgan": np.array([1, 1, 1, 0] * 5, bool),
     }
     sweep = _hand_sweep(right, repeats=2)
-    comps = gan_results.compare(sweep, n_boot=200)
+    comps = gan_verdict.compare(sweep, n_boot=200)
     table = pd.DataFrame({"gan": ["dcgan", "dcgan"], "steps": [600, 560]})
-    text = gan_results.scope_text(sweep, comps, table, "phantom, quick profile")
+    text = gan_verdict.scope_text(sweep, comps, table, "phantom, quick profile")
     assert "20 test lesions of 20 patients (phantom, quick profile), 2 repeats of 1 folds" in text
     assert (
         "GANs of DCGAN 560-600 steps" in text and "Always answering the most frequent class would score 100.0%" in text

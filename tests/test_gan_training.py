@@ -8,22 +8,22 @@ import torch
 from helpers import make_set
 
 from liverkit import LiverkitError
-from liverkit.checkpoints import (
-    CHECKPOINT_FILE,
+from liverkit.data import LesionSet, make_phantom
+from liverkit.data.folds import patient_folds, split
+from liverkit.evaluate.quality import collapse_ratio
+from liverkit.experiment.synthesis import sample
+from liverkit.nets import ACGANGenerator, DCGANGenerator
+from liverkit.train import gan
+from liverkit.train.checkpoints import (
     GENERATOR_FILE,
     SAMPLES_FILE,
     load_dcgans,
     load_generator,
     save_generator,
 )
-from liverkit.data import LesionSet, make_phantom
-from liverkit.data.folds import patient_folds, split
-from liverkit.nets import ACGANGenerator, DCGANGenerator
-from liverkit.quality import collapse_ratio
-from liverkit.synthesis import sample
-from liverkit.train import gan
 from liverkit.train.gan import GANDiverged, class_folders, train_acgan, train_dcgan, train_dcgans
 from liverkit.train.gan_config import GANConfig, TrainOptions
+from liverkit.train.gan_records import CHECKPOINT_FILE
 
 TINY = GANConfig(g_width=32, d_width=8, batch_size=8, epochs=2, checkpoint_every=1, sample_grid=2, collapse_samples=8)
 TINY_AC = GANConfig.paper_acgan(

@@ -1,5 +1,5 @@
-"""The orientation check (liverkit.invariance): training patients only, a null from randomly turned copies, a planted
-cue found and named, data without a cue left alone, and the composed turns the null relies on."""
+"""The orientation check (liverkit.augment.invariance): training patients only, a null from randomly turned copies, a
+planted cue found and named, data without a cue left alone, and the composed turns the null relies on."""
 
 from dataclasses import replace
 
@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from helpers import make_set, two_class_set
 
-from liverkit import LiverkitError, invariance
-from liverkit.augment import FLIPS, AugmentConfig, AugmentPlan, resample
+from liverkit import LiverkitError
+from liverkit.augment import invariance
+from liverkit.augment.classic import FLIPS, AugmentConfig, AugmentPlan, resample
 from liverkit.data import LesionSet, make_phantom
 from liverkit.data.folds import patient_folds
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-LIGHT_MODULES = "liverkit.cli, liverkit.runner"
+LIGHT_MODULES = "liverkit.kit.cli, liverkit.kit.notebook_runner"
 """What the command's process imports before it starts any notebook."""
 
 HEAVY = (
@@ -41,7 +41,8 @@ SUBCOMMANDS = ("run", "data", "report", "regress", "config", "notebooks")
 
 def import_chain(importtime: str, module: str) -> list[str]:
     """The chain of imports that first loaded ``module``, outermost first, e.g.
-    ``["liverkit.cli", "liverkit.config", "liverkit.augment", "torch"]``; empty when it was not imported.
+    ``["liverkit.kit.cli", "liverkit.kit.profiles", "liverkit.augment.classic", "torch"]``; empty when it was not
+    imported.
 
     Args:
         importtime: the stderr of ``python -X importtime``: one line per module, each printed after the modules it
@@ -67,21 +68,24 @@ def test_import_chain_reads_importtime():
         "import time:       100 |        100 |       torch._C\n"
         "import time:       300 |        400 |     torch\n"
         "import time:        50 |         50 |     liverkit.errors\n"
-        "import time:        20 |        470 |   liverkit.augment\n"
-        "import time:        10 |        480 | liverkit.cli\n"
+        "import time:        20 |        470 |   liverkit.augment.classic\n"
+        "import time:        10 |        480 | liverkit.kit.cli\n"
     )
-    assert import_chain(stderr, "torch") == ["liverkit.cli", "liverkit.augment", "torch"]
-    assert import_chain(stderr, "torch._C") == ["liverkit.cli", "liverkit.augment", "torch", "torch._C"]
+    assert import_chain(stderr, "torch") == ["liverkit.kit.cli", "liverkit.augment.classic", "torch"]
+    assert import_chain(stderr, "torch._C") == ["liverkit.kit.cli", "liverkit.augment.classic", "torch", "torch._C"]
     assert import_chain(stderr, "pandas") == []
 
 
 def test_cli_and_runner_import_nothing_heavy():
-    """``import liverkit.cli, liverkit.runner`` loads none of :data:`HEAVY`; a failure names who pulled it in."""
+    """``import liverkit.kit.cli, liverkit.kit.notebook_runner`` loads none of :data:`HEAVY`; a failure names who pulled
+    it in."""
     code = f"import sys, {LIGHT_MODULES}; print(' '.join(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     loaded = set(done.stdout.split())
-    assert "liverkit.runner" in loaded and "liverkit.config" in loaded  # the check ran on the real modules
+    assert (
+        "liverkit.kit.notebook_runner" in loaded and "liverkit.kit.profiles" in loaded
+    )  # the check ran on the real modules
     pulled = {name: " -> ".join(import_chain(done.stderr, name)) for name in HEAVY if name in loaded}
     assert not pulled, f"import {LIGHT_MODULES} imported heavy packages (importer chains): {pulled}"
 
@@ -92,7 +96,7 @@ def test_help_is_fast_and_lists_the_subcommands():
     for _ in range(3):
         start = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "liverkit.cli", "--help"], capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "liverkit.kit.cli", "--help"], capture_output=True, text=True, timeout=120
         )
         times.append(time.perf_counter() - start)
         assert done.returncode == 0, done.stderr[-2000:]
@@ -107,7 +111,7 @@ def test_help_is_fast_and_lists_the_subcommands():
 CHECK_APART = """
 import sys
 from liverkit.errors import LiverkitError
-from liverkit.runner import check_inputs_apart
+from liverkit.kit.notebook_runner import check_inputs_apart
 checked = check_inputs_apart("smoke", "phantom", 0, "cpu", {})
 try:
     check_inputs_apart("smoke", "no-such-data", 0, "cpu", {})
@@ -130,7 +134,7 @@ def test_the_runner_checks_its_inputs_in_a_process_of_its_own():
 RUN_TINY = """
 import sys, nbformat
 from pathlib import Path
-from liverkit.runner import run_notebooks
+from liverkit.kit.notebook_runner import run_notebooks
 folder = Path(sys.argv[1])
 nb = nbformat.v4.new_notebook()
 parameters = nbformat.v4.new_code_cell("profile = 'x'", metadata={"tags": ["parameters"]})

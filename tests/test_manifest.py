@@ -213,7 +213,7 @@ def test_a_download_without_checksum_and_an_address_pooch_cannot_fetch(tmp_path,
 
 
 def test_data_fetch_command_downloads_and_verifies(tmp_path, server, capsys):
-    from liverkit.cli import main
+    from liverkit.kit.cli import main
 
     server.files["/set.npz"] = data = _medmnist_file(tmp_path / "set.npz").read_bytes()
     md5 = hashlib.md5(data).hexdigest()
@@ -266,7 +266,7 @@ def test_phantom_entry_passes_options(tmp_path):
 
 
 def test_data_list_shows_each_licence(capsys):
-    from liverkit.cli import main
+    from liverkit.kit.cli import main
 
     assert main(["data", "list"]) == 0
     out = capsys.readouterr().out
@@ -274,7 +274,7 @@ def test_data_list_shows_each_licence(capsys):
 
 
 def test_data_check_reads_the_data_and_summarises_it(tmp_path, capsys):
-    from liverkit.cli import main
+    from liverkit.kit.cli import main
 
     _medmnist_file(tmp_path / "data" / "x.npz", n=4)
     path = _write(tmp_path, "datasets:\n  x: {reader: medmnist, path: x.npz, options: {class_names: [bad, good]}}\n")

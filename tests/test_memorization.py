@@ -7,7 +7,8 @@ import pytest
 import torch
 from helpers import make_set
 
-from liverkit import LiverkitError, memorization
+from liverkit import LiverkitError
+from liverkit.evaluate import memorization
 from liverkit.nets import LesionCNN
 
 

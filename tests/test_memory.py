@@ -1,4 +1,4 @@
-"""Memory: the sampler that measures it (liverkit.memory), and one notebook's peak under a stated bound.
+"""Memory: the sampler that measures it (liverkit.experiment.memory), and one notebook's peak under a stated bound.
 
 The README's memory table comes from ``scripts/measure_memory.py`` with PyTorch's CPU build. Here the smoke run of
 notebook 05 alone into an empty folder (conftest's ``notebook_runs``: the runner, and one kernel that rebuilds
@@ -17,7 +17,7 @@ import pytest
 import torch
 from conftest import MEMORY_FILE
 
-from liverkit.memory import TreeMemory, process_role, tree_memory
+from liverkit.experiment.memory import TreeMemory, process_role, tree_memory
 
 BOUND_MB = {"cpu": 900, "cuda": 1700}
 """Peak summed RSS of notebook 05 alone at smoke (runner + kernel), by torch build, about 25% above what was
@@ -56,7 +56,7 @@ def test_the_sampler_sees_a_child_process_allocate():
         (["/v/bin/python", "-m", "ipykernel_launcher", "-f", "k.json"], "kernel"),
         (["/v/bin/python", "-c", "from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5)"], "worker"),
         (["/v/bin/python", "-c", "from multiprocessing.resource_tracker import main;main(4)"], "resource tracker"),
-        (["/v/bin/python", "-m", "liverkit.cli", "run", "--profile", "quick"], "runner"),
+        (["/v/bin/python", "-m", "liverkit.kit.cli", "run", "--profile", "quick"], "runner"),
         (["/usr/lib/chromium/chromium", "--type=renderer"], "chromium"),
     ],
 )

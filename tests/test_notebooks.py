@@ -12,7 +12,7 @@ import pytest
 from nbclient import NotebookClient
 
 from liverkit import LiverkitError
-from liverkit.runner import list_notebooks, run_notebooks
+from liverkit.kit.notebook_runner import list_notebooks, run_notebooks
 
 NOTEBOOKS = list_notebooks()
 
@@ -59,7 +59,7 @@ def test_every_notebook_executed(smoke_run):
 
 
 def test_every_smoke_notebook_says_its_numbers_mean_nothing(smoke_run):
-    from liverkit.config import PROFILE_BANNERS
+    from liverkit.kit.profiles import PROFILE_BANNERS
 
     for path in sorted((smoke_run.path / "notebooks").glob("*.ipynb")):
         texts = [
@@ -98,7 +98,7 @@ def test_failure_names_notebook_and_cell(tmp_path):
 
 
 def test_classic_augmentation_notebook_records(smoke_run):
-    from liverkit.config import get_profile
+    from liverkit.kit.profiles import get_profile
 
     metrics = smoke_run.read_metrics("02_classic_augmentation")
     smoke = get_profile("smoke")
@@ -120,10 +120,10 @@ def test_classic_augmentation_notebook_records(smoke_run):
 
 @pytest.mark.parametrize("kind", ["dcgan", "acgan"])
 def test_gan_notebooks_record_and_save(smoke_run, kind):
-    from liverkit.checkpoints import load_generator
-    from liverkit.config import get_profile
-    from liverkit.protocol import repeat_folds
-    from liverkit.synthesis import gan_folder
+    from liverkit.experiment.protocol import repeat_folds
+    from liverkit.experiment.synthesis import gan_folder
+    from liverkit.kit.profiles import get_profile
+    from liverkit.train.checkpoints import load_generator
 
     smoke = get_profile("smoke")
     name = {"dcgan": "03_dcgan", "acgan": "04_acgan"}[kind]
@@ -152,7 +152,7 @@ def test_gan_notebooks_record_and_save(smoke_run, kind):
 
 
 def test_gan_augmentation_notebook_records(smoke_run):
-    from liverkit.config import get_profile
+    from liverkit.kit.profiles import get_profile
 
     smoke = get_profile("smoke")
     metrics = smoke_run.read_metrics("05_gan_augmentation")
@@ -198,7 +198,7 @@ def test_gan_augmentation_notebook_records(smoke_run):
 
 
 def test_feature_maps_notebook_records(smoke_run):
-    from liverkit.config import get_profile
+    from liverkit.kit.profiles import get_profile
 
     smoke = get_profile("smoke")
     metrics = smoke_run.read_metrics("06_feature_maps")
@@ -221,7 +221,7 @@ def test_feature_maps_notebook_records(smoke_run):
 
 
 def test_quality_notebook_records(smoke_run):
-    from liverkit.config import get_profile
+    from liverkit.kit.profiles import get_profile
 
     smoke = get_profile("smoke")
     metrics = smoke_run.read_metrics("07_synthetic_quality")
@@ -278,14 +278,14 @@ def test_smoke_numbers_match_the_committed_baseline(smoke_run):
     tests/baselines/smoke.json --update` and review the diff."""
     from pathlib import Path
 
-    from liverkit import regress
+    from liverkit.kit import regress
 
     baseline = Path(__file__).parent / "baselines" / "smoke.json"
     assert regress.check(smoke_run.path, baseline) == []
 
 
 def test_turing_notebook_records(smoke_run):
-    from liverkit.config import get_profile
+    from liverkit.kit.profiles import get_profile
 
     smoke = get_profile("smoke")
     metrics = smoke_run.read_metrics("08_visual_turing_test")

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liverkit import null_check
-from liverkit.gan_experiment import GanSweep
+from liverkit.experiment import null_check
+from liverkit.experiment.gan_sweep import GanSweep
 
 L, PATIENTS = 90, np.repeat([f"p{i}" for i in range(45)], 2)
 

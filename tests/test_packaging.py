@@ -16,9 +16,9 @@ from pathlib import Path
 import plotly.io as pio
 import pytest
 
-from liverkit import display, notebook_files
-from liverkit.cli import main
 from liverkit.errors import LiverkitError
+from liverkit.kit import display, notebook_files
+from liverkit.kit.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 KIT = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -116,7 +116,7 @@ def test_the_sdist_has_the_notebooks_and_the_wheel_has_them_inside_the_package(t
         assert packaged == [f"liverkit/notebooks/{name}" for name in KIT]
         for name in KIT:  # byte for byte the checkout's
             assert archive.read(f"liverkit/notebooks/{name}") == (ROOT / "notebooks" / name).read_bytes()
-        assert "liverkit/notebook_files.py" in archive.namelist()
+        assert "liverkit/kit/notebook_files.py" in archive.namelist()
         assert not [n for n in archive.namelist() if n.startswith("notebooks/")]  # only inside the package
 
 

@@ -1,7 +1,8 @@
-"""liverkit.pipeline: a notebook started in an empty run folder gets exactly what the earlier notebooks would write.
+"""liverkit.kit.standalone: a notebook started in an empty run folder gets exactly what the earlier notebooks would
+write.
 
 Notebook 05 runs alone into an empty folder beside the session's smoke run (conftest's ``notebook_runs``), under the
-same ``helpers.SMOKE_ENV``, so thread counts (and with them float rounding) match, and what its ``pipeline.prepare``
+same ``helpers.SMOKE_ENV``, so thread counts (and with them float rounding) match, and what its ``standalone.prepare``
 cell built can be compared with the smoke run's artifacts bitwise.
 """
 
@@ -18,26 +19,27 @@ import pytest
 import torch
 from helpers import SMOKE_ENV
 
-from liverkit import LiverkitError, pipeline
-from liverkit.checkpoints import load_generator
-from liverkit.config import resolve_profile
-from liverkit.regress import collect
-from liverkit.runs import RunFolder
+from liverkit import LiverkitError
+from liverkit.experiment.run_folder import RunFolder
+from liverkit.kit import standalone
+from liverkit.kit.profiles import resolve_profile
+from liverkit.kit.regress import collect
+from liverkit.train.checkpoints import load_generator
 
 SMOKE = resolve_profile("smoke", "phantom")
 PREPARE = """
 import sys
-from liverkit import pipeline
-from liverkit.config import resolve_profile
-from liverkit.runs import RunFolder, run_identity
+from liverkit.kit import standalone
+from liverkit.kit.profiles import resolve_profile
+from liverkit.experiment.run_folder import RunFolder, run_identity
 run = RunFolder(sys.argv[1], identity=run_identity("smoke", "phantom", 0))
-built = pipeline.prepare(run, sys.argv[2], resolve_profile("smoke", "phantom"), "phantom", 0, "cpu", progress=False)
+built = standalone.prepare(run, sys.argv[2], resolve_profile("smoke", "phantom"), "phantom", 0, "cpu", progress=False)
 print("built:", ",".join(built))
 """
 
 
 def prepare_in_subprocess(out: Path, notebook: str) -> str:
-    """Run ``pipeline.prepare`` for ``notebook`` into ``out`` (smoke profile, phantom, seed 0) under SMOKE_ENV."""
+    """Run ``standalone.prepare`` for ``notebook`` into ``out`` (smoke profile, phantom, seed 0) under SMOKE_ENV."""
     command = [sys.executable, "-c", PREPARE, str(out), notebook]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, env={**os.environ, **SMOKE_ENV})
     assert done.returncode == 0, f"prepare failed:\n{done.stdout}\n{done.stderr}"
@@ -47,7 +49,7 @@ def prepare_in_subprocess(out: Path, notebook: str) -> str:
 @pytest.fixture(scope="module")
 def prepared(notebook_runs) -> tuple[RunFolder, str]:
     """Notebook 05 run alone into an empty folder (conftest's ``notebook_runs``, under SMOKE_ENV): the run folder its
-    ``pipeline.prepare`` cell filled, and what the notebook printed."""
+    ``standalone.prepare`` cell filled, and what the notebook printed."""
     run = notebook_runs["alone-05"][1]
     cells = json.loads((run.path / "notebooks" / "05_gan_augmentation.ipynb").read_text())["cells"]
     said = "".join(
@@ -63,23 +65,23 @@ def file_times(run: RunFolder) -> dict[str, int]:
 # ---------------------------------------------------------------------------------------------- without training
 @pytest.mark.parametrize("key", ["5", "05", "05_gan_augmentation", "notebooks/05_gan_augmentation.ipynb"])
 def test_notebook_names(key):
-    assert pipeline.notebook_name(key) == "05_gan_augmentation"
+    assert standalone.notebook_name(key) == "05_gan_augmentation"
 
 
 def test_unknown_notebook_names_the_value():
     with pytest.raises(LiverkitError, match=r"no notebook '09'.*01-08"):
-        pipeline.notebook_name("09")
+        standalone.notebook_name("09")
 
 
 def test_every_needed_step_has_a_builder_and_comes_earlier():
-    for notebook, steps in pipeline.NEEDS.items():
+    for notebook, steps in standalone.NEEDS.items():
         assert list(steps) == sorted(steps) and all(s < notebook for s in steps), notebook
-        assert all(s in pipeline.BUILDERS and s in pipeline.DONE_WHEN for s in steps), notebook
+        assert all(s in standalone.BUILDERS and s in standalone.DONE_WHEN for s in steps), notebook
 
 
 def test_missing_in_an_empty_folder_lists_every_fold_and_gan_repeat(tmp_path):
     run = RunFolder(tmp_path)
-    gaps = pipeline.missing(run, "03_dcgan", SMOKE)  # smoke: 3 folds, GANs retrained for 2 repeats
+    gaps = standalone.missing(run, "03_dcgan", SMOKE)  # smoke: 3 folds, GANs retrained for 2 repeats
     assert len(gaps) == 1 + 2 * 3 + 3
     assert gaps[0] == "metrics/03_dcgan.json"
     assert "artifacts/gans/dcgan/r1/fold2/*/generator.pt" in gaps and "artifacts/synthetic_dcgan_fold2.npz" in gaps
@@ -87,9 +89,9 @@ def test_missing_in_an_empty_folder_lists_every_fold_and_gan_repeat(tmp_path):
 
 def test_model_counts_follow_the_notebooks_loops(tmp_path):
     run = RunFolder(tmp_path)
-    assert pipeline.model_count("02_classic_augmentation", SMOKE, run) == 2 * 3 * 2 * (1 + 2)  # repeats folds groups
-    assert pipeline.model_count("04_acgan", SMOKE, run) == 2 * 3
-    assert pipeline.model_count("05_gan_augmentation", SMOKE, run) == 2 * 3 * (1 + 3 * 2 * (1 + 2))
+    assert standalone.model_count("02_classic_augmentation", SMOKE, run) == 2 * 3 * 2 * (1 + 2)  # repeats folds groups
+    assert standalone.model_count("04_acgan", SMOKE, run) == 2 * 3
+    assert standalone.model_count("05_gan_augmentation", SMOKE, run) == 2 * 3 * (1 + 3 * 2 * (1 + 2))
 
 
 # ---------------------------------------------------------------------------------------------- with training
@@ -98,7 +100,7 @@ def test_prepare_builds_what_the_notebooks_build(prepared, smoke_run):
     run, said = prepared
     assert "notebook 02's classic sweep is not in this run folder: building it now (about 36 models)." in said
     assert "notebook 05 reads what notebooks 01-04 leave in the run folder, and this folder has none of it: " in said
-    models = sum(pipeline.model_count(s, SMOKE, run) for s in ("02_classic_augmentation", "03_dcgan", "04_acgan"))
+    models = sum(standalone.model_count(s, SMOKE, run) for s in ("02_classic_augmentation", "03_dcgan", "04_acgan"))
     when = r"(under a minute|roughly \d+-\d+ min) on 2 CPU cores"
     guess = re.search(rf"to build: notebooks 02, 03, 04, about {models} models, {when}", said)
     assert guess, said
@@ -125,7 +127,7 @@ def test_prepare_builds_what_the_notebooks_build(prepared, smoke_run):
 def test_second_prepare_does_nothing_and_says_so(prepared, capsys):
     run, _ = prepared
     before = file_times(run)
-    assert pipeline.prepare(run, "05", SMOKE, "phantom", 0, "cpu") == []
+    assert standalone.prepare(run, "05", SMOKE, "phantom", 0, "cpu") == []
     said = capsys.readouterr().out.strip().splitlines()
     assert said == [f"run folder '{run.path}' has everything notebook 05 needs (notebooks 01-04)."]
     assert file_times(run) == before

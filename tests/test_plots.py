@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liverkit import plots
+from liverkit.kit import plots
 
 
 def _numpy_mosaic(images: np.ndarray, cols: int, gap: int = 2) -> np.ndarray:

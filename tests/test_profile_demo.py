@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-spec = importlib.util.spec_from_file_location("profile_demo", Path(__file__).parents[1] / "benchmarks" / "profile_demo.py")
+spec = importlib.util.spec_from_file_location(
+    "profile_demo", Path(__file__).parents[1] / "benchmarks" / "profile_demo.py"
+)
 profile_demo = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(profile_demo)
 
@@ -14,14 +16,14 @@ RUNNER = 'process 10:"python liverkit run --profile quick"'
 KERNEL = 'process 11:"python -m ipykernel_launcher -f k.json"'
 WORKER = 'process 12:"python -c from multiprocessing.spawn import spawn_main; spawn_main(pipe_handle=5)"'
 RAW = [
-    f"{RUNNER};thread (10): MainThread;main (liverkit/cli.py:9) 7",
-    f"{RUNNER};{KERNEL};thread (11): MainThread;<module> (cell:1);train (liverkit/synthesis.py:5);"
-    "wait (liverkit/executors.py:40);wait (threading.py:331) 40",
-    f"{RUNNER};{KERNEL};thread (11): MainThread;<module> (cell:2);show (liverkit/plots.py:3);"
-    "png (liverkit/display.py:83);_run (liverkit/display.py:78) 6",
+    f"{RUNNER};thread (10): MainThread;main (liverkit/kit/cli.py:9) 7",
+    f"{RUNNER};{KERNEL};thread (11): MainThread;<module> (cell:1);train (liverkit/experiment/synthesis.py:5);"
+    "wait (liverkit/experiment/executors.py:40);wait (threading.py:331) 40",
+    f"{RUNNER};{KERNEL};thread (11): MainThread;<module> (cell:2);show (liverkit/kit/plots.py:3);"
+    "png (liverkit/kit/display.py:83);_run (liverkit/kit/display.py:78) 6",
     f"{RUNNER};{KERNEL};thread (11): MainThread;<module> (cell:3);_find_and_load (<frozen importlib>:1) 4",
     f"{RUNNER};{KERNEL};thread (11): MainThread;dispatch (ipykernel);select (selectors.py:468) 2",
-    f"{RUNNER};{KERNEL};thread (14): Thread-2;run (threading.py:9);worker (liverkit/display.py:70) 99",
+    f"{RUNNER};{KERNEL};thread (14): Thread-2;run (threading.py:9);worker (liverkit/kit/display.py:70) 99",
     f"{RUNNER};{KERNEL};{WORKER};thread (12): MainThread;job (liverkit/train/gan.py:370);backward (torch) 30",
     f"{RUNNER};{KERNEL};{WORKER};thread (12): MainThread;record (liverkit/train/gan.py:480);_snapshot (g.py:1) 3",
     f"{RUNNER};{KERNEL};{WORKER};thread (13): Thread-1;accept (socket.py:294) 50",

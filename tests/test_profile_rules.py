@@ -1,4 +1,4 @@
-"""Every profile field has one stated rule (``liverkit.config.FIELD_RULES``), checked when a profile is resolved.
+"""Every profile field has one stated rule (``liverkit.kit.profiles.FIELD_RULES``), checked when a profile is resolved.
 
 Each rule is tried with values on both sides of it through ``resolve_profile`` (the path of ``--set``, every
 notebook's ``overrides`` and the runner): the bad one must be a LiverkitError naming the field, the good one must
@@ -15,16 +15,15 @@ import numpy as np
 import pytest
 
 from liverkit import LiverkitError
-from liverkit.config import (
+from liverkit.kit.profiles import (
     FIELD_RULES,
     PROFILES,
-    SEED_MAX,
     Profile,
     check_profile,
-    check_seed,
     get_profile,
     resolve_profile,
 )
+from liverkit.seeds import SEED_MAX, check_seed
 from liverkit.train.classifier_config import ClassifierConfig
 
 GAN_BAD = {
@@ -175,7 +174,7 @@ def profile_keys() -> set[str]:
 def test_every_field_has_a_rule():
     """A field added to Profile or a section without a rule in FIELD_RULES fails here; so does a stale rule."""
     keys = profile_keys()
-    assert keys - FIELD_RULES.keys() == set(), "fields without a rule in liverkit.config.FIELD_RULES"
+    assert keys - FIELD_RULES.keys() == set(), "fields without a rule in liverkit.kit.profiles.FIELD_RULES"
     assert FIELD_RULES.keys() - keys == set(), "rules for fields that do not exist"
 
 

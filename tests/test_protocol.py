@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from helpers import make_set
 
-from liverkit import LiverkitError, jobs
-from liverkit.augment import AugmentConfig
+from liverkit import LiverkitError
+from liverkit.augment.classic import AugmentConfig
 from liverkit.data.folds import patient_folds
-from liverkit.jobs import CNNJob, SweepInputs
-from liverkit.protocol import repeat_folds
+from liverkit.experiment import jobs
+from liverkit.experiment.jobs import CNNJob, SweepInputs
+from liverkit.experiment.protocol import repeat_folds
 from liverkit.train.classifier import ClassifierConfig
 
 LABELS = np.repeat([0, 1, 2], 20)

@@ -17,9 +17,11 @@ from helpers import make_set
 from PIL import Image
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from liverkit import LiverkitError, feature_metrics, memorization, plots, quality
+from liverkit import LiverkitError
 from liverkit.data import LesionSet
-from liverkit.figure_check import legibility_problems
+from liverkit.evaluate import feature_metrics, memorization, quality
+from liverkit.kit import plots
+from liverkit.kit.figure_check import legibility_problems
 from liverkit.nets import LesionCNN
 from liverkit.train.classifier import embed_lesions
 

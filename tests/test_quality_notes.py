@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from liverkit.quality import FoldQuality
-from liverkit.quality_notes import reading_notes
+from liverkit.evaluate.quality import FoldQuality
+from liverkit.evaluate.quality_notes import reading_notes
 
 
 def _fold(fold: int, n_test: int, values: dict[str, dict[str, float]]) -> FoldQuality:

@@ -18,9 +18,9 @@ from nbclient.exceptions import CellExecutionError
 
 import liverkit
 from liverkit import LiverkitError
-from liverkit.display import note_summary
 from liverkit.env import CONFIG_METADATA
-from liverkit.runner import list_notebooks, run_notebooks
+from liverkit.kit.display import note_summary
+from liverkit.kit.notebook_runner import list_notebooks, run_notebooks
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 PLANTED = "planted mistake: set profile to 'smoke' and run again."
@@ -45,7 +45,7 @@ def error_text(outputs: list[dict]) -> str:
 def test_a_liverkit_error_shows_its_message_only_and_other_errors_their_traceback():
     outputs = execute(
         [
-            "from liverkit.display import short_errors\nshort_errors()",
+            "from liverkit.kit.display import short_errors\nshort_errors()",
             f"from liverkit import LiverkitError\nprint('before')\nraise LiverkitError({PLANTED!r})",
             "%tb",
             "1 / 0",
@@ -65,14 +65,14 @@ def test_a_liverkit_error_shows_its_message_only_and_other_errors_their_tracebac
 def test_a_short_liverkit_error_still_fails_the_cell():
     raising = "from liverkit import LiverkitError\nraise LiverkitError('x')"
     with pytest.raises(CellExecutionError, match="LiverkitError"):
-        execute(["from liverkit.display import short_errors\nshort_errors()", raising], allow_errors=False)
+        execute(["from liverkit.kit.display import short_errors\nshort_errors()", raising], allow_errors=False)
 
 
 def test_the_runner_names_notebook_and_cell_of_a_short_liverkit_error(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_code_cell("profile = 'x'", metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell("from liverkit.display import short_errors\nshort_errors()"),
+        nbformat.v4.new_code_cell("from liverkit.kit.display import short_errors\nshort_errors()"),
         nbformat.v4.new_code_cell(f"from liverkit import LiverkitError\nraise LiverkitError({PLANTED!r})"),
     ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from liverkit import LiverkitError, regress
-from liverkit.cli import main
+from liverkit import LiverkitError
+from liverkit.kit import regress
+from liverkit.kit.cli import main
 
 BASELINES = Path(__file__).parent / "baselines"
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "measure_tolerances.py"

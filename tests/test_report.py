@@ -1,4 +1,4 @@
-"""The run report (liverkit.report): made from the executed notebooks, complete where the run is, honest where it
+"""The run report (liverkit.kit.report): made from the executed notebooks, complete where the run is, honest where it
 is not, self-contained, and it draws.
 
 Three kinds of run folder feed it: the session's real smoke run of every notebook (tests/conftest.py), a copy of
@@ -25,11 +25,12 @@ import plotly.graph_objects as go
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from liverkit import LiverkitError, report
-from liverkit.config import parse_overrides
+from liverkit import LiverkitError
 from liverkit.env import CONFIG_METADATA
-from liverkit.runner import list_notebooks
-from liverkit.runs import RunFolder, run_identity
+from liverkit.experiment.run_folder import RunFolder, run_identity
+from liverkit.kit import report
+from liverkit.kit.notebook_runner import list_notebooks
+from liverkit.kit.profiles import parse_overrides
 
 HOSTILE = 'benign <b>"</script><script>alert(1)</script>'
 """A class name that must reach the figure as text, never as markup."""
@@ -189,13 +190,13 @@ def test_the_report_computes_no_result():
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     kit = {name for name in imported if name.startswith("liverkit")}
     assert kit == {
-        "liverkit.config",
+        "liverkit.kit.profiles",
         "liverkit.env",
         "liverkit.errors",
         "liverkit.io",
-        "liverkit.run_state",
-        "liverkit.runner",
-        "liverkit.runs",
+        "liverkit.kit.staleness",
+        "liverkit.kit.notebook_runner",
+        "liverkit.experiment.run_folder",
     }
     assert not imported & {"numpy", "torch", "sklearn", "scipy", "plotly.graph_objects"}
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from test_runner import lesion_file, tiny_notebooks, write_manifest
 
-from liverkit import LiverkitError, digest, report, run_state
-from liverkit.runner import run_notebooks
+from liverkit import LiverkitError
+from liverkit.kit import digest, report, staleness
+from liverkit.kit.notebook_runner import run_notebooks
 from liverkit.story import MAKES, NOTEBOOKS, maker
 
 # each stand-in writes one file per pattern of MAKES, holding the digest of the data it was made from, and refuses
@@ -56,7 +57,7 @@ def manifest_run(tmp_path, monkeypatch):
     write_manifest(tmp_path / "manifest.yaml", "  mine:\n    reader: lesionset\n    path: lesions.npz\n")
     monkeypatch.setenv("LIVERKIT_MANIFEST", str(tmp_path / "manifest.yaml"))
     monkeypatch.setenv("LIVERKIT_DATA", str(tmp_path))
-    for module in (digest, run_state):  # the kit's source as one fixed input: these tests change only the data
+    for module in (digest, staleness):  # the kit's source as one fixed input: these tests change only the data
         monkeypatch.setattr(module, "library_digest", lambda: "this kit")
     return tmp_path, kit_like_notebooks(tmp_path / "nbs", data), data
 
@@ -105,9 +106,9 @@ def test_an_interrupted_notebook_with_unchanged_inputs_keeps_its_files_to_resume
     tmp, nbs, _ = manifest_run
     out = tmp / "run"
     run(out, nbs)
-    state = json.loads((out / run_state.STATE_FILE).read_text())
+    state = json.loads((out / staleness.STATE_FILE).read_text())
     del state["done"]["03_dcgan"]  # as if 03 had been stopped: started with these inputs, not finished
-    (out / run_state.STATE_FILE).write_text(json.dumps(state))
+    (out / staleness.STATE_FILE).write_text(json.dumps(state))
     checkpoint = out / stand_in_files("03_dcgan")[0]
     lines: list[str] = []
     assert run(out, nbs, lines) == [True, True, False, False, False, False, False, False]
@@ -134,19 +135,19 @@ def test_a_folder_from_an_older_kit_is_recognised_and_rebuilt(manifest_run):
     tmp, nbs, _ = manifest_run
     out = tmp / "run"
     run(out, nbs)
-    state = json.loads((out / run_state.STATE_FILE).read_text())
-    (out / run_state.STATE_FILE).write_text(json.dumps(state["done"]))  # format 1: {notebook: digest}
+    state = json.loads((out / staleness.STATE_FILE).read_text())
+    (out / staleness.STATE_FILE).write_text(json.dumps(state["done"]))  # format 1: {notebook: digest}
     lines: list[str] = []
     assert run(out, nbs, lines) == [False] * 8
     assert sum("made by an older liverkit" in line for line in lines) == 8, lines
-    assert json.loads((out / run_state.STATE_FILE).read_text())["format"] == run_state.STATE_FORMAT
+    assert json.loads((out / staleness.STATE_FILE).read_text())["format"] == staleness.STATE_FORMAT
 
 
 def test_a_folder_from_a_newer_kit_is_refused_untouched(manifest_run):
     tmp, nbs, _ = manifest_run
     out = tmp / "run"
     run(out, nbs, notebooks=["01"])
-    (out / run_state.STATE_FILE).write_text(json.dumps({"format": 99, "done": {}}))
+    (out / staleness.STATE_FILE).write_text(json.dumps({"format": 99, "done": {}}))
     before = sorted(p for p in out.rglob("*") if p.is_file())
     with pytest.raises(LiverkitError, match=r"made by another liverkit version \(state format 99.*use a new --out"):
         run(out, nbs)
@@ -154,7 +155,7 @@ def test_a_folder_from_a_newer_kit_is_refused_untouched(manifest_run):
 
 
 def test_a_damaged_artefact_names_the_notebook_that_remakes_it_and_force_remakes_it(manifest_run):
-    from liverkit.runs import RunFolder
+    from liverkit.experiment.run_folder import RunFolder
 
     tmp, nbs, _ = manifest_run
     out = tmp / "run"

@@ -12,11 +12,12 @@ import nbformat
 import pytest
 from helpers import make_set
 
-from liverkit import LiverkitError, digest, runner
-from liverkit.config import get_profile, resolve_profile
-from liverkit.digest import run_inputs_digest
-from liverkit.eta import KERNEL_WORK, Eta, notebook_work
-from liverkit.runner import run_lock, run_notebooks
+from liverkit import LiverkitError
+from liverkit.kit import digest, notebook_runner
+from liverkit.kit.digest import run_inputs_digest
+from liverkit.kit.eta import KERNEL_WORK, Eta, notebook_work
+from liverkit.kit.notebook_runner import run_lock, run_notebooks
+from liverkit.kit.profiles import get_profile, resolve_profile
 
 RECORD = """import json, os, pathlib
 m = pathlib.Path(run_dir) / 'metrics'
@@ -194,7 +195,7 @@ def test_a_profile_override_and_a_package_version_change_the_digest(data_sets, m
 def test_a_second_run_into_a_locked_folder_is_refused_and_a_dead_holder_frees_it(tmp_path):
     out = tmp_path / "run"
     holder = (
-        "import sys, time; from pathlib import Path; from liverkit.runner import run_lock\n"
+        "import sys, time; from pathlib import Path; from liverkit.kit.notebook_runner import run_lock\n"
         "with run_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", holder, str(out)], stdout=subprocess.PIPE, text=True)
@@ -285,16 +286,16 @@ def test_relative_data_paths_are_made_absolute(tmp_path, monkeypatch):
     lesion_file(tmp_path / "d.npz")
     monkeypatch.setenv("LIVERKIT_DATA", "data")
     monkeypatch.setenv("LIVERKIT_MANIFEST", "sub/m.yaml")
-    runner.absolute_data_env()
+    notebook_runner.absolute_data_env()
     assert os.environ["LIVERKIT_DATA"] == str(tmp_path / "data")
     assert os.environ["LIVERKIT_MANIFEST"] == str(tmp_path / "sub" / "m.yaml")
-    assert runner.absolute_data("d.npz") == str(tmp_path / "d.npz")
-    assert runner.absolute_data("phantom") == "phantom"
+    assert notebook_runner.absolute_data("d.npz") == str(tmp_path / "d.npz")
+    assert notebook_runner.absolute_data("phantom") == "phantom"
 
 
 # ---------------------------------------------------------------------------------------------- the notebook extra
 def test_without_the_notebook_extra_a_run_says_how_to_install_it(tmp_path, monkeypatch, capsys):
-    from liverkit.cli import main
+    from liverkit.kit.cli import main
 
     monkeypatch.setitem(sys.modules, "papermill", None)  # as if papermill were not installed
     out = tmp_path / "run"
@@ -303,22 +304,22 @@ def test_without_the_notebook_extra_a_run_says_how_to_install_it(tmp_path, monke
     assert "liverkit run needs the notebook extra" in err and 'pip install "liverkit[notebooks] @ git+' in err
     assert not out.exists()  # refused before anything was written
     with pytest.raises(LiverkitError, match=r"needs the notebook extra.*make setup installs it"):
-        runner.require_notebook_extra()
+        notebook_runner.require_notebook_extra()
 
 
 def test_set_overrides_are_recorded_in_run_json_and_passed_to_every_notebook(tmp_path, monkeypatch, capsys):
     """``liverkit run --set ...`` end to end, with the notebook execution replaced by a stub (no kernel starts)."""
-    from liverkit import report
-    from liverkit.cli import main
+    from liverkit.kit import report
+    from liverkit.kit.cli import main
 
     executed = []
 
     def execute(notebook, output, parameters):
         executed.append((notebook.stem, parameters["overrides"]))
         output.write_text("{}")
-        return runner.NotebookResult(notebook.stem, output, 0.0)
+        return notebook_runner.NotebookResult(notebook.stem, output, 0.0)
 
-    monkeypatch.setattr(runner, "_execute", execute)
+    monkeypatch.setattr(notebook_runner, "_execute", execute)
     monkeypatch.setattr(report, "write_report", lambda run_dir: Path(run_dir) / "report.html")
     nbs, out, data = tmp_path / "nbs", tmp_path / "run", lesion_file(tmp_path / "d.npz")
     nbs.mkdir()
@@ -343,21 +344,21 @@ def test_a_notebook_that_rebuilds_its_predecessors_counts_their_work():
     """``--notebooks 05`` into an empty folder builds 01-04 inside 05's kernel: the progress line counts that work;
     steps that succeeded before, or run earlier in the same plan, are not counted twice."""
     quick = resolve_profile("quick", "phantom")
-    checked = runner.CheckedInputs(quick, 182, 3)
+    checked = notebook_runner.CheckedInputs(quick, 182, 3)
     work = {
         stem: notebook_work(stem, quick, 182, 3)
         for stem in ("01_data", "02_classic_augmentation", "03_dcgan", "04_acgan", "05_gan_augmentation")
     }
     rebuilt = sum(work[s] - KERNEL_WORK for s in ("01_data", "02_classic_augmentation", "03_dcgan", "04_acgan"))
-    alone = runner.plan_work([(Path("05_gan_augmentation.ipynb"), False)], {}, checked)
+    alone = notebook_runner.plan_work([(Path("05_gan_augmentation.ipynb"), False)], {}, checked)
     assert alone == {"05_gan_augmentation": pytest.approx(work["05_gan_augmentation"] + rebuilt)}
-    after_02 = runner.plan_work(
+    after_02 = notebook_runner.plan_work(
         [(Path("05_gan_augmentation.ipynb"), False)], {"01_data": "x", "02_classic_augmentation": "y"}, checked
     )
     assert after_02["05_gan_augmentation"] == pytest.approx(
         work["05_gan_augmentation"] + work["03_dcgan"] + work["04_acgan"] - 2 * KERNEL_WORK
     )
     chain = [(Path(f"{stem}.ipynb"), stem == "01_data") for stem in work]  # 01 skipped (unchanged): it is there
-    assert runner.plan_work(chain, {"01_data": "x"}, checked) == {
+    assert notebook_runner.plan_work(chain, {"01_data": "x"}, checked) == {
         s: pytest.approx(w) for s, w in work.items() if s != "01_data"
     }

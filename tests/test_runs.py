@@ -8,7 +8,7 @@ import pytest
 from helpers import make_set
 
 from liverkit import LiverkitError
-from liverkit.runs import RunFolder, default_run_dir
+from liverkit.experiment.run_folder import RunFolder, default_run_dir
 
 
 def test_identity_recorded_then_enforced(tmp_path):
@@ -31,7 +31,11 @@ def test_artifacts_round_trip(tmp_path):
 
 def test_missing_artifacts_and_bad_names(tmp_path):
     run = RunFolder(tmp_path)
-    with pytest.raises(LiverkitError, match=r"lesions.npz' is missing: rerun notebook 01 \(01_data\), which remakes it: liverkit run --out .* --notebooks 01 --force"):
+    with pytest.raises(
+        LiverkitError,
+        match=r"lesions.npz' is missing: rerun notebook 01 \(01_data\), which remakes it: "
+        r"liverkit run --out .* --notebooks 01 --force",
+    ):
         run.load_lesionset("lesions")
     with pytest.raises(LiverkitError, match="no metrics recorded"):
         run.read_metrics("01_data")
@@ -63,7 +67,7 @@ def test_an_empty_table_reads_back_empty(tmp_path):
 
 
 def test_identity_differences_compare_as_json_would():
-    from liverkit.runs import identity_differences, run_identity
+    from liverkit.experiment.run_folder import identity_differences, run_identity
 
     recorded = {"profile": "smoke", "data": "phantom", "seed": 0, "overrides": {"augment.rot_range_deg": [0, 15]}}
     same = run_identity("smoke", "phantom", 0, {"augment.rot_range_deg": (0, 15)})  # a tuple is stored as a list

@@ -4,8 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liverkit import LiverkitError, plots, scope
-from liverkit.experiment import ClassicSweep
+from liverkit import LiverkitError
+from liverkit.experiment import scope
+from liverkit.experiment.classic_sweep import ClassicSweep
+from liverkit.kit import plots
 
 
 def _sweep(n_lesions=40, repeats=2, correct_small=0.5, correct_large=1.0, classes=("a", "b")):

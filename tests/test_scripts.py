@@ -13,10 +13,10 @@ import pytest
 import torch
 from helpers import make_set
 
-from liverkit import synthesis
-from liverkit.config import get_profile
 from liverkit.data.folds import patient_folds, split
 from liverkit.errors import LiverkitError
+from liverkit.experiment import synthesis
+from liverkit.kit.profiles import get_profile
 from liverkit.nets import LesionCNN
 from liverkit.train.classifier import ClassifierConfig
 

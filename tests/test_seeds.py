@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from liverkit.protocol import model_seed
+from liverkit.experiment.protocol import model_seed
 from liverkit.seeds import GanStream, Stream, derive
 
 

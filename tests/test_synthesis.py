@@ -5,13 +5,14 @@ import pandas as pd
 import pytest
 import torch
 
-from liverkit import LiverkitError, experiment, synthesis
-from liverkit.augment import AugmentConfig
-from liverkit.checkpoints import load_generator
+from liverkit import LiverkitError
+from liverkit.augment.classic import AugmentConfig
 from liverkit.data import make_phantom
 from liverkit.data.folds import patient_folds, split
-from liverkit.protocol import outer_pool, repeat_folds
-from liverkit.runs import RunFolder
+from liverkit.experiment import classic_sweep, synthesis
+from liverkit.experiment.protocol import outer_pool, repeat_folds
+from liverkit.experiment.run_folder import RunFolder
+from liverkit.train.checkpoints import load_generator
 from liverkit.train.gan_config import GANConfig
 
 AUG = AugmentConfig(n_rot=1)
@@ -85,7 +86,7 @@ def test_resuming_a_finished_fold_does_not_retrain(small, tmp_path):
 def test_missing_or_bad_choice_is_explained(small, tmp_path):
     lesions, fold_of, choice = small
     with pytest.raises(LiverkitError, match=r"classic_choice.csv.*run notebook 02"):
-        experiment.load_choice(RunFolder(tmp_path / "empty"))
+        classic_sweep.load_choice(RunFolder(tmp_path / "empty"))
     config = GANConfig.paper_dcgan(**TINY)
     run = RunFolder(tmp_path / "run")
     with pytest.raises(LiverkitError, match=r"no group for fold\(s\) \[2\]"):

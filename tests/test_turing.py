@@ -11,9 +11,10 @@ from PIL import Image
 from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
 
-from liverkit import LiverkitError, plots, turing, widgets
+from liverkit import LiverkitError
 from liverkit.data import LesionSet
-from liverkit.runs import RunFolder
+from liverkit.experiment.run_folder import RunFolder
+from liverkit.kit import plots, turing_test, widgets
 
 CLASSES = ("a", "b", "c")
 
@@ -45,14 +46,14 @@ def synthetic():
 
 @pytest.fixture
 def session(real, synthetic):
-    return turing.make_session(real, synthetic, n_real=5, n_synthetic=5, seed=0)
+    return turing_test.make_session(real, synthetic, n_real=5, n_synthetic=5, seed=0)
 
 
 # ---------------------------------------------------------------------------------------------- sessions
 def test_same_seed_same_session_other_seed_other_order(real, synthetic):
-    one = turing.make_session(real, synthetic, 6, 6, seed=3)
-    two = turing.make_session(real, synthetic, 6, 6, seed=3)
-    other = turing.make_session(real, synthetic, 6, 6, seed=4)
+    one = turing_test.make_session(real, synthetic, 6, 6, seed=3)
+    two = turing_test.make_session(real, synthetic, 6, 6, seed=3)
+    other = turing_test.make_session(real, synthetic, 6, 6, seed=4)
     pd.testing.assert_frame_equal(one.items, two.items)
     np.testing.assert_array_equal(one.lesions.images, two.lesions.images)
     assert one.items.lesion_id.tolist() != other.items.lesion_id.tolist()
@@ -72,14 +73,14 @@ def test_same_seed_same_session_other_seed_other_order(real, synthetic):
 
 
 def test_balanced_over_classes_and_generators(real, synthetic):
-    s = turing.make_session(real, synthetic, n_real=9, n_synthetic=12, seed=0)
+    s = turing_test.make_session(real, synthetic, n_real=9, n_synthetic=12, seed=0)
     real_counts = s.items[~s.items.is_synthetic].true_class.value_counts()
     assert real_counts["c"] == 2  # class c has only 2 real lesions: its share goes to a and b
     assert sorted([real_counts["a"], real_counts["b"]]) == [3, 4]
     fake = s.items[s.items.is_synthetic]
     assert (fake.groupby(["true_class", "source"]).size() == 2).all() and len(fake) == 12
     assert s.summary().loc[["a", "b", "c"], "dcgan"].tolist() == [2, 2, 2]
-    odd = turing.make_session(real, synthetic, n_real=3, n_synthetic=7, seed=5).items
+    odd = turing_test.make_session(real, synthetic, n_real=3, n_synthetic=7, seed=5).items
     per_class = odd[odd.is_synthetic].true_class.value_counts()
     assert sorted(per_class.tolist()) == [2, 2, 3]
     spread = odd[odd.is_synthetic].groupby("true_class").source.value_counts().unstack(fill_value=0)
@@ -100,17 +101,17 @@ def test_balanced_over_classes_and_generators(real, synthetic):
 )
 def test_impossible_sizes_are_refused(real, synthetic, n_real, n_synthetic, message):
     with pytest.raises(LiverkitError, match=message):
-        turing.make_session(real, synthetic, n_real, n_synthetic, seed=0)
+        turing_test.make_session(real, synthetic, n_real, n_synthetic, seed=0)
 
 
 def test_mismatched_or_missing_synthetic_sets_are_refused(real):
     other = dataclasses.replace(lesions([0, 1], "x", "dcgan"), class_names=("a", "b"))
     with pytest.raises(LiverkitError, match="different classes"):
-        turing.make_session(real, other, 1, 1)
+        turing_test.make_session(real, other, 1, 1)
     with pytest.raises(LiverkitError, match="empty dict"):
-        turing.make_session(real, {}, 1, 1)
+        turing_test.make_session(real, {}, 1, 1)
     with pytest.raises(LiverkitError, match=r"item 11 is not in this session: items are numbered 1 to 10"):
-        turing.make_session(real, lesions([0, 1, 2], "s", "dcgan"), 7, 3).image(11)
+        turing_test.make_session(real, lesions([0, 1, 2], "s", "dcgan"), 7, 3).image(11)
 
 
 def test_grey_png_is_the_roi_enlarged_pixel_for_pixel():
@@ -149,7 +150,7 @@ def truth_answers(session):
 
 
 def read_rows(run, rater):
-    return pd.read_csv(turing.answers_path(run, rater))
+    return pd.read_csv(turing_test.answers_path(run, rater))
 
 
 def test_app_saves_every_answer_and_resumes_where_it_stopped(tmp_path, session):
@@ -158,7 +159,7 @@ def test_app_saves_every_answer_and_resumes_where_it_stopped(tmp_path, session):
     app = widgets.TuringApp(run, session, "alice")
     assert app.item == 1 and "item 1 of 10" in app.progress.value
     assert app.image.value == plots.grey_png(session.image(1), scale=4)
-    assert not turing.answers_path(run, "alice").exists()  # nothing written before the first answer
+    assert not turing_test.answers_path(run, "alice").exists()  # nothing written before the first answer
     for k in range(4):
         app.answer(*answers[k])
         rows = read_rows(run, "alice")
@@ -182,7 +183,7 @@ def test_app_saves_every_answer_and_resumes_where_it_stopped(tmp_path, session):
         app.answer(*answers[k])
     rows = read_rows(run, "alice")
     assert app.done and "Done" in app.message.value and app.submit_button.disabled
-    assert rows.columns.tolist() == list(turing.ANSWER_COLUMNS)
+    assert rows.columns.tolist() == list(turing_test.ANSWER_COLUMNS)
     assert rows["item"].tolist() == list(range(1, 11)) and (rows.rater == "alice").all()
     assert rows.lesion_id.tolist() == session.items.lesion_id.tolist()
     assert rows.answered_synthetic.tolist() == [s for _, s in answers]
@@ -198,9 +199,9 @@ def test_scores_match_hand_computed_values(tmp_path, session):
         app = widgets.TuringApp(run, session, rater)
         for choice in answers:
             app.answer(*choice)
-    answers = turing.load_answers(run)
+    answers = turing_test.load_answers(run)
     assert len(answers) == 20 and sorted(set(answers.rater)) == ["a", "b"]
-    scores = turing.score(answers, session).set_index("rater")
+    scores = turing_test.score(answers, session).set_index("rater")
     a = scores.loc["a"]
     assert (a.n_answered, a.n_real, a.n_synthetic) == (10, 5, 5)
     assert (a.origin_right, a.origin_accuracy) == (7, 0.7)
@@ -218,7 +219,7 @@ def test_scores_match_hand_computed_values(tmp_path, session):
     assert (b.class_accuracy_real, b.class_accuracy_synthetic) == (1.0, 0.6)
     assert not a.simulated and not b.simulated
 
-    pair = turing.agreement(answers, session).iloc[0]
+    pair = turing_test.agreement(answers, session).iloc[0]
     assert (pair.rater_a, pair.rater_b, pair.n_both) == ("a", "b", 10)
     # real/synthetic: same call on R1, R2, R5, S1, S2, S4, S5 -> p_o = 0.7; a says synthetic 4 times, b 5 times
     p_o, p_e = 0.7, 0.4 * 0.5 + 0.6 * 0.5
@@ -235,7 +236,7 @@ def test_scores_match_hand_computed_values(tmp_path, session):
     assert pair.kappa_class == pytest.approx(cohen_kappa_score(class_a, class_b))
     assert "7 of 10 (70%)" in pair.in_words and "kappa 0.40: fair" in pair.in_words
 
-    numbers = turing.key_numbers(turing.score(answers, session), turing.agreement(answers, session))
+    numbers = turing_test.key_numbers(turing_test.score(answers, session), turing_test.agreement(answers, session))
     json.dumps(numbers, allow_nan=False)  # plain JSON, no NaN
     assert numbers["raters"]["a"] == {
         "simulated": False,
@@ -256,16 +257,16 @@ def test_partial_answers_score_on_the_items_answered(tmp_path, session):
     for choice in truth_answers(session)["a"][:3]:
         app.answer(*choice)
     widgets.TuringApp(run, session, "b").answer("a", False)
-    answers = turing.load_answers(run)
-    scores = turing.score(answers, session).set_index("rater")
+    answers = turing_test.load_answers(run)
+    scores = turing_test.score(answers, session).set_index("rater")
     assert scores.n_answered.to_dict() == {"a": 3, "b": 1}
-    assert turing.agreement(answers, session).n_both.tolist() == [1]
-    assert turing.item_table(answers, session)["item"].tolist() == [1, 2, 3]
-    assert turing.load_answers(run, raters=["b"]).rater.tolist() == ["b"]
-    empty = turing.score(turing.load_answers(RunFolder(tmp_path / "none")), session)
-    assert empty.empty and list(empty.columns) == list(turing.SCORE_COLUMNS)
-    no_answers = turing.load_answers(RunFolder(tmp_path / "none"))
-    assert turing.key_numbers(empty, turing.agreement(no_answers, session)) == {"raters": {}, "kappa": {}}
+    assert turing_test.agreement(answers, session).n_both.tolist() == [1]
+    assert turing_test.item_table(answers, session)["item"].tolist() == [1, 2, 3]
+    assert turing_test.load_answers(run, raters=["b"]).rater.tolist() == ["b"]
+    empty = turing_test.score(turing_test.load_answers(RunFolder(tmp_path / "none")), session)
+    assert empty.empty and list(empty.columns) == list(turing_test.SCORE_COLUMNS)
+    no_answers = turing_test.load_answers(RunFolder(tmp_path / "none"))
+    assert turing_test.key_numbers(empty, turing_test.agreement(no_answers, session)) == {"raters": {}, "kappa": {}}
 
 
 def test_in_words_for_clear_results():
@@ -278,13 +279,13 @@ def test_in_words_for_clear_results():
         "class_right_synthetic": 5,
         "simulated": False,
     }
-    best = turing.in_words(row | {"origin_right": 10, "p_value": binomtest(10, 10).pvalue})
+    best = turing_test.in_words(row | {"origin_right": 10, "p_value": binomtest(10, 10).pvalue})
     assert "10 of 10 (100%); with chance at 50% p = 0.002: better than guessing" in best
-    worst = turing.in_words(row | {"origin_right": 0, "p_value": binomtest(0, 10).pvalue})
+    worst = turing_test.in_words(row | {"origin_right": 0, "p_value": binomtest(0, 10).pvalue})
     assert "worse than guessing" in worst
-    example = turing.in_words(row | {"n_answered": 40, "origin_right": 24, "p_value": binomtest(24, 40).pvalue})
+    example = turing_test.in_words(row | {"n_answered": 40, "origin_right": 24, "p_value": binomtest(24, 40).pvalue})
     assert "24 of 40 (60%); with chance at 50% p = 0.27: not shown to be better than guessing" in example
-    assert turing.in_words(row | {"n_answered": 0, "origin_right": 0, "p_value": float("nan")}) == (
+    assert turing_test.in_words(row | {"n_answered": 0, "origin_right": 0, "p_value": float("nan")}) == (
         "x has not answered yet."
     )
 
@@ -295,10 +296,10 @@ def test_undefined_kappa_is_nan_and_said_so(tmp_path, session):
         app = widgets.TuringApp(run, session, rater)
         while not app.done:
             app.answer("a", False)  # both always say "class a, real"
-    pair = turing.agreement(turing.load_answers(run), session).iloc[0]
+    pair = turing_test.agreement(turing_test.load_answers(run), session).iloc[0]
     assert pair.origin_agreement == 1.0 and np.isnan(pair.kappa_origin) and np.isnan(pair.kappa_class)
     assert "kappa undefined: no items, or both always gave the same answer" in pair.in_words
-    numbers = turing.key_numbers(turing.score(turing.load_answers(run), session), pd.DataFrame([pair]))
+    numbers = turing_test.key_numbers(turing_test.score(turing_test.load_answers(run), session), pd.DataFrame([pair]))
     assert numbers["kappa"]["a vs b"]["real_vs_synthetic"] is None
 
 
@@ -310,7 +311,7 @@ def test_bad_rater_names_are_refused(tmp_path, session, name):
 
 
 def test_good_rater_names_pass():
-    assert [turing.check_rater(n) for n in ("alice", "reader_2", "R-1", "a" * 40)] == [
+    assert [turing_test.check_rater(n) for n in ("alice", "reader_2", "R-1", "a" * 40)] == [
         "alice",
         "reader_2",
         "R-1",
@@ -325,44 +326,44 @@ def test_unknown_items_classes_and_calls_are_refused(tmp_path, session):
         app.answer("zebra", True)
     with pytest.raises(LiverkitError, match="is_synthetic must be True"):
         app.answer("a", "yes")
-    assert not turing.answers_path(run, "alice").exists() and app.item == 1
+    assert not turing_test.answers_path(run, "alice").exists() and app.item == 1
     with pytest.raises(LiverkitError, match="item 11 is not in this session"):
         app.sheet.record(11, "a", True)
     app.answer("a", True)
     with pytest.raises(LiverkitError, match="already answered item 1"):
         app.sheet.record(1, "b", False)
-    answers = turing.load_answers(run)
+    answers = turing_test.load_answers(run)
     with pytest.raises(LiverkitError, match=r"name item\(s\) \[99\] that this session does not have"):
-        turing.score(answers.assign(item=99), session)
+        turing_test.score(answers.assign(item=99), session)
     with pytest.raises(LiverkitError, match=r"unknown class\(es\) \['zebra'\]"):
-        turing.score(answers.assign(answered_class="zebra"), session)
+        turing_test.score(answers.assign(answered_class="zebra"), session)
     with pytest.raises(LiverkitError, match="answered_synthetic must be True or False"):
-        turing.score(answers.assign(answered_synthetic="maybe"), session)
+        turing_test.score(answers.assign(answered_synthetic="maybe"), session)
     with pytest.raises(LiverkitError, match="two answers of rater 'alice' for item 1"):
-        turing.score(pd.concat([answers, answers]), session)
+        turing_test.score(pd.concat([answers, answers]), session)
     with pytest.raises(LiverkitError, match="lack the column"):
-        turing.score(answers.drop(columns="lesion_id"), session)
+        turing_test.score(answers.drop(columns="lesion_id"), session)
 
 
 def test_answers_of_another_session_are_refused(tmp_path, real, synthetic, session):
     run = RunFolder(tmp_path)
     widgets.TuringApp(run, session, "alice").answer("a", True)
-    other = turing.make_session(real, synthetic, n_real=5, n_synthetic=5, seed=1)
+    other = turing_test.make_session(real, synthetic, n_real=5, n_synthetic=5, seed=1)
     assert other.items.lesion_id[0] != session.items.lesion_id[0]
     with pytest.raises(LiverkitError, match="belong to another session: item 1 was lesion"):
         widgets.TuringApp(run, other, "alice")
     with pytest.raises(LiverkitError, match="belong to another session"):
-        turing.score(turing.load_answers(run), other)
+        turing_test.score(turing_test.load_answers(run), other)
 
 
 # ---------------------------------------------------------------------------------------------- simulated raters
 def test_simulated_raters_answer_through_the_app_with_their_skill(tmp_path, real, synthetic):
-    big = turing.make_session(real, synthetic, n_real=20, n_synthetic=20, seed=0)
+    big = turing_test.make_session(real, synthetic, n_real=20, n_synthetic=20, seed=0)
     run = RunFolder(tmp_path / "one")
     perfect = widgets.simulate_rater(run, big, "simulated-perfect", class_accuracy=1.0, detect_rate=1.0, seed=0)
     wrong = widgets.simulate_rater(run, big, "simulated-wrong", class_accuracy=0.0, detect_rate=0.0, seed=0)
     assert perfect.done and wrong.done
-    scores = turing.score(turing.load_answers(run), big).set_index("rater")
+    scores = turing_test.score(turing_test.load_answers(run), big).set_index("rater")
     assert scores.loc[
         "simulated-perfect", ["origin_accuracy", "class_accuracy_real", "class_accuracy_synthetic"]
     ].tolist() == [1.0, 1.0, 1.0]
@@ -378,11 +379,11 @@ def test_simulated_raters_answer_through_the_app_with_their_skill(tmp_path, real
 
 
 def test_interrupted_simulation_resumes_with_the_same_answers(tmp_path, real, synthetic):
-    big = turing.make_session(real, synthetic, n_real=20, n_synthetic=20, seed=0)
+    big = turing_test.make_session(real, synthetic, n_real=20, n_synthetic=20, seed=0)
     whole, resumed = RunFolder(tmp_path / "whole"), RunFolder(tmp_path / "resumed")
     widgets.simulate_rater(whole, big, "simulated-1", class_accuracy=0.7, detect_rate=0.6, seed=5)
     rows = read_rows(whole, "simulated-1")
-    path = turing.answers_path(resumed, "simulated-1")
+    path = turing_test.answers_path(resumed, "simulated-1")
     path.parent.mkdir(parents=True)
     rows.iloc[:7].to_csv(path, index=False)  # as if the kernel died after 7 answers
     assert widgets.TuringApp(resumed, big, "simulated-1").item == 8
@@ -390,7 +391,7 @@ def test_interrupted_simulation_resumes_with_the_same_answers(tmp_path, real, sy
     again = read_rows(resumed, "simulated-1")
     columns = ["item", "lesion_id", "answered_class", "answered_synthetic"]
     pd.testing.assert_frame_equal(again[columns], rows[columns])
-    accuracy = turing.score(turing.load_answers(whole), big).origin_accuracy.iloc[0]
+    accuracy = turing_test.score(turing_test.load_answers(whole), big).origin_accuracy.iloc[0]
     assert 0.3 < accuracy < 0.9  # a 60% rater on 40 items
 
 
@@ -401,21 +402,21 @@ def test_answers_keep_any_class_name(tmp_path):
         k: dataclasses.replace(lesions([0, 1, 2] * 2, k, k, seed=s), class_names=names)
         for s, k in enumerate(("dcgan", "acgan"), start=2)
     }
-    session = turing.make_session(real_set, fakes, n_real=3, n_synthetic=3, seed=0)
+    session = turing_test.make_session(real_set, fakes, n_real=3, n_synthetic=3, seed=0)
     run = RunFolder(tmp_path)
     app = widgets.TuringApp(run, session, "alice")
     truth = session.items.true_class.tolist()
     for k in range(len(session)):
         app.answer(truth[k], False)
-    answers = turing.load_answers(run)
+    answers = turing_test.load_answers(run)
     assert answers.answered_class.tolist() == truth and set(truth) == set(names)
-    scores = turing.score(answers, session).set_index("rater")
+    scores = turing_test.score(answers, session).set_index("rater")
     assert scores.loc["alice", "class_accuracy_real"] == 1.0
 
 
 @pytest.mark.parametrize("content", [b"\xff\xfe\x00garbage\x81\x82", b'rater,item\n"unclosed'])
 def test_a_damaged_answers_file_is_named(tmp_path, content):
-    from liverkit.turing import _read_answers
+    from liverkit.kit.turing_test import _read_answers
 
     path = tmp_path / "turing_answers_ana.csv"
     path.write_bytes(content)
@@ -429,7 +430,7 @@ def test_a_saved_copy_of_the_app_shows_the_roi_on_screen(tmp_path, session):
 
     from PIL import Image
 
-    from liverkit import display
+    from liverkit.kit import display
 
     app = widgets.TuringApp(RunFolder(tmp_path / "run"), session, "ana", scale=2)
     bundle = app._repr_mimebundle_()
@@ -443,15 +444,15 @@ def test_a_saved_copy_of_the_app_shows_the_roi_on_screen(tmp_path, session):
 def test_expected_kappa_of_raters_who_follow_the_truth():
     """Two raters right 80% of the time on 3 classes agree beyond chance (the issue's simulation: 0.48 +- 0.12);
     guessing raters reach 0; 60% on real-or-synthetic gives 0.04."""
-    assert turing.expected_kappa(0.8, 0.8, 3) == pytest.approx((0.64 + 0.04 / 2 - 1 / 3) / (2 / 3))
-    assert turing.expected_kappa(0.8, 0.8, 3) == pytest.approx(0.49, abs=0.005)
-    assert turing.expected_kappa(1 / 3, 1 / 3, 3) == pytest.approx(0.0)
-    assert turing.expected_kappa(0.6, 0.6, 2) == pytest.approx(0.04)
-    assert turing.expected_kappa(1.0, 1.0, 2) == pytest.approx(1.0)
+    assert turing_test.expected_kappa(0.8, 0.8, 3) == pytest.approx((0.64 + 0.04 / 2 - 1 / 3) / (2 / 3))
+    assert turing_test.expected_kappa(0.8, 0.8, 3) == pytest.approx(0.49, abs=0.005)
+    assert turing_test.expected_kappa(1 / 3, 1 / 3, 3) == pytest.approx(0.0)
+    assert turing_test.expected_kappa(0.6, 0.6, 2) == pytest.approx(0.04)
+    assert turing_test.expected_kappa(1.0, 1.0, 2) == pytest.approx(1.0)
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 3, 30_000)
     calls = [np.where(rng.random(30_000) < 0.8, truth, (truth + rng.integers(1, 3, 30_000)) % 3) for _ in (0, 1)]
     observed = cohen_kappa_score(calls[0], calls[1])
-    assert observed == pytest.approx(turing.expected_kappa(0.8, 0.8, 3), abs=0.02)
+    assert observed == pytest.approx(turing_test.expected_kappa(0.8, 0.8, 3), abs=0.02)
     with pytest.raises(LiverkitError, match="at least 2 possible answers"):
-        turing.expected_kappa(0.5, 0.5, 1)
+        turing_test.expected_kappa(0.5, 0.5, 1)

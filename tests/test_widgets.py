@@ -7,12 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liverkit import LiverkitError, plots, widgets
+from liverkit import LiverkitError
 from liverkit.data import LesionSet, make_phantom
-from liverkit.gan_experiment import GanSweep
-from liverkit.gan_results import curve_table
-from liverkit.train.gan import TrainedGAN
+from liverkit.experiment.gan_sweep import GanSweep
+from liverkit.experiment.gan_verdict import curve_table
+from liverkit.kit import plots, widgets
 from liverkit.train.gan_config import GANConfig
+from liverkit.train.gan_records import TrainedGAN
 
 
 def _z(explorer) -> np.ndarray:
@@ -223,7 +224,7 @@ def test_synthetic_size_explorer_with_one_size():
 
 
 def test_explorer_output_carries_its_first_view_as_a_picture_when_static_pictures_are_on(monkeypatch):
-    from liverkit import display, widgets
+    from liverkit.kit import display, widgets
 
     explorer = widgets.phantom_explorer(seed=0, per_class=1)
     bundle = explorer._repr_mimebundle_()

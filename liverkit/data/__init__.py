@@ -1,4 +1,13 @@
-"""Lesion data: the LesionSet type, the phantom, the readers, the manifest and the patient-level folds."""
+"""Lesion data: the LesionSet type, the phantom, the readers, the manifest and the patient-level folds.
+
+- ``lesionset``: the one data type that travels through the whole kit.
+- ``phantom``, ``phantom_config``, ``phantom_render``: the built-in CT lesion phantom.
+- ``readers``: folders of images, NIfTI volumes with a table, MedMNIST files; ``imageops``: windowing and resizing.
+- ``manifest``: the data sets the kit knows by name; ``folds``: patient-level stratified folds.
+
+Notebooks: 01 (and every later notebook reads the data set and folds 01 saved).
+May import: the top-level modules.
+"""
 
 import importlib
 from typing import TYPE_CHECKING

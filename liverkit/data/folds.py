@@ -91,8 +91,8 @@ def check_splittable(lesions: LesionSet, n_folds: int, inner_folds: int | None =
     """Refuse data that cannot be split into ``n_folds`` outer and ``inner_folds`` inner folds, before any training.
 
     Every outer fold needs a test patient of every class; the inner split (model choice inside each outer
-    training fold, :func:`liverkit.experiment.inner_splits`) needs ``inner_folds`` patients of every class among
-    the outer training patients, of which a class keeps at least ``patients - ceil(patients / n_folds)``.
+    training fold, :func:`liverkit.experiment.classic_sweep.inner_splits`) needs ``inner_folds`` patients of every class
+    among the outer training patients, of which a class keeps at least ``patients - ceil(patients / n_folds)``.
 
     Args:
         lesions: the data set.

@@ -12,16 +12,11 @@ per-model layout. The same layers, order and state-dict keys as :mod:`liverkit.n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from liverkit.nets.dcgan import down_conv, up_conv
-
-if TYPE_CHECKING:
-    from liverkit.train.gan_config import GANConfig
 
 
 # ---------------------------------------------------------------------------------------------- fused layers
@@ -207,14 +202,6 @@ def _block(k: int, c_in: int, c_out: int, stride: int, dropout: float, batch_nor
     conv = nn.Conv2d(k * c_in, k * c_out, 3, stride=stride, padding=1, bias=not batch_norm, groups=k)
     layers: list[nn.Module] = [conv, nn.BatchNorm2d(k * c_out)] if batch_norm else [conv]
     return [*layers, nn.LeakyReLU(0.2), FusedDropout(k, dropout)]
-
-
-def build_fused(config: GANConfig, k: int, n_classes: int) -> tuple[nn.Module, nn.Module]:
-    """A fused (generator, discriminator) pair for K models (weights are loaded afterwards, not initialised)."""
-    if config.kind == "acgan":
-        generator = FusedACGANGenerator(k, n_classes, config.z_dim, config.g_width)
-        return generator, FusedACGANDiscriminator(k, n_classes, config.d_width, config.dropout)
-    return FusedDCGANGenerator(k, config.z_dim, config.g_width), FusedDCGANDiscriminator(k, config.d_width)
 
 
 # ---------------------------------------------------------------------------------------------- model slices

@@ -1,4 +1,5 @@
-"""Training and evaluating the lesion classifier CNN (notebook 02); its file format is :mod:`liverkit.checkpoints`.
+"""Training and evaluating the lesion classifier CNN (notebook 02); its file format is
+:mod:`liverkit.train.checkpoints`.
 
 One model per call, with its own seed, batches of 64 and optimiser state; the data stays on the device as tensors
 and each epoch is one random permutation, so no DataLoader workers and no per-sample Python in the loop.

@@ -1,7 +1,7 @@
 """The classifier CNN's shape and training schedule (:class:`ClassifierConfig`), without torch.
 
 It lives apart from :mod:`liverkit.train.classifier`, which trains the CNN with torch, so that the profiles
-(:mod:`liverkit.config`) and the ``liverkit`` command import no torch. :mod:`liverkit.train.classifier`
+(:mod:`liverkit.kit.profiles`) and the ``liverkit`` command import no torch. :mod:`liverkit.train.classifier`
 re-exports it.
 """
 

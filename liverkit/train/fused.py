@@ -17,8 +17,8 @@ The last batch of an epoch may be smaller than 64: it is padded, and the padding
 model's gradient is the mean over its real images, as one by one. Fused and one-by-one training are the same
 computation summed in a different order, so their weights agree to float rounding (``tests/test_fused.py``
 measures it), not to the bit. On CPUs fusing was measured slower than one model after another (8 quick CNNs:
-2,429 img/s one by one in channels-last, 446 with vmap), so :func:`liverkit.env.use_fused` keeps CPUs on the
-one-by-one path unless asked. Channels-last is not used here: vmap folds the model axis into the channels.
+2,429 img/s one by one in channels-last, 446 with vmap), so :func:`liverkit.train.fused_check.use_fused` keeps CPUs on
+the one-by-one path unless asked. Channels-last is not used here: vmap folds the model axis into the channels.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ bf16 autocast applies when ``config.bf16``; channels-last applies when ``config.
 CPU by the tests; untested on GPU here). On a 2-core Intel Xeon (AVX-512, AMX) at one thread, three fused
 quick-width DCGANs (widths 64/16, batch 16) train at about the speed of the same three one after another (0.97x to
 1.2x, noisy on a shared machine): no gain worth the memory on CPU. ``Profile.fused="auto"`` stays off on CUDA as
-well until a GPU run is recorded (:func:`liverkit.env.use_fused`).
+well until a GPU run is recorded (:func:`liverkit.train.fused_check.use_fused`).
 """
 
 from __future__ import annotations
@@ -63,12 +63,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liverkit.checkpoints import CHECKPOINT_FILE, save_checkpoint, save_finished
 from liverkit.data.lesionset import LesionSet
 from liverkit.env import resolve_device
 from liverkit.errors import LiverkitError
-from liverkit.nets.fused_gan import FusedDropout, build_fused, kept_models, model_slice, model_state, stack_states
+from liverkit.nets.fused_gan import (
+    FusedACGANDiscriminator,
+    FusedACGANGenerator,
+    FusedDCGANDiscriminator,
+    FusedDCGANGenerator,
+    FusedDropout,
+    kept_models,
+    model_slice,
+    model_state,
+    stack_states,
+)
 from liverkit.progress import tqdm
+from liverkit.train.checkpoints import save_checkpoint, save_finished
 from liverkit.train.gan import (
     TrainedGAN,
     TrainingRun,
@@ -89,6 +99,7 @@ from liverkit.train.gan import (
     warn_if_under_one_batch,
 )
 from liverkit.train.gan_config import GANConfig, TrainOptions, is_int
+from liverkit.train.gan_records import CHECKPOINT_FILE
 
 FUSED_OPTIONS = TrainOptions(resume=True)
 """The fused trainers' default options: ``device="auto"``, a progress bar, and resume jobs with a checkpoint."""
@@ -475,3 +486,11 @@ def _ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Per-model cross-entropy of class logits K x N x C against labels K x N, in fp32: K means."""
     losses = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), reduction="none")  # K*N
     return losses.view(labels.shape).mean(1)  # K
+
+
+def build_fused(config: GANConfig, k: int, n_classes: int) -> tuple[nn.Module, nn.Module]:
+    """A fused (generator, discriminator) pair for K models (weights are loaded afterwards, not initialised)."""
+    if config.kind == "acgan":
+        generator = FusedACGANGenerator(k, n_classes, config.z_dim, config.g_width)
+        return generator, FusedACGANDiscriminator(k, n_classes, config.d_width, config.dropout)
+    return FusedDCGANGenerator(k, config.z_dim, config.g_width), FusedDCGANDiscriminator(k, config.d_width)

@@ -6,7 +6,7 @@ resuming, progress bar, stopping early: none of them changes a step). Both are f
 so a bad value is a LiverkitError naming the field before anything is trained.
 
 The module imports no torch (:func:`build_gan` imports the networks when called), so the profiles
-(:mod:`liverkit.config`) and the ``liverkit`` command stay light.
+(:mod:`liverkit.kit.profiles`) and the ``liverkit`` command stay light.
 """
 
 from __future__ import annotations

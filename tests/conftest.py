@@ -72,7 +72,7 @@ def notebook_runs(tmp_path_factory) -> dict[str, tuple[MadeData | None, RunFolde
     smoke = ["run", "--profile", "smoke", "--device", "cpu"]
     jobs = {
         "phantom": (None, root / "smoke-run", dict(SMOKE_ENV), []),
-        "alone-05": (None, root / "notebook-05-alone", dict(SMOKE_ENV), ["--notebooks", "05"]),  # tests/test_pipeline
+        "alone-05": (None, root / "notebook-05-alone", dict(SMOKE_ENV), ["--notebooks", "05"]),  # tests/test_standalone
     }
     for name, build in OTHER_DATA.items():
         data = build(root / f"{name}-data")

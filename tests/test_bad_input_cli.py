@@ -25,7 +25,7 @@ import psutil
 import pytest
 import test_bad_input_data
 import test_bad_input_runner
-from test_runner import lesion_file, tiny_notebooks
+from test_notebook_runner import lesion_file, tiny_notebooks
 
 from liverkit import LiverkitError, io
 from liverkit.kit import cli, notebook_runner, report

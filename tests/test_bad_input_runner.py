@@ -1,7 +1,7 @@
 """Every way a run's input can be wrong, one row each: the message that names the problem, and what is left as it was.
 
-Rows run on tiny notebooks made here (see test_runner.tiny_notebooks), so the whole table takes seconds; only the
-rows about reruns start kernels. A refused run must leave the run folder byte for byte as it was.
+Rows run on tiny notebooks made here (see test_notebook_runner.tiny_notebooks), so the whole table takes seconds;
+only the rows about reruns start kernels. A refused run must leave the run folder byte for byte as it was.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import make_set
-from test_runner import lesion_file, tiny_notebooks
+from test_notebook_runner import lesion_file, tiny_notebooks
 
 from liverkit import LiverkitError
 from liverkit.experiment.run_folder import RunFolder

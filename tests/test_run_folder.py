@@ -1,220 +1,102 @@
-"""The run folder as a build that knows its inputs: changed data reruns every notebook in one go, results made from
-other inputs are moved aside (never deleted), an older kit's folder is recognised, and the report shows only what
-was made from the current inputs.
-
-The notebooks here are tiny stand-ins named like the kit's: each writes the artefacts :data:`liverkit.story.MAKES`
-gives it, and each refuses, as the kit's checkpoints and sweep caches do, an artefact of its own that was made from
-other data. So the old failure (four failed reruns with a manual deletion each) would show here as a refusal.
-"""
-
-from __future__ import annotations
+"""The run folder: identity checks, atomic artifacts, metrics records."""
 
 import json
-import os
 from pathlib import Path
 
+import numpy as np
 import pytest
-from test_runner import lesion_file, tiny_notebooks, write_manifest
+from helpers import make_set
 
 from liverkit import LiverkitError
-from liverkit.kit import digest, report, staleness
-from liverkit.kit.notebook_runner import run_notebooks
-from liverkit.story import MAKES, NOTEBOOKS, maker
-
-# each stand-in writes one file per pattern of MAKES, holding the digest of the data it was made from, and refuses
-# to go on when such a file already holds another digest (like a GAN checkpoint trained on other data)
-STAND_IN = """import hashlib, pathlib
-run = pathlib.Path(run_dir)
-made_from = hashlib.sha256(pathlib.Path(data_file).read_bytes()).hexdigest()
-for name in {files!r}:
-    path = run / name
-    if path.exists() and path.read_text() != made_from:
-        raise ValueError(f'{{path}} was made from other data: delete it and rerun')
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(made_from)"""
+from liverkit.experiment.run_folder import RunFolder, default_run_dir
 
 
-def stand_in_files(notebook: str) -> list[str]:
-    """One concrete file per MAKES pattern of ``notebook``."""
-    return [
-        pattern.replace("*", "x/r0_f0.bin" if pattern.endswith("/*") else "r0_f0.csv") for pattern in MAKES[notebook]
+def test_identity_recorded_then_enforced(tmp_path):
+    RunFolder(tmp_path, identity={"profile": "smoke", "data": "phantom", "seed": 0})
+    assert json.loads((tmp_path / "run.json").read_text())["profile"] == "smoke"
+    RunFolder(tmp_path, identity={"profile": "smoke", "data": "phantom", "seed": 0})  # same: fine
+    with pytest.raises(LiverkitError, match=r"another configuration \(profile: recorded 'smoke', asked 'quick'\)"):
+        RunFolder(tmp_path, identity={"profile": "quick", "data": "phantom", "seed": 0})
+
+
+def test_artifacts_round_trip(tmp_path):
+    run = RunFolder(tmp_path)
+    s = make_set([0, 1, 2])
+    run.save_lesionset("lesions", s)
+    run.save_array("folds", np.array([0, 1, 2]))
+    assert run.load_lesionset("lesions").fingerprint() == s.fingerprint()
+    assert run.load_array("folds").tolist() == [0, 1, 2]
+    assert sorted(p.name for p in (tmp_path / "artifacts").iterdir()) == ["folds.npy", "lesions.npz"]
+
+
+def test_missing_artifacts_and_bad_names(tmp_path):
+    run = RunFolder(tmp_path)
+    with pytest.raises(
+        LiverkitError,
+        match=r"lesions.npz' is missing: rerun notebook 01 \(01_data\), which remakes it: "
+        r"liverkit run --out .* --notebooks 01 --force",
+    ):
+        run.load_lesionset("lesions")
+    with pytest.raises(LiverkitError, match="no metrics recorded"):
+        run.read_metrics("01_data")
+    with pytest.raises(LiverkitError, match="letters, digits"):
+        run.artifact("../escape")
+
+
+def test_metrics_accept_numpy_values(tmp_path):
+    run = RunFolder(tmp_path)
+    run.record_metrics("01_data", {"n": np.int64(3), "sizes": np.array([1, 2]), "acc": np.float32(0.5)})
+    assert run.read_metrics("01_data") == {"acc": 0.5, "n": 3, "sizes": [1, 2]}
+
+
+def test_save_metrics_records_and_returns_one_pointer_line(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    line = run.save_metrics("03_dcgan", {"models": 9, "ratio": 0.25})
+    assert line == f"key numbers saved to metrics/03_dcgan.json in '{tmp_path / 'run'}'"
+    assert "\n" not in line and run.read_metrics("03_dcgan") == {"models": 9, "ratio": 0.25}
+
+
+def test_an_empty_table_reads_back_empty(tmp_path):
+    import pandas as pd
+
+    run = RunFolder(tmp_path / "run")
+    run.save_table("nothing", pd.DataFrame())
+    assert run.load_table("nothing").empty
+    run.save_table("one", pd.DataFrame({"a": [1, 2]}))
+    assert run.load_table("one").a.tolist() == [1, 2]
+
+
+def test_identity_differences_compare_as_json_would():
+    from liverkit.experiment.run_folder import identity_differences, run_identity
+
+    recorded = {"profile": "smoke", "data": "phantom", "seed": 0, "overrides": {"augment.rot_range_deg": [0, 15]}}
+    same = run_identity("smoke", "phantom", 0, {"augment.rot_range_deg": (0, 15)})  # a tuple is stored as a list
+    assert identity_differences(recorded, same) == []
+    other = run_identity("smoke", "phantom", 2)
+    assert identity_differences(recorded, other) == [
+        "overrides: recorded {'augment.rot_range_deg': [0, 15]}, asked None",
+        "seed: recorded 0, asked 2",
     ]
 
 
-def kit_like_notebooks(folder: Path, data_file: Path) -> Path:
-    sources = {nb: f"data_file = {str(data_file)!r}\n" + STAND_IN.format(files=stand_in_files(nb)) for nb in NOTEBOOKS}
-    sources["08_visual_turing_test"] += (
-        "\nanswers = run / 'artifacts' / 'turing_answers_alice.csv'"
-        "\nif not answers.exists(): answers.write_text('rater,item\\nalice,1\\n')"
-    )
-    return tiny_notebooks(folder, sources)
+def test_a_damaged_run_json_or_metrics_record_is_named(tmp_path):
+    (tmp_path / "run.json").write_text("{")
+    with pytest.raises(LiverkitError, match=r"could not read the run's identity file '.*run.json'.*to start over"):
+        RunFolder(tmp_path, identity={"profile": "smoke", "data": "phantom", "seed": 0})
+    run = RunFolder(tmp_path / "other")
+    run.metrics_path("01_data").parent.mkdir()
+    run.metrics_path("01_data").write_text("[1,")
+    with pytest.raises(LiverkitError, match=r"could not read the metrics record '.*01_data.json'.*notebook '01_data'"):
+        run.read_metrics("01_data")
 
 
-@pytest.fixture
-def manifest_run(tmp_path, monkeypatch):
-    """A manifest entry 'mine' whose file can change under the same name, and the stand-in notebooks."""
-    data = lesion_file(tmp_path / "lesions.npz", seed=0)
-    write_manifest(tmp_path / "manifest.yaml", "  mine:\n    reader: lesionset\n    path: lesions.npz\n")
-    monkeypatch.setenv("LIVERKIT_MANIFEST", str(tmp_path / "manifest.yaml"))
-    monkeypatch.setenv("LIVERKIT_DATA", str(tmp_path))
-    for module in (digest, staleness):  # the kit's source as one fixed input: these tests change only the data
-        monkeypatch.setattr(module, "library_digest", lambda: "this kit")
-    return tmp_path, kit_like_notebooks(tmp_path / "nbs", data), data
-
-
-def run(out: Path, nbs: Path, lines: list[str] | None = None, **kwargs) -> list[bool]:
-    progress = lines.append if lines is not None else None
-    results = run_notebooks(out, profile="smoke", data="mine", notebook_dir=nbs, progress=progress, **kwargs)
-    return [r.skipped for r in results]
-
-
-def test_every_pattern_names_one_notebook_and_the_stand_ins_follow_it():
-    for notebook in NOTEBOOKS:
-        for file in stand_in_files(notebook):
-            assert maker(file) == notebook, file
-    assert maker("artifacts/gans/dcgan/fold0/cyst/generator.pt") == "03_dcgan"
-    assert maker("artifacts/gan_sweep_r0_f0.json") == "05_gan_augmentation"
-    assert maker("artifacts/turing_answers_bob.csv") == "08_visual_turing_test"
-    assert maker("artifacts/something_else.bin") is None
-
-
-def test_new_data_under_the_same_name_reruns_every_notebook_once_and_keeps_the_answers(manifest_run):
-    tmp, nbs, data = manifest_run
-    out = tmp / "run"
-    assert run(out, nbs) == [False] * 8
-    assert run(out, nbs) == [True] * 8
-    old_digest = (out / "artifacts" / "lesions.npz").read_text()
-    lesion_file(data, seed=1)  # new bytes, same name
-    lines: list[str] = []
-    assert run(out, nbs, lines) == [False] * 8  # one rerun, no refusal, no manual step
-    moved = [line for line in lines if "moved to stale/" in line]
-    assert len(moved) == 8 and all("the data changed" in line for line in moved), moved
-    kept = [line for line in lines if "kept Turing answers" in line]
-    assert len(kept) == 1 and "turing_answers_alice.csv" in kept[0]
-    stale = next((out / "stale").iterdir())
-    assert (stale / "artifacts" / "turing_answers_alice.csv").read_text() == "rater,item\nalice,1\n"
-    record = json.loads((stale / "made_from.json").read_text())
-    assert record["why"]["03_dcgan"] == "the data changed"
-    assert record["made_from"]["data"]["name"] == "mine" and record["made_from"]["data"]["sha256"]
-    assert (stale / "artifacts" / "lesions.npz").read_text() == old_digest
-    assert (out / "artifacts" / "lesions.npz").read_text() != old_digest  # remade from the new data
-    assert not (out / "artifacts" / "turing_answers_alice.csv").read_text().count("\n") > 2
-    assert run(out, nbs) == [True] * 8
-
-
-def test_an_interrupted_notebook_with_unchanged_inputs_keeps_its_files_to_resume(manifest_run):
-    tmp, nbs, _ = manifest_run
-    out = tmp / "run"
-    run(out, nbs)
-    state = json.loads((out / staleness.STATE_FILE).read_text())
-    del state["done"]["03_dcgan"]  # as if 03 had been stopped: started with these inputs, not finished
-    (out / staleness.STATE_FILE).write_text(json.dumps(state))
-    checkpoint = out / stand_in_files("03_dcgan")[0]
-    lines: list[str] = []
-    assert run(out, nbs, lines) == [True, True, False, False, False, False, False, False]
-    assert not any("stale" in line for line in lines), lines
-    assert checkpoint.is_file() and not (out / "stale").exists()
-
-
-def test_force_moves_the_selected_notebook_and_every_later_one_aside(manifest_run):
-    tmp, nbs, _ = manifest_run
-    out = tmp / "run"
-    run(out, nbs)
-    lines: list[str] = []
-    assert run(out, nbs, lines, notebooks=["07"], force=True) == [False]
-    assert [line.split(":")[0] for line in lines if "moved to stale/" in line] == [
-        "07_synthetic_quality",
-        "08_visual_turing_test",
-    ]
-    assert "--force asked for a fresh run" in lines[0]
-    assert (out / "artifacts" / "lesions.npz").is_file()  # 01-06 untouched
-    assert not (out / "notebooks" / "08_visual_turing_test.ipynb").exists()
-
-
-def test_a_folder_from_an_older_kit_is_recognised_and_rebuilt(manifest_run):
-    tmp, nbs, _ = manifest_run
-    out = tmp / "run"
-    run(out, nbs)
-    state = json.loads((out / staleness.STATE_FILE).read_text())
-    (out / staleness.STATE_FILE).write_text(json.dumps(state["done"]))  # format 1: {notebook: digest}
-    lines: list[str] = []
-    assert run(out, nbs, lines) == [False] * 8
-    assert sum("made by an older liverkit" in line for line in lines) == 8, lines
-    assert json.loads((out / staleness.STATE_FILE).read_text())["format"] == staleness.STATE_FORMAT
-
-
-def test_a_folder_from_a_newer_kit_is_refused_untouched(manifest_run):
-    tmp, nbs, _ = manifest_run
-    out = tmp / "run"
-    run(out, nbs, notebooks=["01"])
-    (out / staleness.STATE_FILE).write_text(json.dumps({"format": 99, "done": {}}))
-    before = sorted(p for p in out.rglob("*") if p.is_file())
-    with pytest.raises(LiverkitError, match=r"made by another liverkit version \(state format 99.*use a new --out"):
-        run(out, nbs)
-    assert sorted(p for p in out.rglob("*") if p.is_file()) == before
-
-
-def test_a_damaged_artefact_names_the_notebook_that_remakes_it_and_force_remakes_it(manifest_run):
-    from liverkit.experiment.run_folder import RunFolder
-
-    tmp, nbs, _ = manifest_run
-    out = tmp / "run"
-    run(out, nbs, notebooks=["01"])
-    (out / "artifacts" / "folds.npy").write_bytes(b"\x93NUMPY cut short")
-    pattern = (
-        r"folds.npy.*rerun notebook 01 \(01_data\), which remakes it: liverkit run --out .* --notebooks 01 --force"
-    )
-    with pytest.raises(LiverkitError, match=pattern):
-        RunFolder(out).load_array("folds")
-    run(out, nbs, notebooks=["01"], force=True)
-    assert (out / "artifacts" / "folds.npy").read_text() != "\x93NUMPY cut short"
-
-
-# ---------------------------------------------------------------------------------------------- the report
-def test_the_report_marks_stale_and_damaged_notebooks_and_shows_only_current_ones(manifest_run, monkeypatch):
-    monkeypatch.setattr(report, "notebook_html", lambda notebook, figures: "<p>RESULTS SHOWN</p>")
-    tmp, nbs, data = manifest_run
-    out = tmp / "run"
-    run(out, nbs, notebooks=["01", "02"])
-    (out / "notebooks" / "02_classic_augmentation.ipynb").write_text('{"cells": [')  # cut short
-    page = report.build_report(out).html
-    assert "damaged: rerun notebook 02" in page and page.count("RESULTS SHOWN") == 1
-    lesion_file(data, seed=3)  # the data changes after the run
-    page = report.build_report(out).html
-    assert "stale: the data changed since this notebook ran" in page and "RESULTS SHOWN" not in page
-
-
-def test_the_report_of_a_read_only_run_folder_goes_elsewhere_and_a_failed_write_keeps_the_old_one(
-    manifest_run, monkeypatch
-):
-    monkeypatch.setattr(report, "notebook_html", lambda notebook, figures: "<p>RESULTS SHOWN</p>")
-    tmp, nbs, _ = manifest_run
-    out = tmp / "run"
-    run(out, nbs, notebooks=["01"])
-    elsewhere = report.write_report(out, tmp / "mine.html")
-    assert elsewhere == tmp / "mine.html" and "RESULTS SHOWN" in elsewhere.read_text()
-    first = report.write_report(out).read_text()
-
-    write_text = Path.write_text
-
-    def no_space(path: Path, *args, **kwargs) -> None:
-        write_text(path, "half a rep")
-        raise OSError(28, "No space left on device", str(path))
-
-    monkeypatch.setattr(Path, "write_text", no_space)
-    with pytest.raises(OSError):
-        report.write_report(out)
-    monkeypatch.undo()
-    assert (out / report.REPORT_FILE).read_text() == first
-    assert not [p for p in out.iterdir() if p.name.startswith(".report")]
-    assert os.access(out / report.REPORT_FILE, os.R_OK)
-
-
-def test_files_made_outside_the_runner_are_named_so_when_moved_aside(manifest_run):
-    tmp, nbs, _ = manifest_run
-    out = tmp / "run"
-    (out / "artifacts").mkdir(parents=True)
-    (out / "artifacts" / "folds.npy").write_text("made by hand")  # a notebook opened by hand, say
-    lines: list[str] = []
-    run(out, nbs, lines, notebooks=["01"])
-    assert lines[0].startswith("01_data: made outside liverkit run (by hand, or by a test), with no record"), lines
+def test_the_default_run_folder_is_liverkit_run_dir_else_runs_interactive(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LIVERKIT_RUN_DIR", "  ")  # blank counts as unset
+    assert RunFolder(None).path == Path("runs/interactive") and (tmp_path / "runs" / "interactive").is_dir()
+    monkeypatch.setenv("LIVERKIT_RUN_DIR", str(tmp_path / "drive" / "run"))
+    assert RunFolder(None, identity={"profile": "smoke"}).path == tmp_path / "drive" / "run"
+    assert (tmp_path / "drive" / "run" / "run.json").is_file()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LIVERKIT_RUN_DIR", "~/run")
+    assert default_run_dir() == tmp_path / "home" / "run"

@@ -1,6 +1,6 @@
 """The CNN-AUG-GAN experiment: fold safety, agreement with notebook 02, the same-size control arm, the budget rule,
 common random numbers, determinism, cache and resume, on a small phantom with tiny GANs and a tiny CNN.
-(Reading the sweep, the paired tests and the verdict: tests/test_gan_results.py.)"""
+(Reading the sweep, the paired tests and the verdict: tests/test_gan_verdict.py.)"""
 
 import json
 from collections import Counter

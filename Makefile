@@ -48,7 +48,7 @@ browser:  ## a headless Chromium for the browser tests and PNG copies (apt-get, 
 demo: setup  ## run the 8 notebooks on the built-in phantom, quick profile (15-18 min on 2 cores) into runs/demo
 	$(BIN)/liverkit run --profile quick --data phantom --out $(RUN)
 
-test: setup  ## unit tests and every notebook at the smoke profile (about 20 min on 2 cores)
+test: setup  ## unit tests and every notebook at the smoke profile (about 13 min on 2 cores)
 	$(BIN)/python -m pytest
 
 test-fast: setup  ## the unit tests only, no notebook runs (4-6 min)

@@ -31,7 +31,7 @@ def _files(*names: str) -> str:
 
 
 PHASES: tuple[tuple[str, str], ...] = (
-    ("PNG copies", _files("display") + r":\d+\);?[^;]*\b(png|_run)\b|kaleido"),
+    ("PNG copies", r"\b(png|_run) \(" + _files("display") + "|kaleido"),
     ("GAN diagnostics", r"\b(_snapshot|check_finite|_weights_finite|clone_state|mean_pairwise_distance)\b"),
     ("training", r"liverkit/train/|\b(backward|_run_epoch)\b"),
     ("waiting for workers", _files("processes", "worker_pool", "executors")),
@@ -52,7 +52,7 @@ PHASES: tuple[tuple[str, str], ...] = (
     ),
 )
 """Phase name and the regular expression a sample's stack must match, in priority order; anything else is
-"other kit and papermill work" (reading parameters, building tables, the kernel between cells)."""
+"other kit and papermill work" (reading parameters, building tables)."""
 IDLE = r"\b(select|poll|wait|_recv|recv_bytes|sleep|acquire|epoll|accept)\b \([^;]*\)$"
 """A worker sample whose innermost frame is one of these is waiting, not working."""
 

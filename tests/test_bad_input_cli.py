@@ -195,7 +195,7 @@ def _alive(process: psutil.Process) -> bool:
 
 def _is_kernel(process: psutil.Process) -> bool:
     try:
-        return process.status() != psutil.STATUS_ZOMBIE and "ipykernel" in " ".join(process.cmdline())
+        return _alive(process) and "ipykernel" in " ".join(process.cmdline())
     except psutil.Error:  # it ended while we looked
         return False
 

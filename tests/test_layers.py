@@ -34,22 +34,32 @@ def stage_of(module: str) -> str:
     return parts[1] if len(parts) > 1 and parts[1] in STAGES else "base"
 
 
-def imports_of(path: Path, known: set[str]) -> set[str]:
-    """The package modules a file imports (``from liverkit.x import y`` counts ``liverkit.x.y`` when that is one)."""
+def imports_of(path: Path, package: str, known: set[str]) -> set[str]:
+    """The package modules a file imports (``from liverkit.x import y`` counts ``liverkit.x.y`` when that is one).
+
+    Relative imports (``from ..x import y``) are resolved against ``package``, the importing file's package.
+    """
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.startswith("liverkit.")}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("liverkit"):
-            for alias in node.names:
-                sub = f"{node.module}.{alias.name}"
-                found.add(sub if sub in known else node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(part for part in (base, node.module) if part)
+            if module.startswith("liverkit"):
+                for alias in node.names:
+                    sub = f"{module}.{alias.name}"
+                    found.add(sub if sub in known else module)
     return found - {"liverkit"}
 
 
 def import_graph(root: Path) -> dict[str, set[str]]:
     files = {module_name(path, root): path for path in sorted(root.rglob("*.py"))}
-    return {module: imports_of(path, set(files)) - {module} for module, path in files.items()}
+    return {
+        module: imports_of(path, module if path.name == "__init__.py" else module.rpartition(".")[0], set(files))
+        - {module}
+        for module, path in files.items()
+    }
 
 
 def upward_imports(graph: dict[str, set[str]]) -> list[str]:
@@ -116,6 +126,14 @@ def test_a_planted_upward_import_is_caught(copy):
     )
     assert layer_violations(copy) == [
         "liverkit.data.lesionset (data) imports liverkit.kit.figure_check (kit), a higher stage"
+    ]
+
+
+def test_a_planted_relative_upward_import_is_caught(copy):
+    folds = copy / "data" / "folds.py"
+    folds.write_text(folds.read_text() + "\n\nfrom ..kit import figure_check  # noqa\n")
+    assert layer_violations(copy) == [
+        "liverkit.data.folds (data) imports liverkit.kit.figure_check (kit), a higher stage"
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import random
@@ -56,6 +57,35 @@ def seed_everything(seed: int) -> np.random.Generator:
     np.random.seed(seed)  # noqa: NPY002 - third-party code may still use the legacy global RNG
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
+
+
+MALLOC_MMAP_THRESHOLD_BYTES = 32 * 2**20
+"""Blocks up to this size come from malloc's heap, not from a fresh ``mmap`` (glibc's largest allowed value)."""
+MALLOC_TRIM_THRESHOLD_BYTES = 64 * 2**20
+"""Free memory at the top of the heap kept for reuse, up to this much, instead of being handed back at once."""
+
+
+def reuse_freed_memory() -> bool:
+    """Let glibc's malloc reuse freed activation buffers instead of handing them back to the system at once.
+
+    Why: a training step allocates and frees the same large activations (8 MB for the quick CNN's first layer
+    at batch 64) again and again. With glibc's defaults such blocks keep going back to the system, and each reuse
+    faults their pages in afresh. Raising the two thresholds keeps up to :data:`MALLOC_TRIM_THRESHOLD_BYTES` of
+    freed memory per process for reuse: a quick-width CNN step ran 10-20% faster (2-core Xeon, one thread, fp32
+    and bf16); the GAN steps did not change. Results do not change. Returns whether it applied: only glibc
+    (Linux) has ``mallopt``; elsewhere nothing changes.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and other C libraries: no glibc mallopt
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # the parameter numbers of glibc's malloc.h
+    return mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD_BYTES) == 1 and (
+        mallopt(m_trim_threshold, MALLOC_TRIM_THRESHOLD_BYTES) == 1
+    )
 
 
 def bf16_supported(device: torch.device) -> bool:

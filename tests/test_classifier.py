@@ -115,6 +115,25 @@ def test_channels_last_changes_only_float_rounding():
         torch.testing.assert_close(fast.model.state_dict()[name], value, rtol=1e-4, atol=1e-5)
 
 
+def test_pooling_before_relu_gives_the_textbook_block_exactly():
+    """The CNN pools before its ReLU (faster); the outputs and every gradient equal conv -> ReLU -> pool's."""
+    torch.manual_seed(0)
+    model = LesionCNN(3, (4, 8, 8), hidden=16)
+    f = model.features
+    textbook = torch.nn.Sequential(
+        *(torch.nn.Sequential(f[i], torch.nn.ReLU(), torch.nn.MaxPool2d(2)) for i in (0, 3, 6)), torch.nn.Flatten()
+    )
+    x = torch.randn(5, 1, 64, 64)
+    ours, reference = f(x), textbook(x)  # 5 x 8*64
+    assert torch.equal(ours, reference)
+    weights = [f[i].weight for i in (0, 3, 6)]
+    probe = torch.randn_like(ours)
+    grads_ours = torch.autograd.grad(ours, weights, probe)
+    grads_reference = torch.autograd.grad(reference, weights, probe)
+    assert all(torch.equal(a, b) for a, b in zip(grads_ours, grads_reference, strict=True))
+    assert any(bool(g.abs().sum() > 0) for g in grads_ours)
+
+
 def test_training_leaves_the_global_rng_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)

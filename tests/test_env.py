@@ -1,6 +1,7 @@
 """Device resolution, seeding and the configuration print."""
 
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -68,3 +69,14 @@ def test_in_a_notebook_the_line_carries_every_entry_in_its_metadata(monkeypatch)
     [(bundle, raw, metadata)] = shown
     assert raw and bundle == {"text/plain": env.config_line(info)}
     assert metadata == {env.CONFIG_METADATA: info}
+
+
+def test_reuse_freed_memory_applies_on_glibc_and_nowhere_else(monkeypatch):
+    import platform
+
+    from liverkit import env
+
+    on_glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert env.reuse_freed_memory() is on_glibc
+    monkeypatch.setattr(env.sys, "platform", "darwin")
+    assert env.reuse_freed_memory() is False

@@ -1,5 +1,6 @@
 """GAN training: diagnostics, checkpoints and bitwise resume, fold safety, small classes, divergence, sampling."""
 
+import contextlib
 from dataclasses import replace
 
 import numpy as np
@@ -158,6 +159,25 @@ def test_a_finished_run_can_be_extended(tmp_path):
     extended = _train("dcgan", tmp_path / "extended", config=_config(epochs=3), resume=True)
     assert _states_equal(straight.generator.state_dict(), extended.generator.state_dict())
     assert extended.epochs_trained == 3
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "acgan"])
+def test_freezing_d_during_the_g_update_changes_no_number(kind, tmp_path, monkeypatch):
+    """D needs no weight gradients while G updates: the same seed trains the same weights with and without."""
+    fast = _train(kind, tmp_path / "frozen")
+    monkeypatch.setattr(gan, "frozen", lambda module: contextlib.nullcontext())
+    slow = _train(kind, tmp_path / "plain")
+    assert _states_equal(fast.generator.state_dict(), slow.generator.state_dict())
+    assert _states_equal(fast.discriminator.state_dict(), slow.discriminator.state_dict())
+    assert fast.history.equals(slow.history)
+
+
+def test_frozen_restores_the_gradients_after_an_error():
+    d = torch.nn.Linear(2, 1)
+    with pytest.raises(RuntimeError), gan.frozen(d):
+        assert not any(p.requires_grad for p in d.parameters())
+        raise RuntimeError("stop")
+    assert all(p.requires_grad for p in d.parameters())
 
 
 def test_resume_without_a_checkpoint_starts_fresh(tmp_path):

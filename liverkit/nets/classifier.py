@@ -4,6 +4,10 @@ Three (convolution -> ReLU -> 2x2 max-pooling) blocks, then two fully connected 
 softmax over the classes, on 64 x 64 x 1 inputs from which the training-set mean image is subtracted. The paper
 does not give filter counts, kernel sizes or the initialisation; the kit's choices (32/64/128 filters, 5/5/3
 kernels, 256 hidden units, He initialisation) are parameters, documented in the README.
+
+Each block applies the max-pooling before the ReLU. ReLU is monotone, so max(ReLU(x)) = ReLU(max(x)): the outputs
+and the gradients are those of convolution -> ReLU -> pooling (``tests/test_classifier.py`` checks them bit for bit),
+but the ReLU runs on a map 4x smaller: a quick-width training step ran 10-20% faster (2-core Xeon, one thread).
 """
 
 from __future__ import annotations
@@ -41,14 +45,14 @@ class LesionCNN(nn.Module):
         self.register_buffer("mean_image", torch.zeros(1, 64, 64) if mean_image is None else mean_image.clone())
         self.features = nn.Sequential(
             nn.Conv2d(1, c1, k1, padding=k1 // 2),
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # c1 x 32 x 32
+            nn.MaxPool2d(2),
+            nn.ReLU(),  # c1 x 32 x 32
             nn.Conv2d(c1, c2, k2, padding=k2 // 2),
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # c2 x 16 x 16
+            nn.MaxPool2d(2),
+            nn.ReLU(),  # c2 x 16 x 16
             nn.Conv2d(c2, c3, k3, padding=k3 // 2),
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # c3 x 8 x 8
+            nn.MaxPool2d(2),
+            nn.ReLU(),  # c3 x 8 x 8
             nn.Flatten(),  # c3 * 64
         )
         self.hidden = nn.Sequential(nn.Linear(c3 * 8 * 8, hidden), nn.ReLU())  # hidden

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from liverkit.data.lesionset import LesionSet
-from liverkit.env import resolve_device
+from liverkit.env import resolve_device, reuse_freed_memory
 from liverkit.errors import LiverkitError
 from liverkit.nets.classifier import LesionCNN
 from liverkit.progress import tqdm
@@ -108,6 +108,7 @@ def check_trainable(train: LesionSet, val: LesionSet | None) -> None:
 
 
 def _fit(model, train, config, device, val, progress, seed) -> TrainedClassifier:
+    reuse_freed_memory()
     images, labels = train.tensors(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)

@@ -88,6 +88,7 @@ from liverkit.train.gan import (
     check_finite,
     check_kind,
     clone_state,
+    frozen,
     new_run,
     record_epoch,
     run_result,
@@ -447,9 +448,9 @@ def _dcgan_step(f: _Fused, config: GANConfig, real, real_labels, z, fake_labels)
         real_logit, fake_logit = f.discriminator(real), f.discriminator(fake.detach())  # K x N, K x N
         loss_d = _bce(real_logit, 1.0) + _bce(fake_logit, 0.0)  # K
     update(f.opt_d, loss_d.sum())  # each model's gradient is its own loss's
-    with autocast(config, real.device):
+    with autocast(config, real.device), frozen(f.discriminator):
         loss_g = _bce(f.discriminator(fake), 1.0)  # K: G wants D to call its images real
-    update(f.opt_g, loss_g.sum())
+        update(f.opt_g, loss_g.sum())
     d_real, d_fake = torch.sigmoid(real_logit).mean(1), torch.sigmoid(fake_logit).mean(1)
     return stack_stats(loss_d, loss_g, d_real, d_fake, dim=1)  # K x statistics
 
@@ -465,10 +466,10 @@ def _acgan_step(f: _Fused, config: GANConfig, real, real_labels, z, fake_labels)
         (real_src, real_cls), (fake_src, fake_cls) = f.discriminator(real), f.discriminator(fake.detach())
         loss_d = _bce(real_src, 1.0) + _bce(fake_src, 0.0) + _ce(real_cls, real_labels) + _ce(fake_cls, fake_labels)
     update(f.opt_d, loss_d.sum())  # each model's gradient is its own loss's
-    with autocast(config, real.device):
+    with autocast(config, real.device), frozen(f.discriminator):
         gen_src, gen_cls = f.discriminator(fake)  # K x N, K x N x C
         loss_g = _bce(gen_src, 1.0) + _ce(gen_cls, fake_labels)  # K: look real, and look like class c
-    update(f.opt_g, loss_g.sum())
+        update(f.opt_g, loss_g.sum())
     accuracy_real = (real_cls.argmax(2) == real_labels).float().mean(1)
     accuracy_fake = (fake_cls.argmax(2) == fake_labels).float().mean(1)
     d_real, d_fake = torch.sigmoid(real_src).mean(1), torch.sigmoid(fake_src).mean(1)

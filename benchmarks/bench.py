@@ -26,6 +26,7 @@ Run with ``make bench`` or ``python benchmarks/bench.py [--device cuda] [--quick
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -813,25 +814,33 @@ def verdict(rows: list[dict]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- executors
-def bench_sweep_executors(repeats: int, per_class: int = 10, epochs: int = 2) -> dict:
-    """A small quick-width classic sweep (18 CNNs) in this process at 2 threads, against 2 one-thread worker
-    processes (:class:`liverkit.experiment.executors.ProcessExecutor`, the sweeps' CPU default); whole sweeps,
-    alternating. ``ratio`` > 1: the processes are faster."""
+def bench_sweep_executors(repeats: int, per_class: int | None = None, epochs: int | None = None) -> dict:
+    """One repeat of the quick profile's classic sweep as ``make demo`` trains it (the phantom's 182 lesions, 3
+    patient folds, the quick CNN and epochs, groups 0 and 150, 2 inner folds: 18 CNNs) in this process at 2 threads,
+    against 2 one-thread worker processes (:class:`liverkit.experiment.executors.ProcessExecutor`, quick's default);
+    whole sweeps, alternating, the processes' start-up included. ``ratio`` > 1: the processes are faster.
+
+    Args:
+        per_class, epochs: smaller sizes for the tests (None: the quick profile's phantom and epochs).
+    """
     from liverkit.data.folds import patient_folds
     from liverkit.experiment.executors import LocalExecutor, ProcessExecutor
 
-    lesions = make_phantom(seed=1, n_cyst=per_class, n_metastasis=per_class, n_hemangioma=per_class)
-    fold_of = patient_folds(lesions, k=3, seed=1)
-    clf = ClassifierConfig(channels=(8, 16, 32), hidden=64, epochs=epochs, batch_size=16)
+    quick = get_profile("quick")
+    sizes = {} if per_class is None else dict(n_cyst=per_class, n_metastasis=per_class, n_hemangioma=per_class)
+    lesions = make_phantom(seed=1, **sizes)
+    fold_of = patient_folds(lesions, k=quick.n_folds, seed=1)
+    clf = quick.classifier if epochs is None else dataclasses.replace(quick.classifier, epochs=epochs)
+    groups = quick.classic_groups[:2]
     threads = torch.get_num_threads()
-    common = dict(seed=0, repeats=1, inner_folds=2, progress=False)
-    aug = AugmentConfig(n_rot=2)
+    common = dict(seed=0, repeats=1, inner_folds=quick.inner_folds, progress=False)
 
     def sweep(executor, n_threads: int):
         def run() -> None:
             torch.set_num_threads(n_threads)
             try:
-                classic_sweep.run_classic_sweep(lesions, fold_of, (0, 30), aug, clf, executor=executor, **common)
+                args = (lesions, fold_of, groups, quick.augment, clf)
+                classic_sweep.run_classic_sweep(*args, executor=executor, **common)
             finally:
                 torch.set_num_threads(threads)
 
@@ -840,7 +849,7 @@ def bench_sweep_executors(repeats: int, per_class: int = 10, epochs: int = 2) ->
     here, there, _ = _alternate(sweep(LocalExecutor("cpu", "off"), 2), sweep(ProcessExecutor(2), 1), repeats)
     ratios = sorted(h / t for h, t in zip(here, there, strict=True))
     q25, median, q75 = np.percentile(ratios, [25, 50, 75])
-    n_models = 3 * 2 * (2 + 1)  # folds x groups x (inner splits + the outer model)
+    n_models = quick.n_folds * len(groups) * (quick.inner_folds + 1)  # folds x groups x (inner models + outer)
     return {
         "name": "classic_sweep_threads_vs_processes",
         "device": _device_name(torch.device("cpu")),
@@ -853,7 +862,9 @@ def bench_sweep_executors(repeats: int, per_class: int = 10, epochs: int = 2) ->
         "ratio_pairs": [round(r, 3) for r in ratios],
         "spread": round(float((q75 - q25) / median), 3),
         "faster": "2 one-thread processes" if median > 1 else "one process at 2 threads",
-        "timed": "whole classic sweeps: this process at 2 threads vs ProcessExecutor(2) at 1 thread each",
+        "timed": "whole quick-sized classic sweeps: this process at 2 threads vs ProcessExecutor(2) at 1 thread each",
+        "groups": list(groups),
+        "epochs": clf.epochs,
     }
 
 

@@ -101,6 +101,7 @@ def test_the_executor_row_times_both_executors(one_thread):
     row = bench.bench_sweep_executors(repeats=1, per_class=6, epochs=1)
     assert row["threads_seconds"] > 0 and row["processes_seconds"] > 0 and len(row["ratio_pairs"]) == 1
     assert row["faster"] in ("2 one-thread processes", "one process at 2 threads")
+    assert row["k_models"] == 18 and row["groups"] == [0, 150]  # 3 folds x 2 groups x (2 inner + 1 outer)
 
 
 def test_paper_work_counts_the_smoke_profile_by_hand():

@@ -6,6 +6,7 @@ from torch import nn
 
 from liverkit import LiverkitError
 from liverkit.nets import ACGANDiscriminator, ACGANGenerator, DCGANDiscriminator, DCGANGenerator
+from liverkit.nets.acgan import ThresholdDropout
 
 
 def _count(module: nn.Module) -> int:
@@ -79,7 +80,7 @@ def test_acgan_discriminator_layout():
     assert [c.stride[0] for c in convs] == [2, 1, 2, 1, 2, 1]
     assert [c.kernel_size for c in convs] == [(3, 3)] * 6
     assert [c.out_channels for c in convs] == [16, 32, 64, 128, 256, 512]
-    assert sum(isinstance(m, nn.Dropout) for m in discriminator.features) == 6
+    assert sum(isinstance(m, ThresholdDropout) for m in discriminator.features) == 6
     assert sum(isinstance(m, nn.BatchNorm2d) for m in discriminator.features) == 5
 
 
@@ -100,3 +101,18 @@ def test_initialisation_statistics():
 def test_generator_width_must_be_a_multiple_of_8():
     with pytest.raises(LiverkitError, match="multiple of 8"):
         DCGANGenerator(width=20)
+
+
+def test_threshold_dropout_keeps_1_minus_p_scaled_and_is_seeded():
+    x = torch.rand(64, 8, 32, 32).contiguous(memory_format=torch.channels_last) + 0.5  # no zeros
+    dropout = ThresholdDropout(0.5)
+    torch.manual_seed(1)
+    a = dropout(x)
+    torch.manual_seed(1)
+    b = dropout(x)
+    assert torch.equal(a, b) and a.is_contiguous(memory_format=torch.channels_last)
+    kept = a != 0
+    assert abs(kept.float().mean().item() - 0.5) < 0.01  # 524,288 draws: sd 0.0007
+    assert torch.equal(a[kept], 2 * x[kept])
+    assert torch.equal(dropout.eval()(x), x) and torch.equal(ThresholdDropout(0.0)(x), x)
+    assert abs(ThresholdDropout(0.25).train()(x).mean().item() / x.mean().item() - 1) < 0.01

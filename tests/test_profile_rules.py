@@ -19,6 +19,7 @@ from liverkit.kit.profiles import (
     FIELD_RULES,
     PROFILES,
     Profile,
+    apply_precision,
     check_profile,
     get_profile,
     resolve_profile,
@@ -112,6 +113,7 @@ BAD: list[tuple[str, object]] = [
     ("turing_real", 0),
     ("turing_synthetic", 0),
     ("fused", "maybe"),
+    ("precision", "fp16"),
 ]
 """Values just outside each rule, set through overrides: each must be refused, naming its field."""
 
@@ -155,6 +157,7 @@ GOOD: list[tuple[str, object]] = [
     ("turing_real", 1),
     ("turing_synthetic", 1),
     ("fused", "off"),
+    ("precision", "bf16"),
 ]
 """Values at the edge of each rule: each must pass."""
 
@@ -233,7 +236,7 @@ def test_the_message_names_the_field_value_rule_and_fix():
 @pytest.mark.parametrize("name", sorted(PROFILES))
 def test_the_built_in_profiles_pass(name):
     check_profile(PROFILES[name])
-    assert resolve_profile(name) == PROFILES[name]
+    assert resolve_profile(name) == apply_precision(PROFILES[name])  # the precision sets the sections' bf16
 
 
 @pytest.mark.parametrize(

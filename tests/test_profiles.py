@@ -112,5 +112,65 @@ def test_every_profile_has_a_banner_and_smoke_warns():
 
     assert all(profile_banner(name) for name in PROFILES)
     assert profile_banner("smoke").startswith("SMOKE PROFILE") and "nothing" in profile_banner("smoke")
-    assert profile_banner(get_profile("quick")) == profile_banner("quick")
+    assert profile_banner(get_profile("quick")).startswith(profile_banner("quick") + "\nTraining precision: ")
     assert "'mine'" in profile_banner("mine")
+
+
+def _amx(monkeypatch, present: bool) -> None:
+    from liverkit.kit import profiles
+
+    monkeypatch.setattr(profiles, "cpu_has_amx", lambda cpuinfo=None: present)
+
+
+def _bf16(profile) -> tuple[bool, bool, bool]:
+    return profile.classifier.bf16, profile.dcgan.bf16, profile.acgan.bf16
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_auto_precision_is_bf16_exactly_where_the_cpu_has_amx(amx, monkeypatch):
+    from liverkit.kit.profiles import profile_banner
+
+    _amx(monkeypatch, amx)
+    quick = resolve_profile("quick")
+    assert quick.precision == "auto" and _bf16(quick) == (amx, amx, amx)
+    assert _bf16(resolve_profile("smoke")) == _bf16(resolve_profile("paper")) == (False, False, False)
+    assert _bf16(resolve_profile("quick", overrides={"precision": "fp32"})) == (False, False, False)
+    assert _bf16(resolve_profile("smoke", overrides={"precision": "bf16"})) == (True, True, True)
+    banner = profile_banner(quick).splitlines()[-1]
+    assert banner.startswith(f"Training precision: {'bf16' if amx else 'fp32'} (precision 'auto': this CPU has")
+    assert ("exact fp32" in banner) is amx
+
+
+def test_a_sections_own_bf16_override_wins_over_the_precision(monkeypatch):
+    from liverkit.kit.profiles import profile_banner
+
+    _amx(monkeypatch, True)
+    mixed = resolve_profile("quick", overrides={"dcgan.bf16": False})
+    assert _bf16(mixed) == (True, False, True)
+    assert profile_banner(mixed).endswith(
+        "Training precision: classifier bf16, dcgan fp32, acgan bf16 (set per section)."
+    )
+    assert _bf16(resolve_profile("smoke", overrides={"classifier.bf16": True})) == (True, False, False)
+
+
+def test_a_bad_precision_names_the_choices():
+    with pytest.raises(LiverkitError, match=r"precision .*'fp32', 'bf16', 'auto'"):
+        resolve_profile("quick", overrides={"precision": "fp16"})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_tile\n", True),
+        ("processor\t: 0\nflags\t\t: fpu avx2 fma\n", False),
+        ("flags\t\t: fpu amx_bf16x\n", False),
+        (None, False),
+    ],
+)
+def test_cpu_has_amx_reads_the_flags(text, expected, tmp_path):
+    from liverkit.kit.profiles import cpu_has_amx
+
+    cpuinfo = tmp_path / "cpuinfo"
+    if text is not None:
+        cpuinfo.write_text(text)
+    assert cpu_has_amx(cpuinfo) is expected

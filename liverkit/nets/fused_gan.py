@@ -75,9 +75,9 @@ class _ToVectors(nn.Module):
 
 
 class FusedDropout(nn.Module):
-    """Dropout with each model's mask drawn from its own generator (``rngs``, set by the trainer), with the
-    call ``torch.dropout`` makes on CPU (``empty_like(x).bernoulli_(1 - p)``, scaled by 1 / (1 - p)) on a tensor of
-    the model's shape, dtype and memory format: on CPU the masks are the one-by-one run's."""
+    """:class:`~liverkit.nets.acgan.ThresholdDropout` for K models, each model's mask drawn from its own generator
+    (``rngs``, set by the trainer) as the model alone draws it (uniform draws of the model's shape and memory format,
+    in fp32, kept where ``>= p``): on the same device the masks are the one-by-one run's."""
 
     def __init__(self, k: int, p: float):
         super().__init__()
@@ -90,11 +90,11 @@ class FusedDropout(nn.Module):
         n, kc, h, w = x.shape  # N x K*C x H x W
         layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
         shape = (n, kc // self.k, h, w)
-        masks = [
-            torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=layout).bernoulli_(1 - self.p, generator=g)
+        draws = [
+            torch.empty(shape, dtype=torch.float32, device=x.device, memory_format=layout).uniform_(generator=g)
             for g in self.rngs
         ]  # K x (N x C x H x W)
-        return x * torch.cat(masks, 1).div_(1 - self.p)  # N x K*C x H x W
+        return x * (torch.cat(draws, 1) >= self.p) * (1 / (1 - self.p))  # N x K*C x H x W
 
 
 # ---------------------------------------------------------------------------------------------- fused networks

@@ -18,7 +18,8 @@ as ``_run_epoch`` draws them). ACGAN dropout masks come from a per-model generat
 state the one-by-one run would have, drawn with the same call; on CPU they are the same masks whenever the
 activations have the same memory layout: always with ``channels_last=True`` (every profile). With
 ``channels_last=False`` the one-by-one layout follows the strides of its image array, so its masks may differ; on
-CUDA the one-by-one path uses the fused dropout kernel, so they differ there too (with the same distribution).
+CUDA the two generators need not stand at the same offset, so they may differ there too (with the same
+distribution).
 Models with fewer images have fewer steps per epoch and may finish early: each model ends its own epochs (history,
 samples, collapse ratios, checkpoints every ``checkpoint_every`` epochs) and, once it has taken all its steps,
 writes its files and is dropped from the fused group (the group is rebuilt without it, Adam moments included),

@@ -45,7 +45,7 @@ browser:  ## a headless Chromium for the browser tests and PNG copies (apt-get, 
 		apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; \
 	else echo "no Chromium/Chrome on PATH and no apt-get as root: install Chromium or Chrome yourself; without one the browser tests skip and figures have no PNG copies"; exit 1; fi
 
-demo: setup  ## run the 8 notebooks on the built-in phantom, quick profile (15-18 min on 2 cores) into runs/demo
+demo: setup  ## run the 8 notebooks on the built-in phantom, quick profile (about 10 min on 2 cores with AMX, more without: README) into runs/demo
 	$(BIN)/liverkit run --profile quick --data phantom --out $(RUN)
 
 test: setup  ## unit tests and every notebook at the smoke profile (about 13 min on 2 cores)
@@ -66,7 +66,7 @@ bench: setup  ## kit loops against plain PyTorch loops, one JSON object per line
 bench-check: setup  ## make bench, failing (exit 1) when a row is noise (busy machine, spread pairs) or a kit loop is slow
 	$(BIN)/python benchmarks/bench.py --check
 
-profile-demo: setup  ## where the demo's time goes: each quick notebook under py-spy, by phase (installs py-spy; ~22 min)
+profile-demo: setup  ## where the demo's time goes: each quick notebook under py-spy, by phase (installs py-spy; about 1.2x make demo)
 	$(BIN)/python -m pip install --quiet "py-spy>=0.3"
 	$(BIN)/python benchmarks/profile_demo.py --out runs/profile
 

@@ -37,11 +37,15 @@ def markdown(table: pd.DataFrame, command: str) -> str:
         "| GAN pair | scenario | interval resamples | misses (95% MC range) | mean width (points) |",
         "|---|---|---|---|---|",
     ]
+
+    def own(row) -> str:
+        return " (this run's)" if getattr(row, "spread", "") == "estimated" else ""
+
     for row in table.itertuples():
         scenario = "no effect" if row.shift_points == 0 else f"true effect {row.shift_points:+g} points"
         low, high = max(row.misses - 1.96 * row.se, 0), row.misses + 1.96 * row.se
         lines.append(
-            f"| {row.gan} vs control | {scenario}, spread {row.unit_sd_points:g} points | {row.method} | "
+            f"| {row.gan} vs control | {scenario}, spread {row.unit_sd_points:g} points{own(row)} | {row.method} | "
             f"{100 * row.misses:.1f}% ({100 * low:.1f}-{100 * high:.1f}%) | {row.width_points:.1f} |"
         )
     sims, repeats = int(table.sims.iloc[0]), int(table.repeats.iloc[0])

@@ -84,3 +84,17 @@ def test_the_sentence_is_computed_from_the_table():
         "repeats and patients|spread 8|shift 0",
         "patients only|spread 8|shift 0",
     }
+
+
+@pytest.mark.parametrize("spread", [0, 12])
+def test_a_runs_record_names_its_scenarios_the_same_whatever_spread_it_estimated(spread):
+    """Keys must not carry the estimate itself: ``liverkit regress`` compares two runs key by key."""
+    sweep = _sweep({(r, f): (spread if (r + f) % 2 else 0) for r in range(3) for f in range(3)})
+    table = null_check.null_table(sweep, "dcgan", n_sims=5, n_boot=50)
+    numbers = null_check.key_numbers(table)
+    assert set(numbers["misses"]) == {
+        f"{method}|spread {label}|shift {shift}"
+        for method in ("repeats and patients", "patients only")
+        for label, shift in (("estimated", 0), ("0", 0), ("4", 0), ("estimated", 5))
+    }
+    assert (numbers["estimated_spread_points"] > 4.0) is (spread == 12)

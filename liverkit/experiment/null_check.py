@@ -176,11 +176,20 @@ def null_table(
     seed: int = 0,
 ) -> pd.DataFrame:
     """:func:`simulate` on ``kind``'s primary pair: under the null at the estimated (repeat, fold) spread and at each
-    of ``spreads_points``, and with a true effect of ``shift_points`` at the estimated spread."""
+    of ``spreads_points``, and with a true effect of ``shift_points`` at the estimated spread. The ``spread`` column
+    names each row's scenario (``estimated``, or the fixed spread), so that two runs record the same scenarios
+    under the same names whatever spread each estimated (:func:`key_numbers`)."""
     structure = structure_of(sweep, kind)
     estimated = round(structure.unit_sd_points, 2)
-    scenarios = [(s, 0.0) for s in dict.fromkeys((estimated, *spreads_points))] + [(estimated, shift_points)]
-    frames = [simulate(structure, s, shift, n_sims, n_boot, seed + i) for i, (s, shift) in enumerate(scenarios)]
+    scenarios = [
+        ("estimated", estimated, 0.0),
+        *((f"{s:g}", s, 0.0) for s in spreads_points),
+        ("estimated", estimated, shift_points),
+    ]
+    frames = [
+        simulate(structure, sd, shift, n_sims, n_boot, seed + i).assign(spread=label)
+        for i, (label, sd, shift) in enumerate(scenarios)
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -210,13 +219,16 @@ def in_words(table: pd.DataFrame) -> str:
 
 
 def key_numbers(table: pd.DataFrame) -> dict:
-    """The simulation's miss rates for notebook 05's record, by method and scenario."""
-    return {
+    """The simulation's miss rates for notebook 05's record, by method and scenario (a :func:`null_table` row's
+    ``spread`` name, else its spread in points), and the estimated spread where the table has one."""
+    labels = table["spread"] if "spread" in table else [f"{sd:g}" for sd in table.unit_sd_points]
+    numbers: dict = {
         "sims": int(table.sims.iloc[0]),
         "misses": {
-            f"{method}|spread {sd:g}|shift {shift:g}": round(float(rate), 4)
-            for method, sd, shift, rate in zip(
-                table.method, table.unit_sd_points, table.shift_points, table.misses, strict=True
-            )
+            f"{method}|spread {label}|shift {shift:g}": round(float(rate), 4)
+            for method, label, shift, rate in zip(table.method, labels, table.shift_points, table.misses, strict=True)
         },
     }
+    if "spread" in table:
+        numbers["estimated_spread_points"] = float(table.unit_sd_points[table.spread == "estimated"].iloc[0])
+    return numbers

@@ -848,9 +848,10 @@ def null_chart(table: pd.DataFrame, title: str = "How often a 95% interval misse
     Args:
         table: ``liverkit.experiment.null_check.null_table`` (method, unit_sd_points, shift_points, misses, se).
     """
+    estimated = table["spread"] == "estimated" if "spread" in table else [False] * len(table)
     scenario = [
-        f"{'no effect' if shift == 0 else f'effect {shift:+g} pts'},<br>spread {sd:g} pts"
-        for sd, shift in zip(table.unit_sd_points, table.shift_points, strict=True)
+        f"{'no effect' if shift == 0 else f'effect {shift:+g} pts'},<br>spread {sd:g} pts{' (this run)' if own else ''}"
+        for sd, shift, own in zip(table.unit_sd_points, table.shift_points, estimated, strict=True)
     ]
     fig = go.Figure()
     for method, colour in zip(dict.fromkeys(table.method), ("rgb(31,119,180)", "rgb(214,39,40)"), strict=False):

@@ -125,8 +125,8 @@ class Profile:
     precision: str = "fp32"
     """Training precision of every CNN and GAN: ``fp32`` (exact), ``bf16`` (bfloat16 autocast) or ``auto``: bf16
     where this machine's CPU has AMX (Intel's matrix units, :func:`cpu_has_amx`), fp32 elsewhere. Measured on 2
-    cores of a Xeon with AMX, bf16 trains the quick CNN about 1.6x and the quick DCGAN about 1.6x faster (the
-    ACGAN about 1.25x); on an AVX2-only CPU it is about 10x slower, which is why ``auto`` asks for AMX. bf16 changes
+    cores of a Xeon with AMX, bf16 trains a quick CNN step about 1.7x and a quick DCGAN step about 1.7x faster (an
+    ACGAN step about 1.2x); on an AVX2-only CPU it is about 10x slower, which is why ``auto`` asks for AMX. bf16 changes
     every trained number as another seed would, not only the last digits; a section's own ``bf16`` given as an
     override (``--set dcgan.bf16=false``) wins over this field."""
 
@@ -601,7 +601,10 @@ def precision_line(profile: Profile) -> str:
     if profile.precision != "auto" or chosen != training_precision(profile):
         return f"Training precision: {chosen}."
     if chosen == "fp32":
-        return "Training precision: fp32 (precision 'auto': this CPU has no AMX, so bf16 would not be faster)."
+        return (
+            "Training precision: fp32 (precision 'auto': this CPU has no AMX, the only CPUs on which the kit has "
+            "measured bf16 to be faster)."
+        )
     return (
         "Training precision: bf16 (precision 'auto': this CPU has AMX, on which bf16 trains faster; every trained "
         "number differs from an fp32 run as another seed's would). overrides={'precision': 'fp32'} (--set "

@@ -850,7 +850,7 @@ def null_chart(table: pd.DataFrame, title: str = "How often a 95% interval misse
     """
     estimated = table["spread"] == "estimated" if "spread" in table else [False] * len(table)
     scenario = [
-        f"{'no effect' if shift == 0 else f'effect {shift:+g} pts'},<br>spread {sd:g} pts{' (this run)' if own else ''}"
+        f"{'no effect' if shift == 0 else f'effect {shift:+g} pts'},<br>spread {sd:g} pts{'<br>(this run)' if own else ''}"
         for sd, shift, own in zip(table.unit_sd_points, table.shift_points, estimated, strict=True)
     ]
     fig = go.Figure()

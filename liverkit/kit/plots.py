@@ -849,8 +849,9 @@ def null_chart(table: pd.DataFrame, title: str = "How often a 95% interval misse
         table: ``liverkit.experiment.null_check.null_table`` (method, unit_sd_points, shift_points, misses, se).
     """
     estimated = table["spread"] == "estimated" if "spread" in table else [False] * len(table)
+    own_line = {True: "<br>(this run)", False: ""}
     scenario = [
-        f"{'no effect' if shift == 0 else f'effect {shift:+g} pts'},<br>spread {sd:g} pts{'<br>(this run)' if own else ''}"
+        f"{'no effect' if shift == 0 else f'effect {shift:+g} pts'},<br>spread {sd:g} pts{own_line[bool(own)]}"
         for sd, shift, own in zip(table.unit_sd_points, table.shift_points, estimated, strict=True)
     ]
     fig = go.Figure()
